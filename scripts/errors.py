@@ -1,0 +1,9 @@
+"""The two kinds of failure the command line tells apart by exit status."""
+
+
+class BadInput(Exception):
+    """Input the user can fix (a flag, a file, a lake path): one line on stderr, exit status 2."""
+
+
+class ShipFailed(Exception):
+    """The batch is safe in the spool but could not reach the lake: one line, exit status 1."""

@@ -1,0 +1,135 @@
+"""The lake: one small interface (put, get, list) over a local folder or an S3 prefix."""
+
+from __future__ import annotations
+
+import gzip
+import os
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+
+from scripts.dataset import Dataset
+from scripts.errors import BadInput
+
+
+@dataclass(frozen=True)
+class Batch:
+    """One start of the job: a fact object and a hyper object under the same day and id."""
+
+    batch_id: str
+    dt: str
+    fact: bytes
+    hyper: bytes
+
+    @property
+    def fact_key(self) -> str:
+        return f"fact/dt={self.dt}/{self.batch_id}.json.gz"
+
+    @property
+    def hyper_key(self) -> str:
+        return f"hyper/dt={self.dt}/{self.batch_id}.json.gz"
+
+
+def gzip_text(text: str) -> bytes:
+    # mtime=0: the same records give the same bytes, so a re-sent object is the same object.
+    return gzip.compress(text.encode(), compresslevel=6, mtime=0)
+
+
+def dataset_key(dataset: Dataset) -> str:
+    return f"data/{dataset.name}.json"
+
+
+class Lake(ABC):
+    """A lake holds immutable objects; `put` shows readers the whole object or nothing."""
+
+    uri: str
+
+    @abstractmethod
+    def check_writable(self) -> None:
+        """Raise BadInput now, before any work, if writing will surely fail."""
+
+    @abstractmethod
+    def put(self, key: str, body: bytes) -> None: ...
+
+    @abstractmethod
+    def get(self, key: str) -> bytes | None: ...
+
+    @abstractmethod
+    def keys(self, prefix: str) -> list[str]:
+        """Keys of whole objects under prefix, sorted."""
+
+    def check_dataset(self, dataset: Dataset) -> bool:
+        """True if the lake already holds this dataset; BadInput if another one has its name."""
+        held = self.get(dataset_key(dataset))
+        if held is not None and held != dataset.canonical:
+            raise BadInput(
+                f"the lake {self.uri} already holds a different dataset named {dataset.name!r}; "
+                "rename yours (its 'dataset' key or its file name)"
+            )
+        return held is not None
+
+    def write_batch(self, batch: Batch) -> None:
+        # Fact before hyper: a hyper record in the lake means its facts are complete.
+        self.put(batch.fact_key, batch.fact)
+        self.put(batch.hyper_key, batch.hyper)
+
+
+class LocalLake(Lake):
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self.uri = str(self.root)
+
+    def check_writable(self) -> None:
+        probe = self.root / f".probe-{os.getpid()}"
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as exc:
+            reason = exc.strerror or type(exc).__name__
+            raise BadInput(f"lake directory {self.root} is not writable ({reason})") from None
+
+    def put(self, key: str, body: bytes) -> None:
+        target = self.root / key
+        target.parent.mkdir(parents=True, exist_ok=True)
+        # A hidden temporary in the same folder, renamed over: readers never match it.
+        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        try:
+            with open(tmp, "wb") as handle:
+                handle.write(body)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, target)
+        finally:
+            tmp.unlink(missing_ok=True)
+        directory = os.open(target.parent, os.O_RDONLY)
+        try:
+            os.fsync(directory)
+        finally:
+            os.close(directory)
+
+    def get(self, key: str) -> bytes | None:
+        try:
+            return (self.root / key).read_bytes()
+        except FileNotFoundError:
+            return None
+
+    def keys(self, prefix: str) -> list[str]:
+        base = self.root / prefix
+        if not base.is_dir():
+            return []
+        return sorted(
+            str(path.relative_to(self.root))
+            for path in base.rglob("*")
+            if path.is_file() and not path.name.startswith(".")
+        )
+
+
+def open_lake(uri: str) -> Lake:
+    if uri.startswith("s3://"):
+        from scripts.s3lake import S3Lake
+
+        return S3Lake.from_uri(uri)
+    if "://" in uri:
+        raise BadInput(f"lake {uri}: only a local folder or s3://bucket/prefix is supported")
+    return LocalLake(Path(uri))

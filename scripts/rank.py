@@ -1,0 +1,99 @@
+"""The leaderboard: sql/rank_runs.sql on an engine, printed as a table, CSV or JSON."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+
+from scripts.engine import DuckDBEngine, Engine
+from scripts.errors import BadInput
+from scripts.lake import LocalLake, open_lake
+from scripts.sqlfiles import read_sql
+
+FORMATS = ("table", "csv", "json")
+TABLE_COLUMNS = (
+    "rank",
+    "model",
+    "test_r2",
+    "train_r2",
+    "test_rmse",
+    "test_mae",
+    "params",
+    "hyper_id",
+)
+PARAM_COLUMNS = (
+    "gamma",
+    "c",
+    "epsilon",
+    "n_estimators",
+    "max_depth",
+    "min_samples_split",
+    "min_samples_leaf",
+    "max_features",
+)
+
+
+def leaderboard(engine: Engine, limit: int | None = None) -> list[dict]:
+    """The best `limit` trials (all when None), best first, as dicts keyed by column."""
+    if limit is not None and limit < 1:
+        raise BadInput(f"--limit must be at least 1, got {limit}")
+    columns, rows = engine.query(read_sql("rank_runs.sql"), limit)
+    return [dict(zip(columns, row, strict=True)) for row in rows]
+
+
+def open_engine(lake: str, engine: str = "duckdb") -> Engine:
+    if engine == "athena":
+        from scripts.athena import AthenaEngine
+
+        return AthenaEngine.from_environment()
+    if engine != "duckdb":
+        raise BadInput(f"unknown engine {engine!r:.40}: choose duckdb or athena")
+    target = open_lake(lake)
+    if not isinstance(target, LocalLake):
+        target = target.mirror()
+    return DuckDBEngine(target.root)
+
+
+def render(rows: list[dict], fmt: str) -> str:
+    if fmt == "json":
+        return json.dumps(rows, indent=2, default=str) + "\n"
+    if fmt == "csv":
+        out = io.StringIO()
+        if rows:
+            writer = csv.DictWriter(out, fieldnames=list(rows[0]), lineterminator="\n")
+            writer.writeheader()
+            writer.writerows(rows)
+        return out.getvalue()
+    if fmt != "table":
+        raise BadInput(f"unknown format {fmt!r:.40}: choose {', '.join(FORMATS)}")
+    return render_table(rows)
+
+
+def render_table(rows: list[dict]) -> str:
+    if not rows:
+        return "no ranked trials yet: run `python -m scripts run` first\n"
+    cells = [TABLE_COLUMNS]
+    for row in rows:
+        params = " ".join(f"{k}={_short(row[k])}" for k in PARAM_COLUMNS if row[k] is not None)
+        cells.append(
+            (
+                str(row["rank"]),
+                row["model"],
+                *(_metric(row[k]) for k in ("test_r2", "train_r2", "test_rmse", "test_mae")),
+                params,
+                row["hyper_id"],
+            )
+        )
+    widths = [max(len(r[i]) for r in cells) for i in range(len(TABLE_COLUMNS))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in cells]
+    return "\n".join(lines) + "\n"
+
+
+def _metric(value: float | None) -> str:
+    return "-" if value is None or math.isnan(value) else f"{value:.4f}"
+
+
+def _short(value: float | int) -> str:
+    return str(value) if isinstance(value, int) else f"{value:.4g}"

@@ -1,0 +1,160 @@
+"""One start of the job: trials in, one fact object and one hyper object out."""
+
+from __future__ import annotations
+
+import json
+import logging
+import multiprocessing
+import os
+import socket
+import time
+from collections import deque
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from scripts import __version__
+from scripts.dataset import Dataset, load_dataset
+from scripts.errors import BadInput
+from scripts.fit import Outcome, run_trial
+from scripts.ids import new_id
+from scripts.lake import Batch, gzip_text, open_lake
+from scripts.space import ALL_PARAMS, DEFAULT_SPACE, MODEL_PARAMS, Trial, load_space, read_params
+
+log = logging.getLogger("sweeplake.run")
+DEFAULT_DATASET = Path(__file__).resolve().parent.parent / "data" / "diabetes.json"
+DEFAULT_LAKE = str(Path(__file__).resolve().parent.parent / "results" / "lake")
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    batch_id: str
+    trials: int
+    failed: int
+    seconds: float
+    lake: str
+
+
+def run(
+    lake: str = DEFAULT_LAKE,
+    dataset: Path = DEFAULT_DATASET,
+    model: str = "all",
+    trials: int = 40,
+    budget: float = 45.0,
+    workers: int | None = None,
+    seed: int | None = None,
+    params: Path | None = None,
+    space: Path = DEFAULT_SPACE,
+) -> RunSummary:
+    """Check everything, fit the trials, then write the batch: bad input writes nothing."""
+    started = time.monotonic()
+    search_space = load_space(space)
+    models = list(search_space.models) if model == "all" else [model]
+    if any(m not in search_space.models for m in models):
+        raise BadInput(f"unknown model {model!r:.40}: choose {', '.join(MODEL_PARAMS)} or all")
+    if trials < 1:
+        raise BadInput(f"--trials must be at least 1, got {trials}")
+    if budget <= 0:
+        raise BadInput(f"--budget must be positive, got {budget}")
+    if workers is not None and workers < 1:
+        raise BadInput(f"--workers must be at least 1, got {workers}")
+    if seed is not None and not 0 <= seed < 2**32:
+        raise BadInput(f"--seed must be in [0, 2**32), got {seed}")
+    data = load_dataset(dataset)
+    if params is not None:
+        planned, sampler = read_params(params, search_space), "params"
+    else:
+        seed = int.from_bytes(os.urandom(4), "big") if seed is None else seed
+        planned, sampler = search_space.sample(models, trials, seed), "random"
+    target = open_lake(lake)
+    target.check_writable()
+    dataset_held = target.check_dataset(data)
+
+    batch_id = new_id()
+    log.info(
+        "batch %s: %d trials on %s (sha256 %s)", batch_id, len(planned), data.name, data.sha256[:12]
+    )
+    outcomes = execute(data, planned, workers or available_cores(), started + budget)
+    batch = encode_batch(batch_id, data, outcomes, sampler)
+    if not dataset_held:
+        target.put(f"data/{data.name}.json", data.canonical)
+    target.write_batch(batch)
+    failed = sum(not o.ok for o in outcomes)
+    seconds = time.monotonic() - started
+    log.info(
+        "batch %s: %d trials (%d failed) in %.1f s written to %s",
+        batch_id,
+        len(outcomes),
+        failed,
+        seconds,
+        target.uri,
+    )
+    return RunSummary(batch_id, len(outcomes), failed, seconds, target.uri)
+
+
+def available_cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def execute(dataset: Dataset, trials: list[Trial], workers: int, deadline: float) -> list[Outcome]:
+    """Fit trials in order until done or until the next one would pass the deadline."""
+    if workers == 1 or len(trials) == 1:
+        outcomes: list[Outcome] = []
+        for trial in trials:
+            if outcomes and _past(deadline, outcomes):
+                break
+            outcomes.append(run_trial(dataset, trial, new_id()))
+        return outcomes
+
+    workers = min(workers, len(trials))
+    pending = deque(trials)
+    context = multiprocessing.get_context("fork")
+    done: list[Outcome] = []
+    with ProcessPoolExecutor(workers, mp_context=context) as pool:
+        running = set()
+        while pending or running:
+            while pending and len(running) < 2 * workers and not (done and _past(deadline, done)):
+                running.add(pool.submit(run_trial, dataset, pending.popleft(), new_id()))
+            if not running:
+                break
+            finished, running = wait(running, return_when=FIRST_COMPLETED)
+            done.extend(f.result() for f in finished)
+            if done and _past(deadline, done):
+                pending.clear()
+    return sorted(done, key=lambda o: o.hyper_id)  # ids increase in the order of submission
+
+
+def _past(deadline: float, done: list[Outcome]) -> bool:
+    """True when one more round of trials would likely end after the deadline."""
+    spent = [(o.fit_ms or 0) + (o.predict_ms or 0) for o in done]
+    typical = max(spent) / 1000
+    return time.monotonic() + typical > deadline
+
+
+def encode_batch(batch_id: str, dataset: Dataset, outcomes: list[Outcome], sampler: str) -> Batch:
+    host = socket.gethostname()
+    common = {
+        "dataset": dataset.name,
+        "dataset_sha256": dataset.sha256,
+        "sampler": sampler,
+        "batch_id": batch_id,
+    }
+    hyper_lines = []
+    for o in outcomes:
+        record = {"hyper_id": o.hyper_id, "model": o.trial.model}
+        record.update(dict.fromkeys(ALL_PARAMS))
+        record.update(o.trial.params)
+        record.update(status="ok" if o.ok else "failed", error=o.error, **common)
+        record.update(
+            seed=o.trial.seed,
+            created_at=o.created_at,
+            fit_ms=o.fit_ms,
+            predict_ms=o.predict_ms,
+            host=host,
+            version=__version__,
+        )
+        hyper_lines.append(json.dumps(record, allow_nan=False) + "\n")
+    dt = datetime.now(UTC).strftime("%Y-%m-%d")
+    facts = "".join(o.facts for o in outcomes if o.ok)
+    return Batch(batch_id, dt, gzip_text(facts), gzip_text("".join(hyper_lines)))

@@ -1,0 +1,76 @@
+-- Every ok trial ranked by test R², overall and within its model, one dataset at a time.
+-- R² = 1 - SSE/SST over the test points (and likewise over the train points), with SST taken
+-- around the mean of those same points; RMSE and MAE over the test points.
+WITH scored AS (
+  SELECT
+    p.hyper_id,
+    d.is_train,
+    d.y_true,
+    p.y_pred,
+    AVG(d.y_true) OVER (PARTITION BY p.hyper_id, d.is_train) AS y_mean
+  FROM predict AS p
+  JOIN hyperparams AS h
+    ON h.hyper_id = p.hyper_id AND h.dt = p.dt
+  JOIN data AS d
+    ON d.dataset = h.dataset AND d.point_id = p.point_id
+  WHERE h.status = 'ok'
+),
+metrics AS (
+  SELECT
+    hyper_id,
+    SUM(CASE WHEN NOT is_train THEN (y_true - y_pred) * (y_true - y_pred) END) AS test_sse,
+    SUM(CASE WHEN NOT is_train THEN (y_true - y_mean) * (y_true - y_mean) END) AS test_sst,
+    SUM(CASE WHEN is_train THEN (y_true - y_pred) * (y_true - y_pred) END) AS train_sse,
+    SUM(CASE WHEN is_train THEN (y_true - y_mean) * (y_true - y_mean) END) AS train_sst,
+    AVG(CASE WHEN NOT is_train THEN ABS(y_true - y_pred) END) AS test_mae,
+    COUNT(CASE WHEN NOT is_train THEN 1 END) AS test_points,
+    COUNT(*) AS points
+  FROM scored
+  GROUP BY hyper_id
+),
+trials AS (
+  SELECT
+    h.dataset,
+    h.hyper_id,
+    h.model,
+    h.gamma,
+    h.c,
+    h.epsilon,
+    h.n_estimators,
+    h.max_depth,
+    h.min_samples_split,
+    h.min_samples_leaf,
+    h.max_features,
+    1 - m.test_sse / NULLIF(m.test_sst, 0) AS test_r2,
+    1 - m.train_sse / NULLIF(m.train_sst, 0) AS train_r2,
+    SQRT(m.test_sse / m.test_points) AS test_rmse,
+    m.test_mae,
+    m.points,
+    h.created_at
+  FROM metrics AS m
+  JOIN hyperparams AS h
+    ON h.hyper_id = m.hyper_id
+  WHERE h.status = 'ok'
+)
+SELECT
+  RANK() OVER (PARTITION BY dataset ORDER BY test_r2 DESC NULLS LAST) AS "rank",
+  RANK() OVER (PARTITION BY dataset, model ORDER BY test_r2 DESC NULLS LAST) AS model_rank,
+  dataset,
+  hyper_id,
+  model,
+  gamma,
+  c,
+  epsilon,
+  n_estimators,
+  max_depth,
+  min_samples_split,
+  min_samples_leaf,
+  max_features,
+  test_r2,
+  train_r2,
+  test_rmse,
+  test_mae,
+  points,
+  created_at
+FROM trials
+ORDER BY dataset, "rank", hyper_id
