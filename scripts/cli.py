@@ -88,10 +88,7 @@ def dispatch(args: argparse.Namespace) -> int:
             space=args.space,
         )
     elif args.command == "rank":
-        from scripts.rank import leaderboard, open_engine, render
+        from scripts.rank import rank
 
-        if args.format not in ("table", "csv", "json"):
-            raise BadInput(f"unknown format {args.format!r:.40}: choose table, csv or json")
-        rows = leaderboard(open_engine(args.lake, args.engine), args.limit)
-        sys.stdout.write(render(rows, args.format))
+        sys.stdout.write(rank(args.lake, args.engine, args.limit, args.format))
     return 0

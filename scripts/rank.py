@@ -35,10 +35,17 @@ PARAM_COLUMNS = (
 )
 
 
+def rank(lake: str, engine: str = "duckdb", limit: int = 10, fmt: str = "table") -> str:
+    """The leaderboard of a lake, rendered: what `python -m scripts rank` prints."""
+    if limit < 1:
+        raise BadInput(f"--limit must be at least 1, got {limit}")
+    if fmt not in FORMATS:
+        raise BadInput(f"unknown format {fmt!r:.40}: choose {', '.join(FORMATS)}")
+    return render(leaderboard(open_engine(lake, engine), limit), fmt)
+
+
 def leaderboard(engine: Engine, limit: int | None = None) -> list[dict]:
     """The best `limit` trials (all when None), best first, as dicts keyed by column."""
-    if limit is not None and limit < 1:
-        raise BadInput(f"--limit must be at least 1, got {limit}")
     columns, rows = engine.query(read_sql("rank_runs.sql"), limit)
     return [dict(zip(columns, row, strict=True)) for row in rows]
 
@@ -53,6 +60,8 @@ def open_engine(lake: str, engine: str = "duckdb") -> Engine:
     target = open_lake(lake)
     if not isinstance(target, LocalLake):
         target = target.mirror()
+    elif not target.root.is_dir():
+        raise BadInput(f"no lake at {target.root}: run `python -m scripts run` first")
     return DuckDBEngine(target.root)
 
 
@@ -66,8 +75,6 @@ def render(rows: list[dict], fmt: str) -> str:
             writer.writeheader()
             writer.writerows(rows)
         return out.getvalue()
-    if fmt != "table":
-        raise BadInput(f"unknown format {fmt!r:.40}: choose {', '.join(FORMATS)}")
     return render_table(rows)
 
 

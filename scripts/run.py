@@ -134,26 +134,24 @@ def _past(deadline: float, done: list[Outcome]) -> bool:
 
 def encode_batch(batch_id: str, dataset: Dataset, outcomes: list[Outcome], sampler: str) -> Batch:
     host = socket.gethostname()
-    common = {
-        "dataset": dataset.name,
-        "dataset_sha256": dataset.sha256,
-        "sampler": sampler,
-        "batch_id": batch_id,
-    }
+    common = {"dataset": dataset.name, "dataset_sha256": dataset.sha256, "sampler": sampler}
     hyper_lines = []
     for o in outcomes:
-        record = {"hyper_id": o.hyper_id, "model": o.trial.model}
-        record.update(dict.fromkeys(ALL_PARAMS))
-        record.update(o.trial.params)
-        record.update(status="ok" if o.ok else "failed", error=o.error, **common)
-        record.update(
-            seed=o.trial.seed,
-            created_at=o.created_at,
-            fit_ms=o.fit_ms,
-            predict_ms=o.predict_ms,
-            host=host,
-            version=__version__,
-        )
+        record = {
+            "hyper_id": o.hyper_id,
+            "model": o.trial.model,
+            **{p: o.trial.params.get(p) for p in ALL_PARAMS},
+            "status": "ok" if o.ok else "failed",
+            "error": o.error,
+            **common,
+            "seed": o.trial.seed,
+            "batch_id": batch_id,
+            "created_at": o.created_at,
+            "fit_ms": o.fit_ms,
+            "predict_ms": o.predict_ms,
+            "host": host,
+            "version": __version__,
+        }
         hyper_lines.append(json.dumps(record, allow_nan=False) + "\n")
     dt = datetime.now(UTC).strftime("%Y-%m-%d")
     facts = "".join(o.facts for o in outcomes if o.ok)
