@@ -11,10 +11,13 @@ from pathlib import Path
 
 def records(lake: Path, table: str) -> list[dict]:
     """Every line of every object under hyper/ or fact/."""
-    out = []
-    for path in sorted(lake.glob(f"{table}/dt=*/*.json.gz")):
-        out.extend(json.loads(line) for line in gzip.decompress(path.read_bytes()).splitlines())
-    return out
+    return [
+        r for path in sorted(lake.glob(f"{table}/dt=*/*.json.gz")) for r in object_records(path)
+    ]
+
+
+def object_records(path: Path) -> list[dict]:
+    return [json.loads(line) for line in gzip.decompress(path.read_bytes()).splitlines()]
 
 
 def parse_csv(text: str) -> list[dict]:
