@@ -43,11 +43,18 @@ def leaderboard(engine: Engine, limit: int | None = None) -> list[dict]:
     return [dict(zip(columns, row, strict=True)) for row in rows]
 
 
-def open_engine(lake: str, engine: str = "duckdb") -> Engine:
+def open_engine(
+    lake: str,
+    engine: str = "duckdb",
+    workgroup: str | None = None,
+    output: str | None = None,
+    database: str | None = None,
+) -> Engine:
+    """The engine to rank with; the Athena settings fall back to the environment when None."""
     if engine == "athena":
         from scripts.athena import AthenaEngine
 
-        return AthenaEngine.from_environment()
+        return AthenaEngine.from_environment(workgroup, output, database)
     if engine != "duckdb":
         raise BadInput(f"unknown engine {engine!r:.40}: choose duckdb or athena")
     target = open_lake(lake)
