@@ -53,6 +53,15 @@ class Launcher:
         self.started.append(process)
         return process
 
+    def start_holding_lock(self, lake: Path, workdir: Path) -> tuple[subprocess.Popen, Path, Path]:
+        """A run that holds its lock until the test writes its trials into the FIFO it reads."""
+        fifo = workdir / "params.fifo"
+        os.mkfifo(fifo)
+        lock = workdir / "sweep.lock"
+        holder = self.start("--lake", str(lake), "--workers", "1", "--params", str(fifo), lock=lock)
+        wait_until_locked(lock, holder)
+        return holder, fifo, lock
+
     def kill_all(self) -> None:
         for process in self.started:
             if process.poll() is None:
@@ -114,15 +123,8 @@ def test_the_job_exit_status_comes_back(launcher: Launcher, lake: Path) -> None:
 def test_an_overlapping_start_exits_at_once_and_writes_nothing(
     launcher: Launcher, lake: Path, tmp_path: Path
 ) -> None:
-    # The first run reads its trials from a FIFO, so it holds the lock until the test writes.
-    fifo = tmp_path / "params.fifo"
-    os.mkfifo(fifo)
-    lock = tmp_path / "sweep.lock"
-    args = ("--lake", str(lake), "--workers", "1")
-    first = launcher.start(*args, "--params", str(fifo), lock=lock)
-    wait_until_locked(lock, first)
-
-    second = launcher.start(*args, "--trials", "2", lock=lock)
+    first, fifo, lock = launcher.start_holding_lock(lake, tmp_path)
+    second = launcher.start("--lake", str(lake), "--trials", "2", lock=lock)
     _, err = second.communicate(timeout=WAIT_SECONDS)
     assert second.returncode == EX_LOCKED
     assert "another run holds the lock" in err and "start:" not in err
@@ -137,11 +139,7 @@ def test_an_overlapping_start_exits_at_once_and_writes_nothing(
 def test_a_lock_left_by_a_killed_run_does_not_block(
     launcher: Launcher, lake: Path, tmp_path: Path
 ) -> None:
-    fifo = tmp_path / "params.fifo"
-    os.mkfifo(fifo)
-    lock = tmp_path / "sweep.lock"
-    holder = launcher.start("--lake", str(lake), "--params", str(fifo), lock=lock)
-    wait_until_locked(lock, holder)
+    holder, _, lock = launcher.start_holding_lock(lake, tmp_path)
     os.killpg(holder.pid, signal.SIGKILL)  # the script and the job it started
     holder.communicate(timeout=WAIT_SECONDS)
     assert lock.exists()
