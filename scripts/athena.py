@@ -86,7 +86,8 @@ def athena_errors(action: str) -> Iterator[None]:
     except NoCredentialsError:
         raise QueryFailed(f"athena: {action}: no AWS credentials found") from None
     except (Error, ClientError, BotoCoreError) as exc:
-        reason = " ".join(str(exc).split()) or type(exc).__name__
+        # A FAILED query's reason is Athena's message, or None when Athena gave none.
+        reason = " ".join(str(exc).split()).removeprefix("None") or type(exc).__name__
         raise QueryFailed(f"athena: {action} failed: {reason:.300}") from None
 
 

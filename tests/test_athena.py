@@ -219,3 +219,25 @@ def test_unreachable_athena_is_one_line_exit_1(aws: AwsServer) -> None:
     assert result.returncode == 1
     assert result.stderr.startswith("sweeplake: athena: ") and result.stderr.count("\n") == 1
     assert "Traceback" not in result.stderr and SECRET_KEY not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("reason", "shown"),
+    [
+        ("SYNTAX_ERROR: line 3:8: Column 'x' cannot be resolved\nat plan", "line 3:8: Column"),
+        (None, "OperationalError"),
+    ],
+)
+def test_a_failed_query_becomes_one_line(reason: str | None, shown: str) -> None:
+    # moto's queries always succeed, so the FAILED state is raised here as pyathena raises it.
+    from pyathena.error import OperationalError
+
+    from scripts.athena import athena_errors
+    from scripts.errors import QueryFailed
+
+    with pytest.raises(QueryFailed) as failure:
+        with athena_errors("query 'WITH scored AS ('"):
+            raise OperationalError(reason)
+    message = str(failure.value)
+    assert message.startswith("athena: query 'WITH scored AS (' failed: ")
+    assert shown in message and "\n" not in message
