@@ -7,3 +7,7 @@ class BadInput(Exception):
 
 class ShipFailed(Exception):
     """The batch is safe in the spool but could not reach the lake: one line, exit status 1."""
+
+
+class QueryFailed(Exception):
+    """Athena refused or failed a statement (credentials, workgroup, SQL): one line, exit 1."""

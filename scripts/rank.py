@@ -35,13 +35,23 @@ PARAM_COLUMNS = (
 )
 
 
-def rank(lake: str, engine: str = "duckdb", limit: int = 10, fmt: str = "table") -> str:
+def rank(
+    lake: str,
+    engine: str = "duckdb",
+    limit: int = 10,
+    fmt: str = "table",
+    *,
+    workgroup: str | None = None,
+    output: str | None = None,
+    database: str | None = None,
+) -> str:
     """The leaderboard of a lake, rendered: what `python -m scripts rank` prints."""
     if limit < 1:
         raise BadInput(f"--limit must be at least 1, got {limit}")
     if fmt not in FORMATS:
         raise BadInput(f"unknown format {fmt!r:.40}: choose {', '.join(FORMATS)}")
-    return render(leaderboard(open_engine(lake, engine), limit), fmt)
+    chosen = open_engine(lake, engine, workgroup, output, database)
+    return render(leaderboard(chosen, limit), fmt)
 
 
 def leaderboard(engine: Engine, limit: int | None = None) -> list[dict]:
@@ -50,11 +60,18 @@ def leaderboard(engine: Engine, limit: int | None = None) -> list[dict]:
     return [dict(zip(columns, row, strict=True)) for row in rows]
 
 
-def open_engine(lake: str, engine: str = "duckdb") -> Engine:
+def open_engine(
+    lake: str,
+    engine: str = "duckdb",
+    workgroup: str | None = None,
+    output: str | None = None,
+    database: str | None = None,
+) -> Engine:
+    """The engine to rank with; the Athena settings fall back to the environment when None."""
     if engine == "athena":
         from scripts.athena import AthenaEngine
 
-        return AthenaEngine.from_environment()
+        return AthenaEngine.from_environment(workgroup, output, database)
     if engine != "duckdb":
         raise BadInput(f"unknown engine {engine!r:.40}: choose duckdb or athena")
     target = open_lake(lake)

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from awsserver import AwsServer
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -32,3 +33,11 @@ def sweeplake(
 @pytest.fixture
 def lake(tmp_path: Path) -> Path:
     return tmp_path / "lake"
+
+
+@pytest.fixture(scope="session")
+def aws(tmp_path_factory: pytest.TempPathFactory) -> AwsServer:
+    """One moto server on loopback for the whole session; see tests/awsserver.py."""
+    server = AwsServer(tmp_path_factory.mktemp("aws")).start()
+    yield server
+    server.stop()

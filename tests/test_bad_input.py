@@ -62,6 +62,7 @@ def test_malformed_dataset(tmp_path: Path) -> None:
     [
         ("{oops", "line 2: not valid JSON"),
         ({**SVR, "model": "lasso"}, "model must be one of"),
+        ({**SVR, "model": {"svr": 1}}, "model must be one of"),
         ({k: v for k, v in SVR.items() if k != "c"}, "missing c"),
         ({**SVR, "kernel": "linear"}, "unknown key 'kernel'"),
         ({**SVR, "gamma": "16"}, "gamma must be a number"),

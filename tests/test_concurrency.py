@@ -18,14 +18,20 @@ def eight_workers(lake: str, env: dict | None = None, rounds: int = 3) -> list[t
     script = (
         "import subprocess, sys\n"
         f"for seed in range({rounds}):\n"
-        "    r = subprocess.run([sys.executable, '-m', 'scripts', 'run', '--lake', sys.argv[1],\n"
-        "                        '--trials', '4', '--workers', '1'], capture_output=True, text=True)\n"
+        "    args = ['run', '--lake', sys.argv[1], '--trials', '4', '--workers', '1']\n"
+        "    r = subprocess.run([sys.executable, '-m', 'scripts', *args],\n"
+        "                       capture_output=True, text=True)\n"
         "    sys.stderr.write(r.stderr)\n"
         "    sys.exit(r.returncode) if r.returncode else None\n"
     )
     workers = [
-        subprocess.Popen([sys.executable, "-c", script, lake], cwd=REPO, env=env,
-                         stderr=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [sys.executable, "-c", script, lake],
+            cwd=REPO,
+            env=env,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         for _ in range(8)
     ]
     reports = []

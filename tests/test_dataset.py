@@ -84,6 +84,7 @@ GOOD = [
         ([GOOD[0], {**GOOD[1], "f2": 1.0}], "keys differ from line 1 (f2)"),
         ([GOOD[0], {k: v for k, v in GOOD[1].items() if k != "y_true"}], "keys differ"),
         ([{"point_id": 1, "is_train": True, "y_true": 1.0}], "no feature"),
+        ([{**GOOD[0], "Bad Name": 1.0}], "must be a lowercase SQL name"),
         ([{**GOOD[0], "dataset": "a b"}, {**GOOD[1], "dataset": "a b"}], "must be letters"),
         ([{**GOOD[0], "dataset": "a"}, {**GOOD[1], "dataset": "b"}], "more than one dataset"),
     ],
