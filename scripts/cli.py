@@ -8,7 +8,7 @@ import os
 import sys
 from pathlib import Path
 
-from scripts.errors import BadInput, ShipFailed
+from scripts.errors import BadInput, LakeUnreachable
 
 log = logging.getLogger("sweeplake")
 
@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     except BadInput as exc:
         print(f"sweeplake: error: {exc}", file=sys.stderr)
         return 2
-    except ShipFailed as exc:
+    except LakeUnreachable as exc:
         print(f"sweeplake: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -32,3 +32,13 @@ def sweeplake(
 @pytest.fixture
 def lake(tmp_path: Path) -> Path:
     return tmp_path / "lake"
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    """A moto S3 server on a free loopback port for the whole session (see tests/s3server.py)."""
+    from s3server import start_moto
+
+    server, endpoint = start_moto()
+    yield endpoint
+    server.stop()
