@@ -77,13 +77,13 @@ class S3Lake(Lake):
                 self._client = boto3.session.Session().client("s3", config=client_config())
             except (BotoCoreError, ValueError) as exc:
                 # The profile, region or endpoint settings are wrong: the user fixes them.
-                raise BadInput(f"cannot set up an S3 client: {type(exc).__name__}") from None
+                raise BadInput(f"cannot set up an S3 client: {exc}") from None
         return self._client
 
     def check_writable(self) -> None:
+        self.client  # noqa: B018  (builds the client now so a bad profile fails before any work)
         # The spool is what must be writable: the lake itself may be down for a while.
         self.spool.check_writable()
-        self.client  # noqa: B018  (builds the client now so a bad profile fails before any work)
 
     def put(self, key: str, body: bytes) -> None:
         encryption = {"ServerSideEncryption": "AES256"}

@@ -1,9 +1,10 @@
 """The spool: batches bound for a remote lake wait here, whole, until the lake acknowledges them.
 
 An entry is a folder named by its batch id (a ULID, so names sort oldest first) holding a
-manifest and the bodies it ships. It appears by one rename of a finished hidden folder and
-leaves by one rename to a hidden name, so a reader sees a whole entry or none, and two
-processes shipping the same spool at once find at worst an entry gone under them.
+manifest (lake URI, batch id, day and keys, readable by a person) and the bodies it ships. It
+appears by one rename of a finished hidden folder and leaves by one rename to a hidden name, so
+a reader sees a whole entry or none, and two processes shipping the same spool at once find at
+worst an entry gone under them.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +24,7 @@ MANIFEST = "manifest.json"
 FACT = "fact.json.gz"
 HYPER = "hyper.json.gz"
 DATASET = "dataset.json"
+LEFTOVER_SECONDS = 3600  # far longer than any write or removal takes
 
 
 @dataclass(frozen=True)
@@ -91,11 +94,12 @@ class Spool:
         waiting = []
         for folder in sorted(self.root.iterdir()):
             if folder.name.startswith("."):
+                _sweep_leftover(folder)
                 continue
             try:
                 manifest = json.loads((folder / MANIFEST).read_bytes())
-            except FileNotFoundError:
-                continue  # shipped and removed by another process since iterdir
+            except (FileNotFoundError, NotADirectoryError):
+                continue  # shipped and removed by another process since iterdir, or a stray file
             if manifest["lake"] == lake:
                 waiting.append(folder.name)
         return waiting
@@ -112,8 +116,6 @@ class Spool:
         except FileNotFoundError:
             return None
         batch = Batch(manifest["batch_id"], manifest["dt"], fact, hyper)
-        if (batch.fact_key, batch.hyper_key) != (manifest["fact_key"], manifest["hyper_key"]):
-            raise ValueError(f"spool entry {folder} names keys its batch does not have")
         return SpoolEntry(manifest["lake"], batch, dataset_key, dataset)
 
     def remove(self, batch_id: str) -> None:
@@ -124,6 +126,16 @@ class Spool:
         except FileNotFoundError:
             return
         shutil.rmtree(doomed, ignore_errors=True)
+
+
+def _sweep_leftover(path: Path) -> None:
+    """Remove what a writer or remover that died long ago left under a hidden name."""
+    try:
+        stale = time.time() - path.lstat().st_mtime > LEFTOVER_SECONDS
+    except FileNotFoundError:
+        return
+    if stale and path.name.startswith((".new-", ".done-")):
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def _fsync_dir(path: Path) -> None:

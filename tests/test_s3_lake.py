@@ -6,6 +6,7 @@ import csv
 import gzip
 import io
 import json
+import os
 import re
 import threading
 from pathlib import Path
@@ -107,10 +108,14 @@ def test_s3_leaderboard_equals_the_local_one_and_every_object_is_encrypted(
 
     ours, theirs = leaderboard(remote, env), leaderboard(local, env)
     assert len(ours) >= 1
-    varying = ("hyper_id", "created_at")
-    assert [{k: v for k, v in r.items() if k not in varying} for r in ours] == [
-        {k: v for k, v in r.items() if k not in varying} for r in theirs
+    assert len(ours) == len(theirs)
+    differences = [
+        (n, k, mine, r[k])
+        for n, (o, r) in enumerate(zip(ours, theirs, strict=True))
+        for k, mine in o.items()
+        if k not in ("hyper_id", "created_at") and mine != r[k]
     ]
+    assert differences == []
     client = s3_server.client()
     objects = lake_objects(client, bucket)
     assert sorted(k.split("/")[2] for k in objects) == ["data", "fact", "hyper"]
@@ -295,7 +300,10 @@ def test_a_spool_entry_is_whole_or_absent(tmp_path):
     batch = synthetic_batch(1)
     spool.add(SpoolEntry("s3://a-lake", batch, "data/d.json", b"points\n"))
     (tmp_path / ".new-01B99-123").mkdir()  # a writer that died before its rename
+    (tmp_path / ".new-01B98-123").mkdir()  # ... long ago
+    os.utime(tmp_path / ".new-01B98-123", (0, 0))
     assert spool.pending("s3://a-lake") == [batch.batch_id]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".new-01B99-123", batch.batch_id]
     assert spool.pending("s3://another-lake") == []
     assert spool.load(batch.batch_id) == SpoolEntry(
         "s3://a-lake", batch, "data/d.json", b"points\n"
