@@ -8,7 +8,7 @@ import os
 import sys
 from pathlib import Path
 
-from scripts.errors import BadInput, QueryFailed, ShipFailed
+from scripts.errors import BadInput, LakeUnreachable, QueryFailed
 
 log = logging.getLogger("sweeplake")
 
@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     except BadInput as exc:
         print(f"sweeplake: error: {one_line(exc)}", file=sys.stderr)
         return 2
-    except (ShipFailed, QueryFailed) as exc:
+    except (LakeUnreachable, QueryFailed) as exc:
         print(f"sweeplake: {one_line(exc)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

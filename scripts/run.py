@@ -77,9 +77,7 @@ def run(
     )
     outcomes = execute(data, planned, workers or available_cores(), started + budget)
     batch = encode_batch(batch_id, data, outcomes, sampler)
-    if not dataset_held:
-        target.put(f"data/{data.name}.json", data.canonical)
-    target.write_batch(batch)
+    target.write_batch(batch, None if dataset_held else data)
     failed = sum(not o.ok for o in outcomes)
     seconds = time.monotonic() - started
     log.info(

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import socket
 import subprocess
 import sys
 import time
 import urllib.request
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -76,17 +78,25 @@ class AwsServer:
             self.process.terminate()
             self.process.wait(timeout=30)
 
-    def env(self) -> dict[str, str]:
-        """What a subprocess needs to reach this server with dummy credentials."""
+    def env(self, endpoint: str | None = None) -> dict[str, str]:
+        """What a subprocess needs to reach this server (or `endpoint`, e.g. a proxy in front of
+        it) with dummy credentials and nothing from the host's AWS configuration."""
         return {
-            "AWS_ENDPOINT_URL": self.endpoint,
+            "AWS_ENDPOINT_URL": endpoint or self.endpoint,
             "AWS_ACCESS_KEY_ID": ACCESS_KEY,
             "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
             "AWS_REGION": REGION,
+            "AWS_CONFIG_FILE": os.devnull,
+            "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
             "AWS_EC2_METADATA_DISABLED": "true",
         }
 
-    def client(self, service: str) -> BaseClient:
+    def new_bucket(self) -> str:
+        name = f"test-{uuid.uuid4().hex[:20]}"
+        self.client().create_bucket(Bucket=name)
+        return name
+
+    def client(self, service: str = "s3") -> BaseClient:
         return boto3.client(
             service,
             endpoint_url=self.endpoint,
@@ -141,7 +151,7 @@ class AwsServer:
 
 def _body(entry: dict) -> str:
     body = entry["body"] or ""
-    return base64.b64decode(body).decode() if entry["body_encoded"] else body
+    return base64.b64decode(body).decode(errors="replace") if entry["body_encoded"] else body
 
 
 def free_port() -> int:
