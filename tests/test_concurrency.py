@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
 from pathlib import Path
+
+from test_s3_lake import assert_each_record_once, lake_objects
 
 from tests.conftest import REPO, sweeplake
 from tests.lakeread import parse_csv, records
@@ -57,3 +60,22 @@ def test_eight_workers_on_one_local_lake(tmp_path: Path) -> None:
     assert all(facts[i] == set(range(442)) for i in ids)
     result = sweeplake("rank", "--lake", str(lake), "--format", "csv", "--limit", "100000")
     assert len(parse_csv(result.stdout)) == len(ids)
+
+
+def test_eight_workers_on_one_s3_lake(aws, bucket, tmp_path: Path) -> None:
+    settings = {
+        **os.environ,
+        **aws.env(),
+        "SWEEPLAKE_SPOOL": str(tmp_path / "spool"),
+        "SWEEPLAKE_CACHE": str(tmp_path / "cache"),
+    }
+    lake = f"s3://{bucket}/sweeps"
+    reports = eight_workers(lake, settings, rounds=2)
+    objects = lake_objects(aws.client(), bucket)
+    assert_each_record_once(objects, trials=sum(n for _, n in reports))
+    assert {k.split("/")[-1].split(".")[0] for k in objects if "/hyper/" in k} == {
+        b for b, _ in reports
+    }
+    assert not [p for p in (tmp_path / "spool").iterdir() if not p.name.startswith(".")]
+    ranked = sweeplake("rank", "--lake", lake, "--format", "csv", "--limit", "100000", env=settings)
+    assert len(parse_csv(ranked.stdout)) == sum(n for _, n in reports)

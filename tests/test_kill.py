@@ -63,10 +63,9 @@ def test_kill_at_any_moment_then_carry_on(tmp_path: Path) -> None:
     assert assert_lake_is_whole(lake) >= 4
 
 
-def test_a_reader_never_sees_an_object_being_written(tmp_path: Path) -> None:
-    """Freeze the writer while its temporary file exists: readers see no object at all yet."""
-    # Many points and cheap trials: a fact object of a million lines, a long write to catch.
-    dataset = tmp_path / "wide.json"
+def wide_batch(folder: Path) -> tuple[Path, Path]:
+    """Many points and cheap trials: a fact object of a million lines, a long write to catch."""
+    dataset = folder / "wide.json"
     dataset.write_text(
         "".join(
             json.dumps({"point_id": i, "is_train": i % 5 > 0, "x": i % 97, "y_true": i % 13}) + "\n"
@@ -81,8 +80,14 @@ def test_a_reader_never_sees_an_object_being_written(tmp_path: Path) -> None:
         "min_samples_leaf": 1,
         "max_features": 1.0,
     }
-    params = tmp_path / "params.jsonl"
+    params = folder / "params.jsonl"
     params.write_text("".join(json.dumps({**forest, "seed": s}) + "\n" for s in range(50)))
+    return dataset, params
+
+
+def test_a_reader_never_sees_an_object_being_written(tmp_path: Path) -> None:
+    """Freeze the writer while its temporary file exists: readers see no object at all yet."""
+    dataset, params = wide_batch(tmp_path)
     lake = tmp_path / "lake"
     caught = False
     for _ in range(5):
