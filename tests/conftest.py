@@ -1,4 +1,4 @@
-"""Shared test helpers: the CLI run as a user runs it, in a subprocess."""
+"""Shared test helpers: the CLI run as a user runs it, in a subprocess; S3 on loopback."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from awsserver import AwsServer
+from tcpproxy import Proxy
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -41,3 +42,26 @@ def aws(tmp_path_factory: pytest.TempPathFactory) -> AwsServer:
     server = AwsServer(tmp_path_factory.mktemp("aws")).start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def proxy(aws) -> Proxy:
+    """A proxy in front of the moto server; see tests/tcpproxy.py."""
+    relay = Proxy(aws.endpoint)
+    yield relay
+    relay.close()
+
+
+@pytest.fixture
+def bucket(aws) -> str:
+    return aws.new_bucket()
+
+
+@pytest.fixture
+def env(aws, proxy, tmp_path) -> dict[str, str]:
+    """The CLI's environment: S3 through the proxy, spool and cache in this test's folder."""
+    return {
+        **aws.env(proxy.endpoint_url),
+        "SWEEPLAKE_SPOOL": str(tmp_path / "spool"),
+        "SWEEPLAKE_CACHE": str(tmp_path / "cache"),
+    }

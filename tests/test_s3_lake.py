@@ -16,7 +16,6 @@ from pathlib import Path
 import pytest
 from awsserver import SECRET_KEY
 from conftest import sweeplake
-from tcpproxy import Proxy
 
 from scripts.errors import BadInput
 from scripts.lake import Batch, gzip_text
@@ -27,28 +26,6 @@ from scripts.spool import Spool, SpoolEntry
 LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d{4} \S+ (INFO|WARNING) ")
 POINTS = 442
 RUN = ("run", "--trials", "4", "--workers", "1", "--budget", "60")
-
-
-@pytest.fixture
-def proxy(aws):
-    relay = Proxy(aws.endpoint)
-    yield relay
-    relay.close()
-
-
-@pytest.fixture
-def bucket(aws) -> str:
-    return aws.new_bucket()
-
-
-@pytest.fixture
-def env(aws, proxy, tmp_path) -> dict[str, str]:
-    """The CLI's environment: S3 through the proxy, spool and cache in this test's folder."""
-    return {
-        **aws.env(proxy.endpoint_url),
-        "SWEEPLAKE_SPOOL": str(tmp_path / "spool"),
-        "SWEEPLAKE_CACHE": str(tmp_path / "cache"),
-    }
 
 
 def error_line(stderr: str) -> str:
