@@ -222,3 +222,13 @@ def test_an_unwritable_spool_is_bad_input_before_fitting(aws, bucket, env, proxy
     assert "trials on" not in done.stderr  # no fitting began
     assert proxy.passed == [] and proxy.faulted == []
     assert lake_objects(aws.client(), bucket) == {}
+
+
+@pytest.mark.parametrize("seconds", ["soon", "0", "-1", "nan", "inf"])
+def test_a_bad_read_timeout_is_bad_input_before_fitting(bucket, env, proxy, seconds):
+    env = {**env, "SWEEPLAKE_S3_READ_TIMEOUT": seconds}
+    done = sweeplake(*RUN, "--lake", f"s3://{bucket}", env=env)
+    assert done.returncode == 2
+    assert "SWEEPLAKE_S3_READ_TIMEOUT" in error_line(done.stderr)
+    assert "trials on" not in done.stderr
+    assert spooled(env) == [] and proxy.passed == []
