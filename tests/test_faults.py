@@ -10,11 +10,14 @@ from __future__ import annotations
 import gzip
 import json
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 from awsserver import SECRET_KEY, free_port
 from conftest import sweeplake
+from tcpproxy import Proxy
 from test_s3_lake import POINTS, assert_each_record_once, error_line, lake_objects, spooled
 
 from scripts.errors import BatchLost
@@ -41,13 +44,15 @@ def assert_no_secret(done: subprocess.CompletedProcess) -> None:
     assert SECRET_KEY not in done.stdout + done.stderr
 
 
-def whole_entry(folder: Path) -> tuple[int, int]:
-    """(hyper lines, fact lines) of a spool entry, read without the code under test."""
+def whole_entry(folder: Path) -> tuple[int, int, int]:
+    """Lines of hyper, fact and dataset in a spool entry, read without the code under test."""
     manifest = json.loads((folder / "manifest.json").read_text())
     assert manifest["batch_id"] == folder.name
+    assert manifest["dataset_key"] == "data/diabetes.json"
     hypers = gzip.decompress((folder / "hyper.json.gz").read_bytes()).splitlines()
     facts = gzip.decompress((folder / "fact.json.gz").read_bytes()).splitlines()
-    return len(hypers), len(facts)
+    points = (folder / "dataset.json").read_bytes().splitlines()
+    return len(hypers), len(facts), len(points)
 
 
 @pytest.mark.parametrize("status, code", [(503, "SlowDown"), (500, "InternalError")])
@@ -61,52 +66,61 @@ def test_a_passing_5xx_is_absorbed_by_the_retries(aws, bucket, env, proxy, statu
     assert_each_record_once(lake_objects(aws.client(), bucket), trials=2)
 
 
+class Fault(NamedTuple):
+    inject: Callable[[Proxy], None] | None  # None: a real fault, set up in the test
+    named: str  # what the one error line says
+    tries: int | None  # how often the refused PUT is sent, with QUICK's AWS_MAX_ATTEMPTS=2
+
+
 FAULTS = {
-    # name: (how the proxy misbehaves, what the one error line names)
-    "connection-refused": (None, "cannot reach the S3 endpoint"),
-    "read-timeout": (lambda proxy: proxy.hold(is_put), "no answer from the S3 endpoint within 1 s"),
-    "slowdown-always": (lambda proxy: proxy.answer(is_put, 503, "SlowDown"), "SlowDown"),
-    "internal-error-always": (
-        lambda proxy: proxy.answer(is_put, 500, "InternalError"),
-        "InternalError",
+    "connection-refused": Fault(None, "cannot reach the S3 endpoint", None),
+    "read-timeout": Fault(
+        lambda proxy: proxy.hold(is_put), "no answer from the S3 endpoint within 1 s", 2
     ),
-    # A role without s3:PutObject: reads work, writes are refused.
-    "access-denied": (lambda proxy: proxy.answer(is_put, 403, "AccessDenied"), "AccessDenied"),
-    # Expired session credentials: S3 refuses every request, HEADs included.
-    "expired-token": (lambda proxy: proxy.answer(every, 400, "ExpiredToken"), "ExpiredToken"),
-    "no-such-bucket": (None, "NoSuchBucket"),
+    "slowdown-always": Fault(lambda proxy: proxy.answer(is_put, 503, "SlowDown"), "SlowDown", 2),
+    "internal-error-always": Fault(
+        lambda proxy: proxy.answer(is_put, 500, "InternalError"), "InternalError", 2
+    ),
+    # A role without s3:PutObject: reads work, writes are refused, and retrying cannot help.
+    "access-denied": Fault(
+        lambda proxy: proxy.answer(is_put, 403, "AccessDenied"), "AccessDenied", 1
+    ),
+    # Expired session credentials: S3 refuses every request, HEADs (which carry no code) too.
+    "expired-token": Fault(
+        lambda proxy: proxy.answer(every, 400, "ExpiredToken"), "ExpiredToken", None
+    ),
+    "no-such-bucket": Fault(None, "NoSuchBucket", None),
 }
 
 
-@pytest.mark.parametrize("fault", FAULTS)
-def test_a_fault_leaves_the_batch_whole_in_the_spool_until_lifted(
-    aws, bucket, env, proxy, tmp_path, fault
-):
-    inject, named = FAULTS[fault]
+@pytest.mark.parametrize("name", FAULTS)
+def test_a_fault_leaves_the_batch_whole_in_the_spool_until_lifted(aws, bucket, env, proxy, name):
+    fault = FAULTS[name]
     lake = f"s3://{bucket}/lake"
     faulty = {**env, **QUICK}
-    if fault == "connection-refused":
+    if fault.inject is not None:
+        fault.inject(proxy)
+    elif name == "connection-refused":
         faulty.update(aws.env(f"http://127.0.0.1:{free_port()}"))  # nothing listens there
-    elif fault == "no-such-bucket":
-        lake = f"s3://{bucket}-gone/lake"
     else:
-        inject(proxy)
+        lake = f"s3://{bucket}-gone/lake"
 
     failed = sweeplake(*RUN, "--lake", lake, env=faulty)
     assert failed.returncode == 1
     line = error_line(failed.stderr)
-    assert named in line and "wait in the spool" in line
+    assert fault.named in line and "wait in the spool" in line
     assert_no_secret(failed)
     [waiting] = spooled(env)
-    assert whole_entry(Path(env["SWEEPLAKE_SPOOL"]) / waiting) == (2, 2 * POINTS)
+    assert whole_entry(Path(env["SWEEPLAKE_SPOOL"]) / waiting) == (2, 2 * POINTS, POINTS)
     assert lake_objects(aws.client(), bucket) == {}
-    if fault != "connection-refused":
-        assert proxy.faulted or fault == "no-such-bucket"
+    assert bool(proxy.faulted) == (fault.inject is not None)
+    if fault.tries is not None:
+        assert proxy.faulted == proxy.faulted[:1] * fault.tries
 
     proxy.up()
-    if fault == "no-such-bucket":
-        aws.client().create_bucket(Bucket=f"{bucket}-gone")
+    if name == "no-such-bucket":
         bucket = f"{bucket}-gone"
+        aws.client().create_bucket(Bucket=bucket)
     proxy.passed.clear()
     done = sweeplake(*RUN, "--lake", lake, env=env)
     assert done.returncode == 0, done.stderr
