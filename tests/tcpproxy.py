@@ -64,10 +64,10 @@ class Proxy:
         with self._lock:
             self._fault = Fault(matches, s3_error(status, code), times)
 
-    def hold(self, matches: Matcher, times: int | None = None) -> None:
+    def hold(self, matches: Matcher) -> None:
         """Accept matching requests and never answer, so the client's read timeout fires."""
         with self._lock:
-            self._fault = Fault(matches, None, times)
+            self._fault = Fault(matches, None, None)
 
     def close(self) -> None:
         self.listener.close()

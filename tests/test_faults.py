@@ -66,30 +66,32 @@ def test_a_passing_5xx_is_absorbed_by_the_retries(aws, bucket, env, proxy, statu
     assert_each_record_once(lake_objects(aws.client(), bucket), trials=2)
 
 
-class Fault(NamedTuple):
+class FaultCase(NamedTuple):
     inject: Callable[[Proxy], None] | None  # None: a real fault, set up in the test
     named: str  # what the one error line says
     tries: int | None  # how often the refused PUT is sent, with QUICK's AWS_MAX_ATTEMPTS=2
 
 
 FAULTS = {
-    "connection-refused": Fault(None, "cannot reach the S3 endpoint", None),
-    "read-timeout": Fault(
+    "connection-refused": FaultCase(None, "cannot reach the S3 endpoint", None),
+    "read-timeout": FaultCase(
         lambda proxy: proxy.hold(is_put), "no answer from the S3 endpoint within 1 s", 2
     ),
-    "slowdown-always": Fault(lambda proxy: proxy.answer(is_put, 503, "SlowDown"), "SlowDown", 2),
-    "internal-error-always": Fault(
+    "slowdown-always": FaultCase(
+        lambda proxy: proxy.answer(is_put, 503, "SlowDown"), "SlowDown", 2
+    ),
+    "internal-error-always": FaultCase(
         lambda proxy: proxy.answer(is_put, 500, "InternalError"), "InternalError", 2
     ),
     # A role without s3:PutObject: reads work, writes are refused, and retrying cannot help.
-    "access-denied": Fault(
+    "access-denied": FaultCase(
         lambda proxy: proxy.answer(is_put, 403, "AccessDenied"), "AccessDenied", 1
     ),
     # Expired session credentials: S3 refuses every request, HEADs (which carry no code) too.
-    "expired-token": Fault(
+    "expired-token": FaultCase(
         lambda proxy: proxy.answer(every, 400, "ExpiredToken"), "ExpiredToken", None
     ),
-    "no-such-bucket": Fault(None, "NoSuchBucket", None),
+    "no-such-bucket": FaultCase(None, "NoSuchBucket", None),
 }
 
 
