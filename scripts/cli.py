@@ -8,7 +8,7 @@ import os
 import sys
 from pathlib import Path
 
-from scripts.errors import BadInput, LakeUnreachable, QueryFailed
+from scripts.errors import BadInput, BatchLost, LakeUnreachable, QueryFailed
 
 log = logging.getLogger("sweeplake")
 
@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     except BadInput as exc:
         print(f"sweeplake: error: {one_line(exc)}", file=sys.stderr)
         return 2
-    except (LakeUnreachable, QueryFailed) as exc:
+    except (LakeUnreachable, BatchLost, QueryFailed) as exc:
         print(f"sweeplake: {one_line(exc)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -13,5 +13,9 @@ class ShipFailed(LakeUnreachable):
     """The batch is safe in the spool but could not reach the lake: one line, exit status 1."""
 
 
+class BatchLost(Exception):
+    """A full or failing disk kept the batch from both the spool and the lake: one line, exit 1."""
+
+
 class QueryFailed(Exception):
     """Athena refused or failed a statement (credentials, workgroup, SQL): one line, exit 1."""

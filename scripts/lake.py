@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from scripts.dataset import Dataset
-from scripts.errors import BadInput
+from scripts.errors import BadInput, BatchLost
 
 
 @dataclass(frozen=True)
@@ -116,6 +116,18 @@ class LocalLake(Lake):
             os.fsync(directory)
         finally:
             os.close(directory)
+
+    def write_batch(self, batch: Batch, dataset: Dataset | None = None) -> None:
+        try:
+            super().write_batch(batch, dataset)
+        except OSError as exc:
+            if not (self.root / batch.hyper_key).exists():
+                # Facts without their hyper record would be a partial batch: take them back.
+                (self.root / batch.fact_key).unlink(missing_ok=True)
+            reason = exc.strerror or type(exc).__name__
+            raise BatchLost(
+                f"batch {batch.batch_id} was NOT written to the lake {self.root} ({reason})"
+            ) from None
 
     def get(self, key: str) -> bytes | None:
         try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import os
 import re
 from pathlib import Path
@@ -23,6 +24,8 @@ PREFIX_SEGMENT = re.compile(r"[A-Za-z0-9!_.*'()=-]+")
 # Mirror order: a hyper object is written after its fact object, so listing hyper first means
 # every hyper we see has its facts in the fact listing that follows.
 MIRROR_ORDER = ("hyper/", "fact/", "data/")
+MAX_ATTEMPTS = 4  # unless AWS_MAX_ATTEMPTS says otherwise
+READ_TIMEOUT = 20.0  # unless SWEEPLAKE_S3_READ_TIMEOUT says otherwise (tests use 1)
 
 
 def client_config():
@@ -30,11 +33,24 @@ def client_config():
 
     # Bounded retries and short timeouts: a dead endpoint fails this run in seconds, and the
     # batch waits in the spool for the next start a minute later.
-    return Config(
-        retries={"mode": "standard", "total_max_attempts": 4},
-        connect_timeout=3,
-        read_timeout=20,
-    )
+    retries = {"mode": "standard"}
+    if not os.environ.get("AWS_MAX_ATTEMPTS"):  # when set, botocore reads and checks it
+        retries["total_max_attempts"] = MAX_ATTEMPTS
+    return Config(retries=retries, connect_timeout=3, read_timeout=read_timeout())
+
+
+def read_timeout() -> float:
+    """Seconds to wait for S3's answer: SWEEPLAKE_S3_READ_TIMEOUT, else READ_TIMEOUT."""
+    setting = os.environ.get("SWEEPLAKE_S3_READ_TIMEOUT")
+    if not setting:
+        return READ_TIMEOUT
+    try:
+        seconds = float(setting)
+    except ValueError:
+        seconds = math.nan
+    if not (math.isfinite(seconds) and seconds > 0):
+        raise BadInput(f"SWEEPLAKE_S3_READ_TIMEOUT={setting!r:.40} must be a positive number")
+    return seconds
 
 
 class S3Lake(Lake):
@@ -122,9 +138,14 @@ class S3Lake(Lake):
         try:
             head = self.client.head_object(Bucket=self.bucket, Key=self.full_key(key))
         except ClientError as exc:
-            if exc.response["Error"]["Code"] in ("404", "NoSuchKey", "NotFound"):
+            code = exc.response["Error"]["Code"]
+            if code in ("404", "NoSuchKey", "NotFound"):
                 return None
-            raise
+            if code not in ("400", "403"):
+                raise
+            # A HEAD reply has no body, so no error code; a GET's reply names the cause
+            # (ExpiredToken, AccessDenied, ...) for the one line the user reads.
+            return super().held_dataset_sha256(key)
         if "sha256" in head.get("Metadata", {}):
             return head["Metadata"]["sha256"]
         return super().held_dataset_sha256(key)  # put there by another tool: read it
@@ -233,10 +254,13 @@ def describe(exc: Exception) -> str:
         HTTPClientError,
         NoCredentialsError,
         PartialCredentialsError,
+        ReadTimeoutError,
     )
 
     if isinstance(exc, NoCredentialsError | PartialCredentialsError):
         return "no usable AWS credentials (set AWS_PROFILE, the AWS_* keys or an instance role)"
+    if isinstance(exc, ReadTimeoutError):
+        return f"no answer from the S3 endpoint within {read_timeout():g} s ({type(exc).__name__})"
     if isinstance(exc, ConnectionError | HTTPClientError):
         return f"cannot reach the S3 endpoint ({type(exc).__name__})"
     response = getattr(exc, "response", None)
@@ -255,4 +279,5 @@ HINTS = {
     "InvalidAccessKeyId": ", unknown access key",
     "SignatureDoesNotMatch": ", wrong secret key",
     "SlowDown": ", throttled past the retries",
+    "InternalError": ", failed past the retries",
 }

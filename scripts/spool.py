@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from scripts.errors import BadInput
+from scripts.errors import BadInput, BatchLost
 from scripts.lake import Batch
 
 DEFAULT_SPOOL = Path(__file__).resolve().parent.parent / "results" / "spool"
@@ -70,10 +70,10 @@ class Spool:
         files[HYPER] = batch.hyper
         if entry.dataset is not None:
             files[DATASET] = entry.dataset
-        self.root.mkdir(parents=True, exist_ok=True)
         staging = self.root / f".new-{batch.batch_id}-{os.getpid()}"
         final = self.root / batch.batch_id
         try:
+            self.root.mkdir(parents=True, exist_ok=True)
             staging.mkdir()
             for name, body in files.items():
                 with open(staging / name, "wb") as handle:
@@ -82,6 +82,13 @@ class Spool:
                     os.fsync(handle.fileno())
             _fsync_dir(staging)
             os.rename(staging, final)
+        except OSError as exc:
+            # A full disk, say: the half-written folder goes below, so no later run ships it.
+            reason = exc.strerror or type(exc).__name__
+            raise BatchLost(
+                f"batch {batch.batch_id} was NOT kept: cannot write it to the spool {self.root} "
+                f"({reason})"
+            ) from None
         finally:
             shutil.rmtree(staging, ignore_errors=True)
         _fsync_dir(self.root)

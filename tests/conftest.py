@@ -1,4 +1,4 @@
-"""Shared test helpers: the CLI run as a user runs it, in a subprocess."""
+"""Shared test helpers: the CLI run as a user runs it, in a subprocess; S3 on loopback."""
 
 from __future__ import annotations
 
@@ -45,7 +45,8 @@ def aws(tmp_path_factory: pytest.TempPathFactory) -> AwsServer:
 
 
 @pytest.fixture
-def proxy(aws):
+def proxy(aws) -> Proxy:
+    """A proxy in front of the moto server; see tests/tcpproxy.py."""
     relay = Proxy(aws.endpoint)
     yield relay
     relay.close()

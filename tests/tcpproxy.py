@@ -1,8 +1,9 @@
 """A loopback TCP proxy in front of an HTTP endpoint that a test can switch off part-way.
 
 Each client connection carries one request (moto's server closes the connection after every
-response), so the proxy reads a request's head, decides, and either relays the exchange or
-closes the connection unanswered, as a dead network or endpoint would.
+response), so the proxy reads a request's head, decides, and either relays the exchange, closes
+the connection unanswered as a dead network or endpoint would, answers with an S3 error itself
+as a throttled or refusing S3 would, or holds the connection silent as a hung endpoint would.
 """
 
 from __future__ import annotations
@@ -10,8 +11,23 @@ from __future__ import annotations
 import socket
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
+from http import HTTPStatus
 
 Request = tuple[str, str]  # (method, path with query)
+Matcher = Callable[[Request], bool]
+
+
+@dataclass
+class Fault:
+    """What the proxy does instead of relaying a matching request, `times` times (None: always).
+
+    reply None means hold: accept the request and say nothing until the client hangs up.
+    """
+
+    matches: Matcher
+    reply: bytes | None
+    times: int | None
 
 
 class Proxy:
@@ -22,9 +38,11 @@ class Proxy:
         self.endpoint_url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
         self.passed: list[Request] = []
         self.refused: list[Request] = []
+        self.faulted: list[Request] = []
         self._lock = threading.Lock()
         self._open = True
-        self._last: Callable[[Request], bool] | None = None
+        self._last: Matcher | None = None
+        self._fault: Fault | None = None
         threading.Thread(target=self._accept, daemon=True).start()
 
     def down(self) -> None:
@@ -32,13 +50,24 @@ class Proxy:
             self._open = False
 
     def up(self) -> None:
+        """Relay everything again: no cut, no fault."""
         with self._lock:
-            self._open, self._last = True, None
+            self._open, self._last, self._fault = True, None, None
 
-    def cut_after(self, last: Callable[[Request], bool]) -> None:
+    def cut_after(self, last: Matcher) -> None:
         """Relay requests until one for which last(request) is true, then go down."""
         with self._lock:
             self._open, self._last = True, last
+
+    def answer(self, matches: Matcher, status: int, code: str, times: int | None = None) -> None:
+        """Answer matching requests with an S3 error `code` (first `times` of them, or all)."""
+        with self._lock:
+            self._fault = Fault(matches, s3_error(status, code), times)
+
+    def hold(self, matches: Matcher) -> None:
+        """Accept matching requests and never answer, so the client's read timeout fires."""
+        with self._lock:
+            self._fault = Fault(matches, None, None)
 
     def close(self) -> None:
         self.listener.close()
@@ -62,20 +91,56 @@ class Proxy:
             method, path = head.split(b" ", 2)[:2]
             request = (method.decode(), path.decode())
             with self._lock:
-                relay = self._open
-                (self.passed if relay else self.refused).append(request)
+                fault = self._take_fault(request)
+                relay = self._open and fault is None
+                if fault is not None:
+                    self.faulted.append(request)
+                else:
+                    (self.passed if relay else self.refused).append(request)
                 if relay and self._last is not None and self._last(request):
                     self._open = False
-            if relay:
+            if fault is not None and fault.reply is not None:
+                # Before any body: botocore sends PUT bodies after `Expect: 100-continue`, and
+                # an early final answer tells it not to send one, as S3 itself does.
+                client.sendall(fault.reply)
+            elif fault is not None:
+                _pump(client, None)
+            elif relay:
                 with socket.create_connection(self.upstream) as upstream:
                     upstream.sendall(head)
                     threading.Thread(target=_pump, args=(client, upstream), daemon=True).start()
                     _pump(upstream, client)
 
+    def _take_fault(self, request: Request) -> Fault | None:
+        fault = self._fault
+        if not self._open or fault is None or fault.times == 0 or not fault.matches(request):
+            return None
+        if fault.times is not None:
+            fault.times -= 1
+        return fault
 
-def _pump(source: socket.socket, sink: socket.socket) -> None:
+
+def s3_error(status: int, code: str) -> bytes:
+    """An HTTP response as S3 sends an error: XML naming the code, then the connection closes."""
+    body = (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        f"<Error><Code>{code}</Code><Message>injected by the test proxy</Message>"
+        "<RequestId>PROXY0000000000</RequestId></Error>"
+    ).encode()
+    head = (
+        f"HTTP/1.1 {status} {HTTPStatus(status).phrase}\r\n"
+        "Content-Type: application/xml\r\n"
+        f"Content-Length: {len(body)}\r\n"
+        "Connection: close\r\n\r\n"
+    ).encode()
+    return head + body
+
+
+def _pump(source: socket.socket, sink: socket.socket | None) -> None:
+    """Copy until the source closes; with no sink, read and drop (a silent endpoint)."""
     try:
         while chunk := source.recv(65536):
-            sink.sendall(chunk)
+            if sink is not None:
+                sink.sendall(chunk)
     except OSError:
         pass
