@@ -19,8 +19,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("sweeplake.athena")
 # pyathena logs every failed call with its traceback; we report each failure as one line instead.
 logging.getLogger("pyathena").setLevel(logging.CRITICAL)
-# botocore's INFO lines (where it found credentials, which endpoint) are not events of the job.
-logging.getLogger("botocore").setLevel(logging.WARNING)
 
 DEFAULT_WORKGROUP = "primary"
 DEFAULT_DATABASE = "sweeplake"

@@ -68,6 +68,8 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(name)s %(levelname)s %(message)s",
         datefmt="%Y-%m-%dT%H:%M:%S%z",
     )
+    # botocore's INFO lines (where it found credentials, which endpoint) are not the job's events.
+    logging.getLogger("botocore").setLevel(logging.WARNING)
     try:
         args = build_parser().parse_args(argv)
         return dispatch(args)
