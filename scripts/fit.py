@@ -30,15 +30,23 @@ class Outcome:
         return self.error is None
 
 
-def make_estimator(trial: Trial):
-    p = trial.params
-    if trial.model == "svr":
+def estimator_class(model: str) -> type:
+    # Imported on first use: an SVR-only start never pays for sklearn.ensemble.
+    if model == "svr":
         from sklearn.svm import SVR
 
-        return SVR(kernel="rbf", gamma=p["gamma"], C=p["c"], epsilon=p["epsilon"])
+        return SVR
     from sklearn.ensemble import RandomForestRegressor
 
-    return RandomForestRegressor(
+    return RandomForestRegressor
+
+
+def make_estimator(trial: Trial):
+    p = trial.params
+    estimator = estimator_class(trial.model)
+    if trial.model == "svr":
+        return estimator(kernel="rbf", gamma=p["gamma"], C=p["c"], epsilon=p["epsilon"])
+    return estimator(
         n_estimators=p["n_estimators"],
         max_depth=p["max_depth"],
         min_samples_split=p["min_samples_split"],
@@ -53,8 +61,9 @@ def run_trial(dataset: Dataset, trial: Trial, hyper_id: str) -> Outcome:
     """Never raises for the trial's own faults: those become a failed Outcome."""
     fit_ms = predict_ms = None
     try:
+        estimator = make_estimator(trial)
         started = time.perf_counter()
-        model = make_estimator(trial).fit(dataset.x[dataset.is_train], dataset.y[dataset.is_train])
+        model = estimator.fit(dataset.x[dataset.is_train], dataset.y[dataset.is_train])
         fitted = time.perf_counter()
         y_pred = model.predict(dataset.x)
         fit_ms = (fitted - started) * 1000

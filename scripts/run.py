@@ -17,7 +17,7 @@ from pathlib import Path
 from scripts import __version__
 from scripts.dataset import Dataset, load_dataset
 from scripts.errors import BadInput
-from scripts.fit import Outcome, run_trial
+from scripts.fit import Outcome, estimator_class, run_trial
 from scripts.ids import new_id
 from scripts.lake import Batch, gzip_text, open_lake
 from scripts.space import ALL_PARAMS, DEFAULT_SPACE, MODEL_PARAMS, Trial, load_space, read_params
@@ -99,37 +99,64 @@ def available_cores() -> int:
 
 def execute(dataset: Dataset, trials: list[Trial], workers: int, deadline: float) -> list[Outcome]:
     """Fit trials in order until done or until the next one would pass the deadline."""
+    for model in {t.model for t in trials}:
+        estimator_class(model)  # imported once, here, so forked workers inherit it
+    clock = Deadline(deadline)
     if workers == 1 or len(trials) == 1:
         outcomes: list[Outcome] = []
         for trial in trials:
-            if outcomes and _past(deadline, outcomes):
+            if clock.near():
                 break
-            outcomes.append(run_trial(dataset, trial, new_id()))
+            outcomes.append(clock.record(run_trial(dataset, trial, new_id())))
         return outcomes
 
     workers = min(workers, len(trials))
     pending = deque(trials)
     context = multiprocessing.get_context("fork")
     done: list[Outcome] = []
-    with ProcessPoolExecutor(workers, mp_context=context) as pool:
+    # The dataset reaches the workers once, through fork, instead of pickled with every task.
+    with ProcessPoolExecutor(
+        workers, mp_context=context, initializer=_hold, initargs=(dataset,)
+    ) as pool:
         running = set()
         while pending or running:
-            while pending and len(running) < 2 * workers and not (done and _past(deadline, done)):
-                running.add(pool.submit(run_trial, dataset, pending.popleft(), new_id()))
+            while pending and len(running) < 2 * workers and not clock.near():
+                running.add(pool.submit(_run_held, pending.popleft(), new_id()))
             if not running:
                 break
             finished, running = wait(running, return_when=FIRST_COMPLETED)
-            done.extend(f.result() for f in finished)
-            if done and _past(deadline, done):
+            done.extend(clock.record(f.result()) for f in finished)
+            if clock.near():
                 pending.clear()
     return sorted(done, key=lambda o: o.hyper_id)  # ids increase in the order of submission
 
 
-def _past(deadline: float, done: list[Outcome]) -> bool:
-    """True when one more round of trials would likely end after the deadline."""
-    spent = [(o.fit_ms or 0) + (o.predict_ms or 0) for o in done]
-    typical = max(spent) / 1000
-    return time.monotonic() + typical > deadline
+class Deadline:
+    """Whether one more trial would likely end after the deadline, judged by the slowest yet."""
+
+    def __init__(self, deadline: float) -> None:
+        self.deadline = deadline
+        self.slowest: float | None = None
+
+    def record(self, outcome: Outcome) -> Outcome:
+        spent = ((outcome.fit_ms or 0) + (outcome.predict_ms or 0)) / 1000
+        self.slowest = spent if self.slowest is None else max(self.slowest, spent)
+        return outcome
+
+    def near(self) -> bool:
+        return self.slowest is not None and time.monotonic() + self.slowest > self.deadline
+
+
+_held: Dataset | None = None  # a worker's dataset, inherited from the parent through fork
+
+
+def _hold(dataset: Dataset) -> None:
+    global _held
+    _held = dataset
+
+
+def _run_held(trial: Trial, hyper_id: str) -> Outcome:
+    return run_trial(_held, trial, hyper_id)
 
 
 def encode_batch(batch_id: str, dataset: Dataset, outcomes: list[Outcome], sampler: str) -> Batch:
