@@ -17,7 +17,7 @@ from pathlib import Path
 from scripts import __version__
 from scripts.dataset import Dataset, load_dataset
 from scripts.errors import BadInput
-from scripts.fit import Outcome, estimator_class, run_trial
+from scripts.fit import Outcome, TrialInputs, prepare, run_trial
 from scripts.ids import new_id
 from scripts.lake import Batch, gzip_text, open_lake
 from scripts.space import ALL_PARAMS, DEFAULT_SPACE, MODEL_PARAMS, Trial, load_space, read_params
@@ -99,24 +99,23 @@ def available_cores() -> int:
 
 def execute(dataset: Dataset, trials: list[Trial], workers: int, deadline: float) -> list[Outcome]:
     """Fit trials in order until done or until the next one would pass the deadline."""
-    for model in {t.model for t in trials}:
-        estimator_class(model)  # imported once, here, so forked workers inherit it
+    inputs = prepare(dataset, {t.model for t in trials})
     clock = Deadline(deadline)
     if workers == 1 or len(trials) == 1:
         outcomes: list[Outcome] = []
         for trial in trials:
             if clock.near():
                 break
-            outcomes.append(clock.record(run_trial(dataset, trial, new_id())))
+            outcomes.append(clock.record(run_trial(inputs, trial, new_id())))
         return outcomes
 
     workers = min(workers, len(trials))
     pending = deque(trials)
     context = multiprocessing.get_context("fork")
     done: list[Outcome] = []
-    # The dataset reaches the workers once, through fork, instead of pickled with every task.
+    # The inputs reach the workers once, through fork, instead of pickled with every task.
     with ProcessPoolExecutor(
-        workers, mp_context=context, initializer=_hold, initargs=(dataset,)
+        workers, mp_context=context, initializer=_hold, initargs=(inputs,)
     ) as pool:
         running = set()
         while pending or running:
@@ -147,12 +146,12 @@ class Deadline:
         return self.slowest is not None and time.monotonic() + self.slowest > self.deadline
 
 
-_held: Dataset | None = None  # a worker's dataset, inherited from the parent through fork
+_held: TrialInputs | None = None  # a worker's inputs, inherited from the parent through fork
 
 
-def _hold(dataset: Dataset) -> None:
+def _hold(inputs: TrialInputs) -> None:
     global _held
-    _held = dataset
+    _held = inputs
 
 
 def _run_held(trial: Trial, hyper_id: str) -> Outcome:
