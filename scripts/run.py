@@ -9,8 +9,9 @@ import os
 import socket
 import time
 from collections import deque
+from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from scripts.dataset import Dataset, load_dataset
 from scripts.errors import BadInput
 from scripts.fit import Outcome, TrialInputs, prepare, run_trial
 from scripts.ids import new_id
-from scripts.lake import Batch, gzip_text, open_lake
+from scripts.lake import Batch, Gzipped, gzip_text, open_lake
 from scripts.space import ALL_PARAMS, DEFAULT_SPACE, MODEL_PARAMS, Trial, load_space, read_params
 
 log = logging.getLogger("sweeplake.run")
@@ -75,8 +76,12 @@ def run(
     log.info(
         "batch %s: %d trials on %s (sha256 %s)", batch_id, len(planned), data.name, data.sha256[:12]
     )
-    outcomes = execute(data, planned, workers or available_cores(), started + budget)
-    batch = encode_batch(batch_id, data, outcomes, sampler)
+    facts, outcomes = Gzipped(), []
+    for outcome in execute(data, planned, workers or available_cores(), started + budget):
+        if outcome.ok:
+            facts.write(outcome.facts)
+        outcomes.append(replace(outcome, facts=None))  # from here on, held compressed only
+    batch = encode_batch(batch_id, data, outcomes, sampler, facts.close())
     if not dataset_held:
         target.put(f"data/{data.name}.json", data.canonical)
     target.write_batch(batch)
@@ -97,22 +102,25 @@ def available_cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
-def execute(dataset: Dataset, trials: list[Trial], workers: int, deadline: float) -> list[Outcome]:
-    """Fit trials in order until done or until the next one would pass the deadline."""
+def execute(
+    dataset: Dataset, trials: list[Trial], workers: int, deadline: float
+) -> Iterator[Outcome]:
+    """Fit trials in order until done or until the next one would pass the deadline.
+
+    Yields each outcome as it finishes, in no particular order.
+    """
     inputs = prepare(dataset, {t.model for t in trials})
     clock = Deadline(deadline)
     if workers == 1 or len(trials) == 1:
-        outcomes: list[Outcome] = []
         for trial in trials:
             if clock.near():
                 break
-            outcomes.append(clock.record(run_trial(inputs, trial, new_id())))
-        return outcomes
+            yield clock.record(run_trial(inputs, trial, new_id()))
+        return
 
     workers = min(workers, len(trials))
     pending = deque(trials)
     context = multiprocessing.get_context("fork")
-    done: list[Outcome] = []
     # The inputs reach the workers once, through fork, instead of pickled with every task.
     with ProcessPoolExecutor(
         workers, mp_context=context, initializer=_hold, initargs=(inputs,)
@@ -124,10 +132,10 @@ def execute(dataset: Dataset, trials: list[Trial], workers: int, deadline: float
             if not running:
                 break
             finished, running = wait(running, return_when=FIRST_COMPLETED)
-            done.extend(clock.record(f.result()) for f in finished)
+            for future in finished:
+                yield clock.record(future.result())
             if clock.near():
                 pending.clear()
-    return sorted(done, key=lambda o: o.hyper_id)  # ids increase in the order of submission
 
 
 class Deadline:
@@ -158,7 +166,10 @@ def _run_held(trial: Trial, hyper_id: str) -> Outcome:
     return run_trial(_held, trial, hyper_id)
 
 
-def encode_batch(batch_id: str, dataset: Dataset, outcomes: list[Outcome], sampler: str) -> Batch:
+def encode_batch(
+    batch_id: str, dataset: Dataset, outcomes: list[Outcome], sampler: str, facts: bytes
+) -> Batch:
+    """The batch's two objects: `facts` already gzipped, one hyper line per outcome by id."""
     host = socket.gethostname()
     common = {
         "dataset": dataset.name,
@@ -167,7 +178,7 @@ def encode_batch(batch_id: str, dataset: Dataset, outcomes: list[Outcome], sampl
         "batch_id": batch_id,
     }
     hyper_lines = []
-    for o in outcomes:
+    for o in sorted(outcomes, key=lambda o: o.hyper_id):
         record = {"hyper_id": o.hyper_id, "model": o.trial.model}
         record.update(dict.fromkeys(ALL_PARAMS))
         record.update(o.trial.params)
@@ -182,5 +193,4 @@ def encode_batch(batch_id: str, dataset: Dataset, outcomes: list[Outcome], sampl
         )
         hyper_lines.append(json.dumps(record, allow_nan=False) + "\n")
     dt = datetime.now(UTC).strftime("%Y-%m-%d")
-    facts = "".join(o.facts for o in outcomes if o.ok)
-    return Batch(batch_id, dt, gzip_text(facts), gzip_text("".join(hyper_lines)))
+    return Batch(batch_id, dt, facts, gzip_text("".join(hyper_lines)))
