@@ -8,8 +8,7 @@ import multiprocessing
 import os
 import socket
 import time
-from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -21,7 +20,15 @@ from scripts.errors import BadInput
 from scripts.fit import Outcome, TrialInputs, prepare, run_trial
 from scripts.ids import new_id
 from scripts.lake import Batch, Gzipped, gzip_text, open_lake
-from scripts.space import ALL_PARAMS, DEFAULT_SPACE, MODEL_PARAMS, Trial, load_space, read_params
+from scripts.space import (
+    ALL_PARAMS,
+    DEFAULT_SPACE,
+    MODEL_PARAMS,
+    SampledTrials,
+    Trial,
+    load_space,
+    read_params,
+)
 
 log = logging.getLogger("sweeplake.run")
 DEFAULT_DATASET = Path(__file__).resolve().parent.parent / "data" / "diabetes.json"
@@ -63,11 +70,14 @@ def run(
     if seed is not None and not 0 <= seed < 2**32:
         raise BadInput(f"--seed must be in [0, 2**32), got {seed}")
     data = load_dataset(dataset)
+    planned: Sequence[Trial]
     if params is not None:
         planned, sampler = read_params(params, search_space), "params"
+        used = {t.model for t in planned}
     else:
         seed = int.from_bytes(os.urandom(4), "big") if seed is None else seed
-        planned, sampler = search_space.sample(models, trials, seed), "random"
+        planned, sampler = SampledTrials(search_space, models, trials, seed), "random"
+        used = planned.models_used
     target = open_lake(lake)
     target.check_writable()
     dataset_held = target.check_dataset(data)
@@ -77,7 +87,7 @@ def run(
         "batch %s: %d trials on %s (sha256 %s)", batch_id, len(planned), data.name, data.sha256[:12]
     )
     facts, outcomes = Gzipped(), []
-    for outcome in execute(data, planned, workers or available_cores(), started + budget):
+    for outcome in execute(data, planned, used, workers or available_cores(), started + budget):
         if outcome.ok:
             facts.write(outcome.facts)
         outcomes.append(replace(outcome, facts=None))  # from here on, held compressed only
@@ -103,13 +113,13 @@ def available_cores() -> int:
 
 
 def execute(
-    dataset: Dataset, trials: list[Trial], workers: int, deadline: float
+    dataset: Dataset, trials: Sequence[Trial], models: set[str], workers: int, deadline: float
 ) -> Iterator[Outcome]:
     """Fit trials in order until done or until the next one would pass the deadline.
 
     Yields each outcome as it finishes, in no particular order.
     """
-    inputs = prepare(dataset, {t.model for t in trials})
+    inputs = prepare(dataset, models)
     clock = Deadline(deadline)
     if workers == 1 or len(trials) == 1:
         for trial in trials:
@@ -119,23 +129,24 @@ def execute(
         return
 
     workers = min(workers, len(trials))
-    pending = deque(trials)
+    upcoming = iter(trials)
     context = multiprocessing.get_context("fork")
     # The inputs reach the workers once, through fork, instead of pickled with every task.
     with ProcessPoolExecutor(
         workers, mp_context=context, initializer=_hold, initargs=(inputs,)
     ) as pool:
         running = set()
-        while pending or running:
-            while pending and len(running) < 2 * workers and not clock.near():
-                running.add(pool.submit(_run_held, pending.popleft(), new_id()))
+        while True:
+            while len(running) < 2 * workers and not clock.near():
+                trial = next(upcoming, None)
+                if trial is None:
+                    break
+                running.add(pool.submit(_run_held, trial, new_id()))
             if not running:
                 break
             finished, running = wait(running, return_when=FIRST_COMPLETED)
             for future in finished:
                 yield clock.record(future.result())
-            if clock.near():
-                pending.clear()
 
 
 class Deadline:
