@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from scripts.dataset import Dataset, load_dataset
-from scripts.space import Param, load_space
+from scripts.space import DEFAULT_SPACE, Param, load_space
 
 REPO = Path(__file__).resolve().parent.parent
 DATASET = REPO / "data" / "diabetes.json"
@@ -35,6 +35,13 @@ TARGETS = (
     ("lake bytes per SVR trial", "<=", 6000),
     ("one-trial start / bare import sklearn.svm", "<=", 1.5),
 )
+
+
+NOTES = """\
+sweeplake: a whole `python -m scripts run` process (start, imports, fits, every prediction of
+  every point gzipped into the lake, exit); bytes/trial = fact + hyper objects / trials.
+RandomizedSearchCV, Optuna: their search call only (imports free); they predict the test
+  points alone. Optuna's bytes/trial: its SQLite file (parameters and R², no predictions)."""
 
 
 @dataclass(frozen=True)
@@ -59,7 +66,9 @@ def main(argv: list[str] | None = None) -> int:
     space = load_space().models["svr"]
     dataset = load_dataset(DATASET)
     cores = len(os.sched_getaffinity(0))
-    print(f"{args.trials} SVR trials per contender, {cores} cores, split from {DATASET.name}")
+    print(f"python -m bench.bench --trials {args.trials} --starts {args.starts} --seed {args.seed}")
+    print(f"{args.trials} SVR trials per contender (SVR only in every figure), {cores} cores,")
+    print(f"search space {DEFAULT_SPACE.name}, train/test split of {DATASET.name}")
     with tempfile.TemporaryDirectory(prefix="sweeplake-bench-") as scratch:
         work = Path(scratch)
         results = [
@@ -70,6 +79,7 @@ def main(argv: list[str] | None = None) -> int:
         start, bare = time_starts(work / "start-lake", args.starts)
     print()
     print(results_table(results))
+    print(NOTES)
     print()
     print(f"one-trial start (median of {args.starts}): {start:.2f} s; ", end="")
     print(f'python -c "import sklearn.svm": {bare:.2f} s; ratio {start / bare:.2f}x')
