@@ -86,6 +86,17 @@ def rbf_kernel(inputs: TrialInputs, gamma: float) -> np.ndarray:
     return np.exp(inputs.kernel, out=inputs.kernel)
 
 
+def svr_predict(model, kernel: np.ndarray) -> np.ndarray:
+    """SVR.predict on a precomputed kernel: sum_i dual_coef_i K(x, sv_i) + intercept.
+
+    libsvm walks the support vectors point by point; with the kernel already in memory this is
+    one matrix-vector product, ~10x faster. einsum, not BLAS: no thread pool to oversubscribe.
+    """
+    coef = np.zeros(kernel.shape[1])
+    coef[model.support_] = model.dual_coef_[0]
+    return np.einsum("ij,j->i", kernel, coef) + model.intercept_[0]
+
+
 def estimator_class(model: str) -> type:
     # Imported on first use: an SVR-only start never pays for sklearn.ensemble.
     if model == "svr":
@@ -130,7 +141,7 @@ def run_trial(inputs: TrialInputs, trial: Trial, hyper_id: str) -> Outcome:
         with config_context(assume_finite=True):
             model = estimator.fit(every_point[: len(inputs.y_train)], inputs.y_train)
             fitted = time.perf_counter()
-            y_pred = model.predict(every_point)
+            y_pred = svr_predict(model, every_point) if precomputed else model.predict(every_point)
         fit_ms = (fitted - started) * 1000
         predict_ms = (time.perf_counter() - fitted) * 1000
         if not np.isfinite(y_pred).all():
