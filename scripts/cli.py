@@ -8,7 +8,7 @@ import os
 import sys
 from pathlib import Path
 
-from scripts.errors import BadInput, ShipFailed
+from scripts.errors import BadInput, LakeUnreachable, QueryFailed
 
 log = logging.getLogger("sweeplake")
 
@@ -45,7 +45,21 @@ def build_parser() -> Parser:
     rank.add_argument("--engine", default="duckdb", help="duckdb or athena")
     rank.add_argument("--limit", type=int, default=10)
     rank.add_argument("--format", default="table", help="table, csv or json")
+    add_athena_flags(rank)
+
+    setup = commands.add_parser("setup", help="create the Athena database and tables")
+    setup.add_argument("--lake", default=lake, help="s3://bucket/prefix the tables read")
+    setup.add_argument("--print", action="store_true", help="print the statements, run nothing")
+    add_athena_flags(setup)
     return parser
+
+
+def add_athena_flags(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--database", help="Glue database (SWEEPLAKE_DATABASE, sweeplake)")
+    command.add_argument(
+        "--workgroup", help="Athena workgroup (SWEEPLAKE_ATHENA_WORKGROUP, primary)"
+    )
+    command.add_argument("--output", help="s3:// query results location (SWEEPLAKE_ATHENA_OUTPUT)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -58,14 +72,19 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
         return dispatch(args)
     except BadInput as exc:
-        print(f"sweeplake: error: {exc}", file=sys.stderr)
+        print(f"sweeplake: error: {one_line(exc)}", file=sys.stderr)
         return 2
-    except ShipFailed as exc:
-        print(f"sweeplake: {exc}", file=sys.stderr)
+    except (LakeUnreachable, QueryFailed) as exc:
+        print(f"sweeplake: {one_line(exc)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("sweeplake: interrupted", file=sys.stderr)
         return 130
+
+
+def one_line(exc: Exception) -> str:
+    """The message with anything unprintable escaped: a user's bytes never break the line."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(exc))
 
 
 def dispatch(args: argparse.Namespace) -> int:
@@ -88,10 +107,26 @@ def dispatch(args: argparse.Namespace) -> int:
             space=args.space,
         )
     elif args.command == "rank":
-        from scripts.rank import leaderboard, open_engine, render
+        from scripts.rank import rank
 
-        if args.format not in ("table", "csv", "json"):
-            raise BadInput(f"unknown format {args.format!r:.40}: choose table, csv or json")
-        rows = leaderboard(open_engine(args.lake, args.engine), args.limit)
-        sys.stdout.write(render(rows, args.format))
+        sys.stdout.write(
+            rank(
+                args.lake,
+                args.engine,
+                args.limit,
+                args.format,
+                workgroup=args.workgroup,
+                output=args.output,
+                database=args.database,
+            )
+        )
+    elif args.command == "setup":
+        from scripts.athena import resolve_database
+        from scripts.tables import printable, setup, setup_statements
+
+        if args.print:
+            database = resolve_database(args.database)
+            sys.stdout.write(printable(setup_statements(args.lake, database)))
+        else:
+            setup(args.lake, args.database, args.workgroup, args.output)
     return 0

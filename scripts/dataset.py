@@ -18,6 +18,7 @@ SPLIT_TEST_SIZE = 0.2
 SPLIT_RANDOM_STATE = 44
 RESERVED_KEYS = ("dataset", "point_id", "is_train", "y_true")
 DATASET_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}")
+FEATURE_NAME = re.compile(r"[a-z_][a-z0-9_]{0,63}")
 INT64 = 2**63
 
 
@@ -92,6 +93,12 @@ def load_dataset(path: Path) -> Dataset:
     features = tuple(k for k in records[0] if k not in RESERVED_KEYS)
     if not features:
         raise BadInput(f"dataset {path}: no feature besides {', '.join(RESERVED_KEYS)}")
+    for feature in features:
+        if not FEATURE_NAME.fullmatch(feature):
+            raise BadInput(
+                f"dataset {path}: feature name {feature!r:.40} must be a lowercase SQL name "
+                "(a-z, 0-9, _)"
+            )
     x = np.empty((len(records), len(features)))
     y = np.empty(len(records))
     point_ids = np.empty(len(records), dtype=np.int64)

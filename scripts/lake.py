@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import zlib
 from abc import ABC, abstractmethod
@@ -76,17 +77,25 @@ class Lake(ABC):
     def keys(self, prefix: str) -> list[str]:
         """Keys of whole objects under prefix, sorted."""
 
+    def held_dataset_sha256(self, key: str) -> str | None:
+        """The sha256 of the dataset object at key, None if there is none."""
+        held = self.get(key)
+        return None if held is None else hashlib.sha256(held).hexdigest()
+
     def check_dataset(self, dataset: Dataset) -> bool:
         """True if the lake already holds this dataset; BadInput if another one has its name."""
-        held = self.get(dataset_key(dataset))
-        if held is not None and held != dataset.canonical:
+        held = self.held_dataset_sha256(dataset_key(dataset))
+        if held is not None and held != dataset.sha256:
             raise BadInput(
                 f"the lake {self.uri} already holds a different dataset named {dataset.name!r}; "
                 "rename yours (its 'dataset' key or its file name)"
             )
         return held is not None
 
-    def write_batch(self, batch: Batch) -> None:
+    def write_batch(self, batch: Batch, dataset: Dataset | None = None) -> None:
+        """Write the batch, after the dataset when given (the lake does not hold it yet)."""
+        if dataset is not None:
+            self.put(dataset_key(dataset), dataset.canonical)
         # Fact before hyper: a hyper record in the lake means its facts are complete.
         self.put(batch.fact_key, batch.fact)
         self.put(batch.hyper_key, batch.hyper)

@@ -35,24 +35,50 @@ PARAM_COLUMNS = (
 )
 
 
+def rank(
+    lake: str,
+    engine: str = "duckdb",
+    limit: int = 10,
+    fmt: str = "table",
+    *,
+    workgroup: str | None = None,
+    output: str | None = None,
+    database: str | None = None,
+) -> str:
+    """The leaderboard of a lake, rendered: what `python -m scripts rank` prints."""
+    if limit < 1:
+        raise BadInput(f"--limit must be at least 1, got {limit}")
+    if fmt not in FORMATS:
+        raise BadInput(f"unknown format {fmt!r:.40}: choose {', '.join(FORMATS)}")
+    chosen = open_engine(lake, engine, workgroup, output, database)
+    return render(leaderboard(chosen, limit), fmt)
+
+
 def leaderboard(engine: Engine, limit: int | None = None) -> list[dict]:
     """The best `limit` trials (all when None), best first, as dicts keyed by column."""
-    if limit is not None and limit < 1:
-        raise BadInput(f"--limit must be at least 1, got {limit}")
     columns, rows = engine.query(read_sql("rank_runs.sql"), limit)
     return [dict(zip(columns, row, strict=True)) for row in rows]
 
 
-def open_engine(lake: str, engine: str = "duckdb") -> Engine:
+def open_engine(
+    lake: str,
+    engine: str = "duckdb",
+    workgroup: str | None = None,
+    output: str | None = None,
+    database: str | None = None,
+) -> Engine:
+    """The engine to rank with; the Athena settings fall back to the environment when None."""
     if engine == "athena":
         from scripts.athena import AthenaEngine
 
-        return AthenaEngine.from_environment()
+        return AthenaEngine.from_environment(workgroup, output, database)
     if engine != "duckdb":
         raise BadInput(f"unknown engine {engine!r:.40}: choose duckdb or athena")
     target = open_lake(lake)
     if not isinstance(target, LocalLake):
         target = target.mirror()
+    elif not target.root.is_dir():
+        raise BadInput(f"no lake at {target.root}: run `python -m scripts run` first")
     return DuckDBEngine(target.root)
 
 
@@ -66,8 +92,6 @@ def render(rows: list[dict], fmt: str) -> str:
             writer.writeheader()
             writer.writerows(rows)
         return out.getvalue()
-    if fmt != "table":
-        raise BadInput(f"unknown format {fmt!r:.40}: choose {', '.join(FORMATS)}")
     return render_table(rows)
 
 

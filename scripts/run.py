@@ -86,15 +86,9 @@ def run(
     log.info(
         "batch %s: %d trials on %s (sha256 %s)", batch_id, len(planned), data.name, data.sha256[:12]
     )
-    facts, outcomes = Gzipped(), []
-    for outcome in execute(data, planned, used, workers or available_cores(), started + budget):
-        if outcome.ok:
-            facts.write(outcome.facts)
-        outcomes.append(replace(outcome, facts=None))  # from here on, held compressed only
-    batch = encode_batch(batch_id, data, outcomes, sampler, facts.close())
-    if not dataset_held:
-        target.put(f"data/{data.name}.json", data.canonical)
-    target.write_batch(batch)
+    outcomes, facts = fit_batch(data, planned, used, workers or available_cores(), started + budget)
+    batch = encode_batch(batch_id, data, outcomes, sampler, facts)
+    target.write_batch(batch, None if dataset_held else data)
     failed = sum(not o.ok for o in outcomes)
     seconds = time.monotonic() - started
     log.info(
@@ -110,6 +104,18 @@ def run(
 
 def available_cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def fit_batch(
+    dataset: Dataset, trials: Sequence[Trial], models: set[str], workers: int, deadline: float
+) -> tuple[list[Outcome], bytes]:
+    """The outcomes, by id and without their facts, and the ok ones' facts, already gzipped."""
+    facts, outcomes = Gzipped(), []
+    for outcome in execute(dataset, trials, models, workers, deadline):
+        if outcome.ok:
+            facts.write(outcome.facts)
+        outcomes.append(replace(outcome, facts=None))  # from here on, held compressed only
+    return sorted(outcomes, key=lambda o: o.hyper_id), facts.close()
 
 
 def execute(
@@ -180,28 +186,26 @@ def _run_held(trial: Trial, hyper_id: str) -> Outcome:
 def encode_batch(
     batch_id: str, dataset: Dataset, outcomes: list[Outcome], sampler: str, facts: bytes
 ) -> Batch:
-    """The batch's two objects: `facts` already gzipped, one hyper line per outcome by id."""
+    """The batch's two objects: `facts` already gzipped, one hyper line per outcome."""
     host = socket.gethostname()
-    common = {
-        "dataset": dataset.name,
-        "dataset_sha256": dataset.sha256,
-        "sampler": sampler,
-        "batch_id": batch_id,
-    }
+    common = {"dataset": dataset.name, "dataset_sha256": dataset.sha256, "sampler": sampler}
     hyper_lines = []
-    for o in sorted(outcomes, key=lambda o: o.hyper_id):
-        record = {"hyper_id": o.hyper_id, "model": o.trial.model}
-        record.update(dict.fromkeys(ALL_PARAMS))
-        record.update(o.trial.params)
-        record.update(status="ok" if o.ok else "failed", error=o.error, **common)
-        record.update(
-            seed=o.trial.seed,
-            created_at=o.created_at,
-            fit_ms=o.fit_ms,
-            predict_ms=o.predict_ms,
-            host=host,
-            version=__version__,
-        )
+    for o in outcomes:
+        record = {
+            "hyper_id": o.hyper_id,
+            "model": o.trial.model,
+            **{p: o.trial.params.get(p) for p in ALL_PARAMS},
+            "status": "ok" if o.ok else "failed",
+            "error": o.error,
+            **common,
+            "seed": o.trial.seed,
+            "batch_id": batch_id,
+            "created_at": o.created_at,
+            "fit_ms": o.fit_ms,
+            "predict_ms": o.predict_ms,
+            "host": host,
+            "version": __version__,
+        }
         hyper_lines.append(json.dumps(record, allow_nan=False) + "\n")
     dt = datetime.now(UTC).strftime("%Y-%m-%d")
     return Batch(batch_id, dt, facts, gzip_text("".join(hyper_lines)))

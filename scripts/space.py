@@ -87,7 +87,7 @@ class SearchSpace:
         if not isinstance(record, dict):
             raise BadInput(f"{where}: not a JSON object")
         model = record.get("model")
-        if model not in self.models:
+        if not isinstance(model, str) or model not in self.models:
             raise BadInput(
                 f"{where}: model must be one of {', '.join(self.models)}, got {model!r:.40}"
             )

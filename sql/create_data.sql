@@ -1,5 +1,3 @@
--- The fixed dataset: one line per point, written once per dataset to <lake>/data/<dataset>.json.
--- Other datasets carry other features: the JSON SerDe leaves absent features null.
 CREATE EXTERNAL TABLE IF NOT EXISTS `data` (
   `dataset` STRING,
   `point_id` BIGINT,

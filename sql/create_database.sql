@@ -1,2 +1,1 @@
--- The Glue database that holds sweeplake's three tables.
 CREATE DATABASE IF NOT EXISTS `{{database}}`

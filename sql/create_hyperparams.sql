@@ -1,5 +1,3 @@
--- One line per trial, one gzip NDJSON object per batch under hyper/dt=YYYY-MM-DD/.
--- Partition projection: Athena computes the dt partitions, no MSCK REPAIR or crawler needed.
 CREATE EXTERNAL TABLE IF NOT EXISTS `hyperparams` (
   `hyper_id` STRING,
   `model` STRING,

@@ -1,4 +1,3 @@
--- One line per (trial, point), one gzip NDJSON object per batch under fact/dt=YYYY-MM-DD/.
 CREATE EXTERNAL TABLE IF NOT EXISTS `predict` (
   `hyper_id` STRING,
   `point_id` BIGINT,

@@ -1,7 +1,13 @@
 -- Every ok trial ranked by test R², overall and within its model, one dataset at a time.
 -- R² = 1 - SSE/SST over the test points (and likewise over the train points), with SST taken
--- around the mean of those same points; RMSE and MAE over the test points.
-WITH scored AS (
+-- around the mean of those same points; RMSE and MAE over the test points. A trial whose facts
+-- do not cover every point of its dataset (an object skipped as unreadable) is left out.
+WITH dataset_points AS (
+  SELECT dataset, COUNT(*) AS points
+  FROM data
+  GROUP BY dataset
+),
+scored AS (
   SELECT
     p.hyper_id,
     d.is_train,
@@ -50,6 +56,8 @@ trials AS (
   FROM metrics AS m
   JOIN hyperparams AS h
     ON h.hyper_id = m.hyper_id
+  JOIN dataset_points AS n
+    ON n.dataset = h.dataset AND n.points = m.points
   WHERE h.status = 'ok'
 )
 SELECT

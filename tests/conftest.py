@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from awsserver import AwsServer
+from tcpproxy import Proxy
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -32,3 +34,33 @@ def sweeplake(
 @pytest.fixture
 def lake(tmp_path: Path) -> Path:
     return tmp_path / "lake"
+
+
+@pytest.fixture(scope="session")
+def aws(tmp_path_factory: pytest.TempPathFactory) -> AwsServer:
+    """One moto server on loopback for the whole session; see tests/awsserver.py."""
+    server = AwsServer(tmp_path_factory.mktemp("aws")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def proxy(aws):
+    relay = Proxy(aws.endpoint)
+    yield relay
+    relay.close()
+
+
+@pytest.fixture
+def bucket(aws) -> str:
+    return aws.new_bucket()
+
+
+@pytest.fixture
+def env(aws, proxy, tmp_path) -> dict[str, str]:
+    """The CLI's environment: S3 through the proxy, spool and cache in this test's folder."""
+    return {
+        **aws.env(proxy.endpoint_url),
+        "SWEEPLAKE_SPOOL": str(tmp_path / "spool"),
+        "SWEEPLAKE_CACHE": str(tmp_path / "cache"),
+    }

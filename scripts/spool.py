@@ -1,0 +1,146 @@
+"""The spool: batches bound for a remote lake wait here, whole, until the lake acknowledges them.
+
+An entry is a folder named by its batch id (a ULID, so names sort oldest first) holding a
+manifest (lake URI, batch id, day and keys, readable by a person) and the bodies it ships. It
+appears by one rename of a finished hidden folder and leaves by one rename to a hidden name, so
+a reader sees a whole entry or none, and two processes shipping the same spool at once find at
+worst an entry gone under them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from scripts.errors import BadInput
+from scripts.lake import Batch
+
+DEFAULT_SPOOL = Path(__file__).resolve().parent.parent / "results" / "spool"
+MANIFEST = "manifest.json"
+FACT = "fact.json.gz"
+HYPER = "hyper.json.gz"
+DATASET = "dataset.json"
+LEFTOVER_SECONDS = 3600  # far longer than any write or removal takes
+
+
+@dataclass(frozen=True)
+class SpoolEntry:
+    """A batch and where it goes, plus the dataset object when the lake may not hold it yet."""
+
+    lake: str
+    batch: Batch
+    dataset_key: str | None = None
+    dataset: bytes | None = None
+
+
+class Spool:
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+
+    @classmethod
+    def from_environment(cls) -> Spool:
+        return cls(Path(os.environ.get("SWEEPLAKE_SPOOL") or DEFAULT_SPOOL))
+
+    def check_writable(self) -> None:
+        probe = self.root / f".probe-{os.getpid()}"
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            probe.mkdir()
+            probe.rmdir()
+        except OSError as exc:
+            reason = exc.strerror or type(exc).__name__
+            raise BadInput(f"spool directory {self.root} is not writable ({reason})") from None
+
+    def add(self, entry: SpoolEntry) -> Path:
+        """Write the entry durably under a hidden name, then make it visible with one rename."""
+        batch = entry.batch
+        manifest = {
+            "lake": entry.lake,
+            "batch_id": batch.batch_id,
+            "dt": batch.dt,
+            "fact_key": batch.fact_key,
+            "hyper_key": batch.hyper_key,
+            "dataset_key": entry.dataset_key,
+        }
+        files = {MANIFEST: json.dumps(manifest, indent=1).encode(), FACT: batch.fact}
+        files[HYPER] = batch.hyper
+        if entry.dataset is not None:
+            files[DATASET] = entry.dataset
+        self.root.mkdir(parents=True, exist_ok=True)
+        staging = self.root / f".new-{batch.batch_id}-{os.getpid()}"
+        final = self.root / batch.batch_id
+        try:
+            staging.mkdir()
+            for name, body in files.items():
+                with open(staging / name, "wb") as handle:
+                    handle.write(body)
+                    handle.flush()
+                    os.fsync(handle.fileno())
+            _fsync_dir(staging)
+            os.rename(staging, final)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        _fsync_dir(self.root)
+        return final
+
+    def pending(self, lake: str) -> list[str]:
+        """Batch ids waiting for this lake, oldest first."""
+        if not self.root.is_dir():
+            return []
+        waiting = []
+        for folder in sorted(self.root.iterdir()):
+            if folder.name.startswith("."):
+                _sweep_leftover(folder)
+                continue
+            try:
+                manifest = json.loads((folder / MANIFEST).read_bytes())
+            except (FileNotFoundError, NotADirectoryError):
+                continue  # shipped and removed by another process since iterdir, or a stray file
+            if manifest["lake"] == lake:
+                waiting.append(folder.name)
+        return waiting
+
+    def load(self, batch_id: str) -> SpoolEntry | None:
+        """The whole entry, or None when another process has shipped and removed it."""
+        folder = self.root / batch_id
+        try:
+            manifest = json.loads((folder / MANIFEST).read_bytes())
+            fact = (folder / FACT).read_bytes()
+            hyper = (folder / HYPER).read_bytes()
+            dataset_key = manifest["dataset_key"]
+            dataset = (folder / DATASET).read_bytes() if dataset_key else None
+        except FileNotFoundError:
+            return None
+        batch = Batch(manifest["batch_id"], manifest["dt"], fact, hyper)
+        return SpoolEntry(manifest["lake"], batch, dataset_key, dataset)
+
+    def remove(self, batch_id: str) -> None:
+        """Forget a shipped entry; a no-op if another process already did."""
+        doomed = self.root / f".done-{batch_id}-{os.getpid()}"
+        try:
+            os.rename(self.root / batch_id, doomed)
+        except FileNotFoundError:
+            return
+        shutil.rmtree(doomed, ignore_errors=True)
+
+
+def _sweep_leftover(path: Path) -> None:
+    """Remove what a writer or remover that died long ago left under a hidden name."""
+    try:
+        stale = time.time() - path.lstat().st_mtime > LEFTOVER_SECONDS
+    except FileNotFoundError:
+        return
+    if stale and path.name.startswith((".new-", ".done-")):
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def _fsync_dir(path: Path) -> None:
+    directory = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Bootstraps a fresh Amazon Linux 2023 instance to run sweeplake from cron, as the current user.
+# Usage, from a clone of the repository:  shell/ec2_setup.sh [s3://bucket/prefix]
+# Safe to run again: packages, virtualenv and requirements are brought up to date, and the
+# crontab's sweeplake block is replaced, never added twice.
+set -euo pipefail
+
+repo=$(dirname -- "$(dirname -- "$(readlink -f -- "${BASH_SOURCE[0]}")")")
+lake="${1:-${SWEEPLAKE_LAKE:-}}"
+
+log() {
+    printf '%s ec2_setup %s\n' "$(date +%Y-%m-%dT%H:%M:%S%z)" "$*" >&2
+}
+
+instance_region() {
+    # IMDSv2: a session token first, then the instance's region; empty when not on EC2.
+    local token
+    token=$(curl -sf -m 2 -X PUT http://169.254.169.254/latest/api/token \
+        -H 'X-aws-ec2-metadata-token-ttl-seconds: 60') || return 0
+    curl -sf -m 2 -H "X-aws-ec2-metadata-token: $token" \
+        http://169.254.169.254/latest/meta-data/placement/region || true
+}
+
+if [[ -n "$lake" && "$lake" != s3://* ]]; then
+    log "the lake must be s3://bucket/prefix, got $lake"
+    exit 2
+fi
+
+log "installing python3.11, git and cronie"
+sudo dnf install -y -q python3.11 git cronie
+sudo systemctl enable --now crond
+
+if [[ ! -x "$repo/.venv/bin/python" ]]; then
+    log "creating $repo/.venv"
+    python3.11 -m venv "$repo/.venv"
+fi
+log "installing requirements.txt into $repo/.venv"
+"$repo/.venv/bin/pip" install -q --disable-pip-version-check -r "$repo/requirements.txt"
+mkdir -p "$repo/results"
+
+region="${AWS_REGION:-$(instance_region)}"
+# Unset settings are left out rather than set empty, so the job falls back to its defaults.
+block=$(sed -e "s|@REPO@|$repo|g" -e "s|@LAKE@|$lake|g" -e "s|@REGION@|$region|g" \
+    "$repo/crontab.txt" | sed -e '/^[A-Z_]*=$/d')
+current=$(crontab -l 2>/dev/null || true)
+{
+    if [[ -n "$current" ]]; then
+        printf '%s\n' "$current" | sed -e '/^# >>> sweeplake/,/^# <<< sweeplake/d'
+    fi
+    printf '%s\n' "$block"
+} | crontab -
+log "crontab installed for $(id -un): every minute, log in $repo/results/cron.log"
+log "lake: ${lake:-$repo/results/lake (local)}; region: ${region:-unset}"

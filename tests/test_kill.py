@@ -1,0 +1,110 @@
+"""A run killed at any moment leaves nothing in the lake that a reader can see half of."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from tests.conftest import REPO, sweeplake
+from tests.lakeread import parse_csv, records
+
+
+def start_run(lake: Path, *args: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "scripts", "run", "--lake", str(lake), *args],
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+
+
+def kill_group(process: subprocess.Popen) -> None:
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    process.wait()
+
+
+def assert_lake_is_whole(lake: Path) -> int:
+    """Every visible object reads whole; every ok trial has all its facts; returns ok trials."""
+    if not lake.exists():
+        return 0
+    for path in lake.glob("*/dt=*/*.json.gz"):
+        for line in gzip.decompress(path.read_bytes()).splitlines():
+            json.loads(line)
+    facts: dict[str, int] = {}
+    for fact in records(lake, "fact"):
+        facts[fact["hyper_id"]] = facts.get(fact["hyper_id"], 0) + 1
+    ok = [h["hyper_id"] for h in records(lake, "hyper") if h["status"] == "ok"]
+    points = {p.name: len(p.read_text().splitlines()) for p in lake.glob("data/*.json")}
+    assert all(facts.get(hyper_id) in points.values() for hyper_id in ok)
+    result = sweeplake("rank", "--lake", str(lake), "--format", "csv", "--limit", "1000000")
+    assert result.returncode == 0, result.stderr
+    assert len(parse_csv(result.stdout)) == len(ok)
+    return len(ok)
+
+
+def test_kill_at_any_moment_then_carry_on(tmp_path: Path) -> None:
+    lake = tmp_path / "lake"
+    for delay in (0.2, 0.7, 1.4, 2.2, 3.1, 4.0):
+        process = start_run(lake, "--trials", "100000", "--budget", "3", "--model", "svr")
+        time.sleep(delay)
+        kill_group(process)
+        assert_lake_is_whole(lake)
+    assert sweeplake("run", "--lake", str(lake), "--trials", "4", "--workers", "1").returncode == 0
+    assert assert_lake_is_whole(lake) >= 4
+
+
+def wide_batch(folder: Path) -> tuple[Path, Path]:
+    """Many points and cheap trials: a fact object of a million lines, a long write to catch."""
+    dataset = folder / "wide.json"
+    dataset.write_text(
+        "".join(
+            json.dumps({"point_id": i, "is_train": i % 5 > 0, "x": i % 97, "y_true": i % 13}) + "\n"
+            for i in range(20000)
+        )
+    )
+    forest = {
+        "model": "random_forest",
+        "n_estimators": 2,
+        "max_depth": 2,
+        "min_samples_split": 2,
+        "min_samples_leaf": 1,
+        "max_features": 1.0,
+    }
+    params = folder / "params.jsonl"
+    params.write_text("".join(json.dumps({**forest, "seed": s}) + "\n" for s in range(50)))
+    return dataset, params
+
+
+def test_a_reader_never_sees_an_object_being_written(tmp_path: Path) -> None:
+    """Freeze the writer while its temporary file exists: readers see no object at all yet."""
+    dataset, params = wide_batch(tmp_path)
+    lake = tmp_path / "lake"
+    caught = False
+    for _ in range(5):
+        process = start_run(lake, "--dataset", str(dataset), "--params", str(params))
+        while process.poll() is None and not caught:
+            partial = [p for p in lake.glob("fact/dt=*/.*.tmp")]
+            if partial:
+                os.killpg(process.pid, signal.SIGSTOP)
+                caught = True
+        if caught:
+            assert not list(lake.glob("fact/dt=*/*.json.gz"))
+            assert assert_lake_is_whole(lake) == 0
+            kill_group(process)
+            break
+        process.wait()
+        for path in lake.glob("*/dt=*/*.json.gz"):
+            path.unlink()
+    assert caught, "the writer's temporary file was never seen in five runs"
+    assert [p.name.startswith(".") for p in lake.glob("fact/dt=*/*")] == [True]
+    assert assert_lake_is_whole(lake) == 0

@@ -1,0 +1,92 @@
+"""kill -9 at chosen points of a run: during the fits, while spooling, during the upload."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from test_kill import assert_lake_is_whole, kill_group, wide_batch
+from test_s3_lake import assert_each_record_once, lake_objects, spooled
+
+from tests.conftest import REPO, sweeplake
+
+RUN = ("run", "--trials", "4", "--workers", "1", "--model", "svr")
+
+
+def start(*args: str, settings: dict | None = None) -> subprocess.Popen:
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("SWEEPLAKE_", "AWS_"))}
+    return subprocess.Popen(
+        [sys.executable, "-m", "scripts", *args],
+        cwd=REPO,
+        env={**base, **(settings or {})},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+
+
+def test_kill_during_the_fits_writes_nothing_and_the_next_run_carries_on(tmp_path: Path) -> None:
+    lake = tmp_path / "lake"
+    process = start("run", "--lake", str(lake), "--trials", "100000", "--budget", "600")
+    for line in process.stderr:
+        if " trials on " in line:  # logged just before the first fit starts
+            time.sleep(0.5)
+            break
+    kill_group(process)
+    assert not list(lake.glob("*/dt=*/*"))
+    assert sweeplake("run", "--lake", str(lake), *RUN[1:]).returncode == 0
+    assert assert_lake_is_whole(lake) == 4
+
+
+def test_kill_while_spooling_leaves_no_entry_to_ship(aws, bucket, env, tmp_path: Path) -> None:
+    spool = Path(env["SWEEPLAKE_SPOOL"])
+    lake = f"s3://{bucket}/sweeps"
+    dataset, params = wide_batch(tmp_path)
+    caught = False
+    for _ in range(5):
+        process = start(
+            "run", "--lake", lake, "--dataset", str(dataset), "--params", str(params), settings=env
+        )
+        while process.poll() is None and not caught:
+            if spool.exists() and any(p.name.startswith(".new-") for p in spool.iterdir()):
+                os.killpg(process.pid, signal.SIGKILL)
+                caught = True
+        process.wait()
+        if caught:
+            break
+    assert caught, "the spool's staging folder was never seen in five runs"
+    assert spooled(env) == [] or all(name.startswith(".") for name in spooled(env))
+    done = sweeplake("run", "--lake", lake, *RUN[1:], env=env)
+    assert done.returncode == 0, done.stderr
+    objects = lake_objects(aws.client(), bucket)
+    assert_each_record_once(objects, trials=4)
+
+
+def test_kill_during_the_upload_ships_the_batch_once_on_the_next_run(
+    aws, bucket, env, proxy
+) -> None:
+    lake = f"s3://{bucket}/sweeps"
+    victim: list[subprocess.Popen] = []
+
+    def kill_at_the_hyper_put(request: tuple[str, str]) -> bool:
+        method, path = request
+        if method == "PUT" and "/hyper/" in path:
+            os.killpg(victim[0].pid, signal.SIGKILL)  # before S3 has answered the hyper put
+            return True
+        return False
+
+    proxy.cut_after(kill_at_the_hyper_put)
+    victim.append(start("run", "--lake", lake, *RUN[1:], settings=env))
+    victim[0].wait(timeout=120)
+    assert victim[0].returncode == -signal.SIGKILL
+    assert len([n for n in spooled(env) if not n.startswith(".")]) == 1
+    proxy.up()
+    done = sweeplake("run", "--lake", lake, *RUN[1:], env=env)
+    assert done.returncode == 0, done.stderr
+    assert [n for n in spooled(env) if not n.startswith(".")] == []
+    assert_each_record_once(lake_objects(aws.client(), bucket), trials=8)
