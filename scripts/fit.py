@@ -113,7 +113,8 @@ def make_estimator(trial: Trial, precomputed: bool = False):
     p = trial.params
     estimator = estimator_class(trial.model)
     if trial.model == "svr" and precomputed:
-        return estimator(kernel="precomputed", C=p["c"], epsilon=p["epsilon"])
+        # gamma is unused on a precomputed kernel, but sklearn still checks it, as for "rbf".
+        return estimator(kernel="precomputed", gamma=p["gamma"], C=p["c"], epsilon=p["epsilon"])
     if trial.model == "svr":
         return estimator(kernel="rbf", gamma=p["gamma"], C=p["c"], epsilon=p["epsilon"])
     return estimator(

@@ -12,7 +12,7 @@ from sklearn.svm import SVR
 from scripts.dataset import load_dataset
 from scripts.fit import prepare, run_trial
 from scripts.run import DEFAULT_DATASET
-from scripts.space import load_space
+from scripts.space import Trial, load_space
 
 
 @pytest.fixture(scope="module")
@@ -72,3 +72,10 @@ def test_fact_lines_keep_every_bit_of_each_double(diabetes):
     trial = load_space().sample(["svr"], 1, seed=1)[0]
     got = predictions(run_trial(prepare(diabetes, {"svr"}, kernel_limit=0), trial, "P"))
     assert got == plain(diabetes, svr(trial))
+
+
+@pytest.mark.parametrize("kernel_limit", [2**30, 0], ids=["precomputed kernel", "libsvm kernel"])
+def test_an_svr_trial_sklearn_refuses_fails_on_either_kernel(diabetes, kernel_limit):
+    bad = Trial("svr", {"gamma": -1.0, "c": 10.0, "epsilon": 0.1}, 0)
+    outcome = run_trial(prepare(diabetes, {"svr"}, kernel_limit=kernel_limit), bad, "G")
+    assert not outcome.ok and "gamma" in outcome.error and outcome.facts is None
