@@ -1,4 +1,5 @@
-# Two entry points: `make run` (a batch into the local lake, then the top 10) and `make test`.
+# Entry points: `make run` (a batch into the local lake, then the top 10), `make test`, and
+# `make bench` (sweeplake against its peers; needs the development requirements).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -14,18 +15,25 @@ $(VENV)/.test: $(VENV)/.runtime requirements-test.txt
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-test.txt
 	touch $@
 
+$(VENV)/.dev: $(VENV)/.test requirements-dev.txt
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
 run: $(VENV)/.runtime
 	$(BIN)/python -m scripts run
 	$(BIN)/python -m scripts rank --limit 10
 
 test: $(VENV)/.test
-	$(BIN)/ruff check scripts tests
-	$(BIN)/ruff format --check scripts tests
+	$(BIN)/ruff check scripts tests bench
+	$(BIN)/ruff format --check scripts tests bench
 	$(BIN)/python -m pytest -q
 
+bench: $(VENV)/.dev
+	$(BIN)/python -m bench.bench
+
 lint: $(VENV)/.test
-	$(BIN)/ruff check --fix scripts tests
-	$(BIN)/ruff format scripts tests
+	$(BIN)/ruff check --fix scripts tests bench
+	$(BIN)/ruff format scripts tests bench
 
 clean:
 	rm -rf $(VENV) results/lake results/spool results/cache

@@ -30,15 +30,94 @@ class Outcome:
         return self.error is None
 
 
-def make_estimator(trial: Trial):
-    p = trial.params
-    if trial.model == "svr":
+# The largest SVR kernel matrix (every point by every training point) worth precomputing.
+KERNEL_LIMIT_BYTES = 64 * 2**20
+
+
+@dataclass(frozen=True)
+class TrialInputs:
+    """What every trial of a batch reads, computed once per batch, before the workers fork.
+
+    The points are reordered training points first, so that the training rows of any matrix
+    over all points are a slice (a view), not a copy; point_ids follow the same order.
+    """
+
+    point_ids: np.ndarray
+    x: np.ndarray
+    y_train: np.ndarray
+    # Squared distance from every point to every training point, or None when too large: the
+    # RBF kernel of any gamma is then one vectorised exp instead of libsvm's pairwise loop.
+    sq_distances: np.ndarray | None
+    # Scratch space for that kernel, overwritten by each SVR trial: a fresh 1 MB array per trial
+    # costs more in page faults than the exp itself. One per process: workers are processes.
+    kernel: np.ndarray | None
+
+    @property
+    def x_train(self) -> np.ndarray:
+        return self.x[: len(self.y_train)]
+
+
+def prepare(
+    dataset: Dataset, models: set[str], kernel_limit: int = KERNEL_LIMIT_BYTES
+) -> TrialInputs:
+    for model in models:
+        estimator_class(model)  # imported here, once, so that forked workers inherit it
+    order = np.argsort(~dataset.is_train, kind="stable")
+    x = dataset.x[order]
+    y_train = dataset.y[order][: dataset.is_train.sum()]
+    sq_distances = kernel = None
+    if "svr" in models and len(x) * len(y_train) * 8 <= kernel_limit:
+        sq_distances = squared_distances(x, x[: len(y_train)])
+        kernel = np.empty_like(sq_distances)
+    return TrialInputs(dataset.point_ids[order], x, y_train, sq_distances, kernel)
+
+
+def squared_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Exact differences squared, not |a|² + |b|² - 2ab, which cancels badly near zero."""
+    out = np.zeros((len(a), len(b)))
+    for column in range(a.shape[1]):
+        out += np.subtract.outer(a[:, column], b[:, column]) ** 2
+    return out
+
+
+def rbf_kernel(inputs: TrialInputs, gamma: float) -> np.ndarray:
+    """exp(-gamma * |x - x'|²) from every point to every training point, as libsvm's RBF."""
+    np.multiply(inputs.sq_distances, -gamma, out=inputs.kernel)
+    return np.exp(inputs.kernel, out=inputs.kernel)
+
+
+def svr_predict(model, kernel: np.ndarray) -> np.ndarray:
+    """SVR.predict on a precomputed kernel: sum_i dual_coef_i K(x, sv_i) + intercept.
+
+    libsvm walks the support vectors point by point; with the kernel already in memory this is
+    one matrix-vector product, ~10x faster. einsum, not BLAS: no thread pool to oversubscribe.
+    """
+    coef = np.zeros(kernel.shape[1])
+    coef[model.support_] = model.dual_coef_[0]
+    return np.einsum("ij,j->i", kernel, coef) + model.intercept_[0]
+
+
+def estimator_class(model: str) -> type:
+    # Imported on first use: an SVR-only start never pays for sklearn.ensemble.
+    if model == "svr":
         from sklearn.svm import SVR
 
-        return SVR(kernel="rbf", gamma=p["gamma"], C=p["c"], epsilon=p["epsilon"])
+        return SVR
     from sklearn.ensemble import RandomForestRegressor
 
-    return RandomForestRegressor(
+    return RandomForestRegressor
+
+
+def make_estimator(trial: Trial, precomputed: bool = False):
+    """The trial's estimator; an SVR given `precomputed` takes its RBF kernel matrix as input."""
+    p = trial.params
+    estimator = estimator_class(trial.model)
+    if trial.model == "svr" and precomputed:
+        # gamma is unused on a precomputed kernel, but sklearn still checks it, as for "rbf".
+        return estimator(kernel="precomputed", gamma=p["gamma"], C=p["c"], epsilon=p["epsilon"])
+    if trial.model == "svr":
+        return estimator(kernel="rbf", gamma=p["gamma"], C=p["c"], epsilon=p["epsilon"])
+    return estimator(
         n_estimators=p["n_estimators"],
         max_depth=p["max_depth"],
         min_samples_split=p["min_samples_split"],
@@ -49,20 +128,26 @@ def make_estimator(trial: Trial):
     )
 
 
-def run_trial(dataset: Dataset, trial: Trial, hyper_id: str) -> Outcome:
+def run_trial(inputs: TrialInputs, trial: Trial, hyper_id: str) -> Outcome:
     """Never raises for the trial's own faults: those become a failed Outcome."""
     fit_ms = predict_ms = None
+    precomputed = trial.model == "svr" and inputs.sq_distances is not None
+    from sklearn import config_context  # here, not at module level: bad input fails fast
+
     try:
-        estimator = make_estimator(trial)  # outside the clock: its first call imports sklearn
+        estimator = make_estimator(trial, precomputed)
         started = time.perf_counter()
-        model = estimator.fit(dataset.x[dataset.is_train], dataset.y[dataset.is_train])
-        fitted = time.perf_counter()
-        y_pred = model.predict(dataset.x)
+        every_point = rbf_kernel(inputs, trial.params["gamma"]) if precomputed else inputs.x
+        # Finite by construction: the dataset was checked on load, and exp(-gamma * d) is in [0, 1].
+        with config_context(assume_finite=True):
+            model = estimator.fit(every_point[: len(inputs.y_train)], inputs.y_train)
+            fitted = time.perf_counter()
+            y_pred = svr_predict(model, every_point) if precomputed else model.predict(every_point)
         fit_ms = (fitted - started) * 1000
         predict_ms = (time.perf_counter() - fitted) * 1000
         if not np.isfinite(y_pred).all():
             raise ValueError("the model predicted a value that is not finite")
-        facts = encode_facts(hyper_id, dataset.point_ids, y_pred)
+        facts = encode_facts(hyper_id, inputs.point_ids, y_pred)
         error = None
     except Exception as exc:  # a trial's failure is data, recorded with the batch
         facts = None

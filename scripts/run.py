@@ -8,19 +8,27 @@ import multiprocessing
 import os
 import socket
 import time
-from collections import deque
+from collections.abc import Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 from scripts import __version__
 from scripts.dataset import Dataset, load_dataset
 from scripts.errors import BadInput
-from scripts.fit import Outcome, run_trial
+from scripts.fit import Outcome, TrialInputs, prepare, run_trial
 from scripts.ids import new_id
-from scripts.lake import Batch, gzip_text, open_lake
-from scripts.space import ALL_PARAMS, DEFAULT_SPACE, MODEL_PARAMS, Trial, load_space, read_params
+from scripts.lake import Batch, Gzipped, gzip_text, open_lake
+from scripts.space import (
+    ALL_PARAMS,
+    DEFAULT_SPACE,
+    MODEL_PARAMS,
+    SampledTrials,
+    Trial,
+    load_space,
+    read_params,
+)
 
 log = logging.getLogger("sweeplake.run")
 DEFAULT_DATASET = Path(__file__).resolve().parent.parent / "data" / "diabetes.json"
@@ -62,11 +70,14 @@ def run(
     if seed is not None and not 0 <= seed < 2**32:
         raise BadInput(f"--seed must be in [0, 2**32), got {seed}")
     data = load_dataset(dataset)
+    planned: Sequence[Trial]
     if params is not None:
         planned, sampler = read_params(params, search_space), "params"
+        used = {t.model for t in planned}
     else:
         seed = int.from_bytes(os.urandom(4), "big") if seed is None else seed
-        planned, sampler = search_space.sample(models, trials, seed), "random"
+        planned, sampler = SampledTrials(search_space, models, trials, seed), "random"
+        used = planned.models_used
     target = open_lake(lake)
     target.check_writable()
     dataset_held = target.check_dataset(data)
@@ -75,8 +86,8 @@ def run(
     log.info(
         "batch %s: %d trials on %s (sha256 %s)", batch_id, len(planned), data.name, data.sha256[:12]
     )
-    outcomes = execute(data, planned, workers or available_cores(), started + budget)
-    batch = encode_batch(batch_id, data, outcomes, sampler)
+    outcomes, facts = fit_batch(data, planned, used, workers or available_cores(), started + budget)
+    batch = encode_batch(batch_id, data, outcomes, sampler, facts)
     target.write_batch(batch, None if dataset_held else data)
     failed = sum(not o.ok for o in outcomes)
     seconds = time.monotonic() - started
@@ -95,42 +106,87 @@ def available_cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
-def execute(dataset: Dataset, trials: list[Trial], workers: int, deadline: float) -> list[Outcome]:
-    """Fit trials in order until done or until the next one would pass the deadline."""
+def fit_batch(
+    dataset: Dataset, trials: Sequence[Trial], models: set[str], workers: int, deadline: float
+) -> tuple[list[Outcome], bytes]:
+    """The outcomes, by id and without their facts, and the ok ones' facts, already gzipped."""
+    facts, outcomes = Gzipped(), []
+    for outcome in execute(dataset, trials, models, workers, deadline):
+        if outcome.ok:
+            facts.write(outcome.facts)
+        outcomes.append(replace(outcome, facts=None))  # from here on, held compressed only
+    return sorted(outcomes, key=lambda o: o.hyper_id), facts.close()
+
+
+def execute(
+    dataset: Dataset, trials: Sequence[Trial], models: set[str], workers: int, deadline: float
+) -> Iterator[Outcome]:
+    """Fit trials in order until done or until the next one would pass the deadline.
+
+    Yields each outcome as it finishes, in no particular order.
+    """
+    inputs = prepare(dataset, models)
+    clock = Deadline(deadline)
     if workers == 1 or len(trials) == 1:
-        outcomes: list[Outcome] = []
         for trial in trials:
-            if outcomes and _past(deadline, outcomes):
+            if clock.near():
                 break
-            outcomes.append(run_trial(dataset, trial, new_id()))
-        return outcomes
+            yield clock.record(run_trial(inputs, trial, new_id()))
+        return
 
     workers = min(workers, len(trials))
-    pending = deque(trials)
+    upcoming = iter(trials)
     context = multiprocessing.get_context("fork")
-    done: list[Outcome] = []
-    with ProcessPoolExecutor(workers, mp_context=context) as pool:
+    # The inputs reach the workers once, through fork, instead of pickled with every task.
+    with ProcessPoolExecutor(
+        workers, mp_context=context, initializer=_hold, initargs=(inputs,)
+    ) as pool:
         running = set()
-        while pending or running:
-            while pending and len(running) < 2 * workers and not (done and _past(deadline, done)):
-                running.add(pool.submit(run_trial, dataset, pending.popleft(), new_id()))
+        while True:
+            while len(running) < 2 * workers and not clock.near():
+                trial = next(upcoming, None)
+                if trial is None:
+                    break
+                running.add(pool.submit(_run_held, trial, new_id()))
             if not running:
                 break
             finished, running = wait(running, return_when=FIRST_COMPLETED)
-            done.extend(f.result() for f in finished)
-            if done and _past(deadline, done):
-                pending.clear()
-    return sorted(done, key=lambda o: o.hyper_id)  # ids increase in the order of submission
+            for future in finished:
+                yield clock.record(future.result())
 
 
-def _past(deadline: float, done: list[Outcome]) -> bool:
-    """True when one more round of trials would likely end after the deadline."""
-    spent = [(o.fit_ms or 0) + (o.predict_ms or 0) for o in done]
-    typical = max(spent) / 1000
-    return time.monotonic() + typical > deadline
+class Deadline:
+    """Whether one more trial would likely end after the deadline, judged by the slowest yet."""
+
+    def __init__(self, deadline: float) -> None:
+        self.deadline = deadline
+        self.slowest: float | None = None
+
+    def record(self, outcome: Outcome) -> Outcome:
+        spent = ((outcome.fit_ms or 0) + (outcome.predict_ms or 0)) / 1000
+        self.slowest = spent if self.slowest is None else max(self.slowest, spent)
+        return outcome
+
+    def near(self) -> bool:
+        return self.slowest is not None and time.monotonic() + self.slowest > self.deadline
 
 
-def encode_batch(batch_id: str, dataset: Dataset, outcomes: list[Outcome], sampler: str) -> Batch:
+_held: TrialInputs | None = None  # a worker's inputs, inherited from the parent through fork
+
+
+def _hold(inputs: TrialInputs) -> None:
+    global _held
+    _held = inputs
+
+
+def _run_held(trial: Trial, hyper_id: str) -> Outcome:
+    return run_trial(_held, trial, hyper_id)
+
+
+def encode_batch(
+    batch_id: str, dataset: Dataset, outcomes: list[Outcome], sampler: str, facts: bytes
+) -> Batch:
+    """The batch's two objects: `facts` already gzipped, one hyper line per outcome."""
     host = socket.gethostname()
     common = {"dataset": dataset.name, "dataset_sha256": dataset.sha256, "sampler": sampler}
     hyper_lines = []
@@ -152,5 +208,4 @@ def encode_batch(batch_id: str, dataset: Dataset, outcomes: list[Outcome], sampl
         }
         hyper_lines.append(json.dumps(record, allow_nan=False) + "\n")
     dt = datetime.now(UTC).strftime("%Y-%m-%d")
-    facts = "".join(o.facts for o in outcomes if o.ok)
-    return Batch(batch_id, dt, gzip_text(facts), gzip_text("".join(hyper_lines)))
+    return Batch(batch_id, dt, facts, gzip_text("".join(hyper_lines)))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -72,13 +73,14 @@ class SearchSpace:
 
     def sample(self, models: list[str], trials: int, seed: int) -> list[Trial]:
         """The same (models, trials, seed) gives the same trials on every machine."""
-        out = []
-        for index in range(trials):
-            model = models[index % len(models)]
-            rng = np.random.default_rng([seed, index])
-            params = {p.name: p.sample(rng) for p in self.models[model]}
-            out.append(Trial(model, params, int(rng.integers(SEED_LIMIT))))
-        return out
+        return list(SampledTrials(self, models, trials, seed))
+
+    def draw(self, models: list[str], index: int, seed: int) -> Trial:
+        """Trial `index` of a sample: models take turns, each trial has its own random stream."""
+        model = models[index % len(models)]
+        rng = np.random.default_rng([seed, index])
+        params = {p.name: p.sample(rng) for p in self.models[model]}
+        return Trial(model, params, int(rng.integers(SEED_LIMIT)))
 
     def check_params(self, where: str, record: object) -> Trial:
         """A trial from a `--params` line; the parameters may lie outside the sampled ranges."""
@@ -103,6 +105,29 @@ class SearchSpace:
         if type(seed) is not int or not 0 <= seed < SEED_LIMIT:
             raise BadInput(f"{where}: seed must be an integer in [0, 2**32)")
         return Trial(model, values, seed)
+
+
+class SampledTrials(Sequence[Trial]):
+    """The trials of a sample, each drawn when first asked for.
+
+    Drawing costs tens of microseconds a trial: a cap of 100000 trials drawn up front would
+    spend seconds of the budget on trials that never run.
+    """
+
+    def __init__(self, space: SearchSpace, models: list[str], count: int, seed: int) -> None:
+        self.space, self.models, self.count, self.seed = space, models, count, seed
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __getitem__(self, index: int) -> Trial:  # iteration and len() are all run needs
+        if not 0 <= index < self.count:
+            raise IndexError(index)
+        return self.space.draw(self.models, index, self.seed)
+
+    @property
+    def models_used(self) -> set[str]:
+        return set(self.models[: self.count])
 
 
 def _param_value(where: str, param: Param, value: object) -> float | int:

@@ -15,7 +15,7 @@ from scripts.errors import BadInput
 from scripts.ids import new_id
 from scripts.lake import LocalLake
 from scripts.rank import leaderboard
-from scripts.run import DEFAULT_DATASET, encode_batch, execute
+from scripts.run import DEFAULT_DATASET, encode_batch, fit_batch
 from scripts.space import DEFAULT_SPACE, Trial, load_space
 from tests.lakeread import records
 
@@ -85,11 +85,13 @@ def test_a_trial_that_raises_is_recorded_as_failed_and_the_batch_goes_on(tmp_pat
     dataset = load_dataset(DEFAULT_DATASET)
     good = Trial("svr", {"gamma": 1.0, "c": 10.0, "epsilon": 0.1}, 0)
     bad = Trial("svr", {"gamma": -1.0, "c": 10.0, "epsilon": 0.1}, 0)  # scikit-learn refuses it
-    outcomes = execute(dataset, [good, bad, good], workers=2, deadline=time.monotonic() + 60)
+    outcomes, facts = fit_batch(
+        dataset, [good, bad, good], {"svr"}, workers=2, deadline=time.monotonic() + 60
+    )
     assert [o.ok for o in outcomes] == [True, False, True]
     lake = LocalLake(tmp_path / "lake")
     lake.put("data/diabetes.json", dataset.canonical)
-    lake.write_batch(encode_batch(new_id(), dataset, outcomes, "params"))
+    lake.write_batch(encode_batch(new_id(), dataset, outcomes, "params", facts))
     hyper = records(lake.root, "hyper")
     assert [h["status"] for h in hyper] == ["ok", "failed", "ok"]
     assert "gamma" in hyper[1]["error"] and hyper[1]["fit_ms"] is None

@@ -1,0 +1,81 @@
+"""A trial's predictions against scikit-learn's own estimators, fitted the plain way."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from sklearn.ensemble import RandomForestRegressor
+from sklearn.svm import SVR
+
+from scripts.dataset import load_dataset
+from scripts.fit import prepare, run_trial
+from scripts.run import DEFAULT_DATASET
+from scripts.space import Trial, load_space
+
+
+@pytest.fixture(scope="module")
+def diabetes():
+    return load_dataset(DEFAULT_DATASET)
+
+
+def predictions(outcome) -> dict[int, float]:
+    lines = [json.loads(line) for line in outcome.facts.splitlines()]
+    assert {k for line in lines for k in line} == {"hyper_id", "point_id", "y_pred"}
+    assert {line["hyper_id"] for line in lines} == {outcome.hyper_id}
+    return {line["point_id"]: line["y_pred"] for line in lines}
+
+
+def plain(diabetes, estimator) -> dict[int, float]:
+    train = diabetes.is_train
+    y_pred = estimator.fit(diabetes.x[train], diabetes.y[train]).predict(diabetes.x)
+    return dict(zip(diabetes.point_ids.tolist(), y_pred.tolist(), strict=True))
+
+
+def svr(trial) -> SVR:
+    p = trial.params
+    return SVR(kernel="rbf", gamma=p["gamma"], C=p["c"], epsilon=p["epsilon"])
+
+
+@pytest.mark.parametrize("kernel_limit", [2**30, 0], ids=["precomputed kernel", "libsvm kernel"])
+def test_svr_predicts_every_point_as_sklearn_rbf_does(diabetes, kernel_limit):
+    inputs = prepare(diabetes, {"svr"}, kernel_limit=kernel_limit)
+    assert (inputs.sq_distances is None) == (kernel_limit == 0)
+    for index, trial in enumerate(load_space().sample(["svr"], 12, seed=5)):
+        got = predictions(run_trial(inputs, trial, f"T{index}"))
+        expected = plain(diabetes, svr(trial))
+        assert got.keys() == expected.keys()
+        ids = sorted(expected)
+        # The same model; only the kernel's last bits differ in the order of floating-point sums.
+        np.testing.assert_allclose([got[i] for i in ids], [expected[i] for i in ids], rtol=1e-9)
+
+
+def test_the_kernel_buffer_carries_nothing_from_one_trial_to_the_next(diabetes):
+    inputs = prepare(diabetes, {"svr"})
+    first, second = load_space().sample(["svr"], 2, seed=9)
+    alone = predictions(run_trial(prepare(diabetes, {"svr"}), second, "B"))
+    run_trial(inputs, first, "A")
+    assert predictions(run_trial(inputs, second, "B")) == alone
+
+
+def test_forest_predictions_are_sklearns_bit_for_bit(diabetes):
+    trial = load_space().sample(["random_forest"], 1, seed=3)[0]
+    got = predictions(run_trial(prepare(diabetes, {"random_forest"}), trial, "F"))
+    # Our parameter names are sklearn's own for forests.
+    forest = RandomForestRegressor(**trial.params, random_state=trial.seed)
+    assert got == plain(diabetes, forest)
+
+
+def test_fact_lines_keep_every_bit_of_each_double(diabetes):
+    # The libsvm path gives sklearn's exact doubles, so equality here means no digit was lost.
+    trial = load_space().sample(["svr"], 1, seed=1)[0]
+    got = predictions(run_trial(prepare(diabetes, {"svr"}, kernel_limit=0), trial, "P"))
+    assert got == plain(diabetes, svr(trial))
+
+
+@pytest.mark.parametrize("kernel_limit", [2**30, 0], ids=["precomputed kernel", "libsvm kernel"])
+def test_an_svr_trial_sklearn_refuses_fails_on_either_kernel(diabetes, kernel_limit):
+    bad = Trial("svr", {"gamma": -1.0, "c": 10.0, "epsilon": 0.1}, 0)
+    outcome = run_trial(prepare(diabetes, {"svr"}, kernel_limit=kernel_limit), bad, "G")
+    assert not outcome.ok and "gamma" in outcome.error and outcome.facts is None
