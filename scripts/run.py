@@ -9,7 +9,8 @@ import os
 import socket
 import time
 from collections.abc import Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,7 +18,7 @@ from pathlib import Path
 from scripts import __version__
 from scripts.dataset import Dataset, load_dataset
 from scripts.errors import BadInput
-from scripts.fit import Outcome, TrialInputs, prepare, run_trial
+from scripts.fit import Outcome, TrialInputs, prepare, run_trial, utc_now
 from scripts.ids import new_id
 from scripts.lake import Batch, Gzipped, gzip_text, open_lake
 from scripts.space import (
@@ -32,6 +33,7 @@ from scripts.space import (
 
 log = logging.getLogger("sweeplake.run")
 DEFAULT_DATASET = Path(__file__).resolve().parent.parent / "data" / "diabetes.json"
+WORKER_DIED = "the worker process fitting this trial died (killed, or out of memory)"
 DEFAULT_LAKE = str(Path(__file__).resolve().parent.parent / "results" / "lake")
 
 
@@ -141,18 +143,29 @@ def execute(
     with ProcessPoolExecutor(
         workers, mp_context=context, initializer=_hold, initargs=(inputs,)
     ) as pool:
-        running = set()
+        running: dict[Future, tuple[Trial, str]] = {}
+        broken = False
         while True:
-            while len(running) < 2 * workers and not clock.near():
+            while len(running) < 2 * workers and not clock.near() and not broken:
                 trial = next(upcoming, None)
                 if trial is None:
                     break
-                running.add(pool.submit(_run_held, trial, new_id()))
+                hyper_id = new_id()
+                running[pool.submit(_run_held, trial, hyper_id)] = (trial, hyper_id)
             if not running:
                 break
-            finished, running = wait(running, return_when=FIRST_COMPLETED)
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
             for future in finished:
-                yield clock.record(future.result())
+                trial, hyper_id = running.pop(future)
+                try:
+                    yield clock.record(future.result())
+                except BrokenProcessPool:
+                    # A worker died (killed, out of memory): its trials are recorded as failed,
+                    # no new ones start, and what is done still ships.
+                    if not broken:
+                        log.warning("a worker process died: no new trials in this batch")
+                    broken = True
+                    yield Outcome(hyper_id, trial, utc_now(), None, None, None, WORKER_DIED)
 
 
 class Deadline:

@@ -13,6 +13,7 @@ from test_kill import assert_lake_is_whole, kill_group, wide_batch
 from test_s3_lake import assert_each_record_once, lake_objects, spooled
 
 from tests.conftest import REPO, sweeplake
+from tests.lakeread import records
 
 RUN = ("run", "--trials", "4", "--workers", "1", "--model", "svr")
 
@@ -90,3 +91,46 @@ def test_kill_during_the_upload_ships_the_batch_once_on_the_next_run(
     assert done.returncode == 0, done.stderr
     assert [n for n in spooled(env) if not n.startswith(".")] == []
     assert_each_record_once(lake_objects(aws.client(), bucket), trials=8)
+
+
+def children(pid: int) -> list[int]:
+    """The processes whose parent is pid, from /proc (field 4 of stat is the parent)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return sorted(found)
+
+
+def test_a_worker_killed_mid_batch_fails_its_trials_and_the_rest_ships(tmp_path: Path) -> None:
+    lake = tmp_path / "lake"
+    process = start(
+        "run",
+        "--lake",
+        str(lake),
+        "--trials",
+        "100000",
+        "--budget",
+        "60",
+        "--workers",
+        "2",
+        "--model",
+        "svr",
+    )
+    for line in process.stderr:
+        if " trials on " in line:
+            time.sleep(1.5)
+            break
+    os.kill(children(process.pid)[0], signal.SIGKILL)
+    rest = process.stderr.read()
+    assert process.wait(timeout=120) == 0, rest
+    assert "a worker process died" in rest
+    hyper = records(lake, "hyper")
+    failed = [h for h in hyper if h["status"] == "failed"]
+    assert 1 <= len(failed) < len(hyper)
+    assert all("worker process" in h["error"] for h in failed)
+    assert assert_lake_is_whole(lake) == len(hyper) - len(failed)
