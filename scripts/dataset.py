@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from scripts.errors import BadInput
-from scripts.textio import read_text, strict_json
+from scripts.textio import as_float, read_text, strict_json
 
 SPLIT_TEST_SIZE = 0.2
 SPLIT_RANDOM_STATE = 44
@@ -137,12 +137,7 @@ def _parse_line(path: Path, number: int, line: str) -> dict:
 
 
 def _finite(where: str, key: str, value: object) -> float:
-    if type(value) not in (int, float):
-        raise BadInput(f"{where}: {key} must be a number, got {value!r:.40}")
-    try:
-        number = float(value)
-    except OverflowError:
-        number = math.inf
+    number = as_float(where, key, value)
     if not math.isfinite(number):
         raise BadInput(f"{where}: {key} must be finite, got {value!r:.40}")
     return number

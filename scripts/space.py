@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from scripts.errors import BadInput
-from scripts.textio import read_text, strict_json
+from scripts.textio import as_float, read_text, strict_json
 
 DEFAULT_SPACE = Path(__file__).with_name("search_space.json")
 MODEL_PARAMS = {
@@ -133,12 +133,7 @@ class SampledTrials(Sequence[Trial]):
 def _param_value(where: str, param: Param, value: object) -> float | int:
     if param.kind == "int" and type(value) is not int:
         raise BadInput(f"{where}: {param.name} must be an integer, got {value!r:.40}")
-    if type(value) not in (int, float):
-        raise BadInput(f"{where}: {param.name} must be a number, got {value!r:.40}")
-    try:
-        number = float(value)
-    except OverflowError:
-        number = math.inf
+    number = as_float(where, param.name, value)
     if not math.isfinite(number) or not param.is_valid(number):
         raise BadInput(f"{where}: {param.name} = {value!r:.40} is outside its valid range")
     return int(value) if param.kind == "int" else number

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 from scripts.errors import BadInput
@@ -23,6 +24,17 @@ def strict_json(text: str, where: str) -> object:
         return json.loads(text, parse_constant=_reject_constant)
     except (ValueError, RecursionError):
         raise BadInput(f"{where}: not valid JSON") from None
+
+
+def as_float(where: str, key: str, value: object) -> float:
+    """A JSON number as a float (an integer too large for one is infinite); BadInput if not a
+    number. Booleans are not numbers here, though Python counts them as ints."""
+    if type(value) not in (int, float):
+        raise BadInput(f"{where}: {key} must be a number, got {value!r:.40}")
+    try:
+        return float(value)
+    except OverflowError:
+        return math.inf
 
 
 def _reject_constant(name: str) -> float:
