@@ -52,10 +52,6 @@ class TrialInputs:
     # costs more in page faults than the exp itself. One per process: workers are processes.
     kernel: np.ndarray | None
 
-    @property
-    def x_train(self) -> np.ndarray:
-        return self.x[: len(self.y_train)]
-
 
 def prepare(
     dataset: Dataset, models: set[str], kernel_limit: int = KERNEL_LIMIT_BYTES
