@@ -92,6 +92,9 @@ class Lake(ABC):
             )
         return held is not None
 
+    def ship_waiting(self) -> None:  # noqa: B027  (a default, deliberately empty)
+        """Ship what earlier runs left waiting; a lake written directly has nothing waiting."""
+
     def write_batch(self, batch: Batch, dataset: Dataset | None = None) -> None:
         """Write the batch, after the dataset when given (the lake does not hold it yet)."""
         if dataset is not None:

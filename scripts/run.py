@@ -83,6 +83,7 @@ def run(
     target = open_lake(lake)
     target.check_writable()
     dataset_held = target.check_dataset(data)
+    target.ship_waiting()
 
     batch_id = new_id()
     log.info(

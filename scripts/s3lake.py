@@ -69,6 +69,7 @@ class S3Lake(Lake):
         self.cache_root = Path(cache_root)
         self.kms_key_id = kms_key_id
         self._client = None
+        self.answered: bool | None = None  # whether S3 answered this run's dataset check
 
     @classmethod
     def from_uri(cls, uri: str) -> S3Lake:
@@ -154,11 +155,25 @@ class S3Lake(Lake):
         from botocore.exceptions import BotoCoreError, ClientError
 
         try:
-            return super().check_dataset(dataset)
+            held = super().check_dataset(dataset)
         except (BotoCoreError, ClientError) as exc:
             # Unknown for now: the spool entry carries the dataset and shipping checks again.
             log.warning("cannot check the dataset in %s now: %s", self.uri, describe(exc))
+            self.answered = False
             return False
+        self.answered = True
+        return held
+
+    def ship_waiting(self) -> None:
+        """Before the fits, ship what earlier runs spooled, if S3 answered the dataset check:
+        a run that dies during its fits still moves the waiting batches on, and a lake that is
+        down costs no wait here (the batches are tried again after the fits)."""
+        if not self.answered or not self.spool.pending(self.uri):
+            return
+        try:
+            self.ship_pending()
+        except ShipFailed as exc:
+            log.warning("%s; trying again after the fits", exc)
 
     def write_batch(self, batch: Batch, dataset: Dataset | None = None) -> None:
         """Spool the batch, then ship every batch waiting for this lake, oldest first."""

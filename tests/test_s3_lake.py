@@ -185,6 +185,8 @@ def test_a_batch_cut_off_by_an_outage_waits_in_the_spool_and_ships_next_time(
     assert spooled(env) == []
     shipped = [path for method, path in proxy.passed if method == "PUT" and "/data/" not in path]
     assert first in shipped[0] and first in shipped[1]  # the waiting batch went first
+    log = done.stderr
+    assert log.index(f"batch {first} shipped") < log.index(" trials on ")  # before the fits
     objects = lake_objects(client, bucket)
     assert sum("/data/" in k for k in objects) == 1
     assert_each_record_once(objects, trials=8)
