@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import json
 import logging
-import multiprocessing
 import os
 import socket
 import time
 from collections.abc import Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,7 +15,7 @@ from pathlib import Path
 from scripts import __version__
 from scripts.dataset import Dataset, load_dataset
 from scripts.errors import BadInput
-from scripts.fit import Outcome, TrialInputs, prepare, run_trial, utc_now
+from scripts.fit import Outcome, prepare, run_trial
 from scripts.ids import new_id
 from scripts.lake import Batch, Gzipped, gzip_text, open_lake
 from scripts.space import (
@@ -30,10 +27,12 @@ from scripts.space import (
     load_space,
     read_params,
 )
+from scripts.workers import WorkerPool
 
 log = logging.getLogger("sweeplake.run")
 DEFAULT_DATASET = Path(__file__).resolve().parent.parent / "data" / "diabetes.json"
-WORKER_DIED = "the worker process fitting this trial died (killed, or out of memory)"
+# How long past the budget a trial may still run before its worker is stopped.
+OVERRUN_SECONDS = 10.0
 DEFAULT_LAKE = str(Path(__file__).resolve().parent.parent / "results" / "lake")
 
 
@@ -139,34 +138,26 @@ def execute(
 
     workers = min(workers, len(trials))
     upcoming = iter(trials)
-    context = multiprocessing.get_context("fork")
-    # The inputs reach the workers once, through fork, instead of pickled with every task.
-    with ProcessPoolExecutor(
-        workers, mp_context=context, initializer=_hold, initargs=(inputs,)
-    ) as pool:
-        running: dict[Future, tuple[Trial, str]] = {}
-        broken = False
+    hard_stop = deadline + OVERRUN_SECONDS
+    with WorkerPool(inputs, workers) as pool:
         while True:
-            while len(running) < 2 * workers and not clock.near() and not broken:
+            while pool.workers and pool.has_room() and not clock.near():
                 trial = next(upcoming, None)
                 if trial is None:
                     break
-                hyper_id = new_id()
-                running[pool.submit(_run_held, trial, hyper_id)] = (trial, hyper_id)
-            if not running:
+                if not pool.submit(trial, new_id()):
+                    break
+            if not pool.busy():
                 break
-            finished, _ = wait(running, return_when=FIRST_COMPLETED)
-            for future in finished:
-                trial, hyper_id = running.pop(future)
-                try:
-                    yield clock.record(future.result())
-                except BrokenProcessPool:
-                    # A worker died (killed, out of memory): its trials are recorded as failed,
-                    # no new ones start, and what is done still ships.
-                    if not broken:
-                        log.warning("a worker process died: no new trials in this batch")
-                    broken = True
-                    yield Outcome(hyper_id, trial, utc_now(), None, None, None, WORKER_DIED)
+            if time.monotonic() > hard_stop:
+                log.warning("trials still running %.0f s past the budget: stopped", OVERRUN_SECONDS)
+                yield from pool.abandon()
+                break
+            for outcome in pool.results(timeout=max(0.0, hard_stop - time.monotonic())):
+                yield clock.record(outcome)
+            if pool.lost:
+                log.warning("%d worker process(es) died; the batch goes on", pool.lost)
+                pool.lost = 0
 
 
 class Deadline:
@@ -183,18 +174,6 @@ class Deadline:
 
     def near(self) -> bool:
         return self.slowest is not None and time.monotonic() + self.slowest > self.deadline
-
-
-_held: TrialInputs | None = None  # a worker's inputs, inherited from the parent through fork
-
-
-def _hold(inputs: TrialInputs) -> None:
-    global _held
-    _held = inputs
-
-
-def _run_held(trial: Trial, hyper_id: str) -> Outcome:
-    return run_trial(_held, trial, hyper_id)
 
 
 def encode_batch(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -115,7 +116,7 @@ def test_a_worker_killed_mid_batch_fails_its_trials_and_the_rest_ships(tmp_path:
         "--trials",
         "100000",
         "--budget",
-        "60",
+        "6",
         "--workers",
         "2",
         "--model",
@@ -128,9 +129,44 @@ def test_a_worker_killed_mid_batch_fails_its_trials_and_the_rest_ships(tmp_path:
     os.kill(children(process.pid)[0], signal.SIGKILL)
     rest = process.stderr.read()
     assert process.wait(timeout=120) == 0, rest
-    assert "a worker process died" in rest
+    assert "1 worker process(es) died; the batch goes on" in rest
     hyper = records(lake, "hyper")
     failed = [h for h in hyper if h["status"] == "failed"]
-    assert 1 <= len(failed) < len(hyper)
+    assert 1 <= len(failed) <= 2 < len(hyper)  # the dead worker's queued trials, no more
     assert all("worker process" in h["error"] for h in failed)
     assert assert_lake_is_whole(lake) == len(hyper) - len(failed)
+
+
+def test_a_trial_still_running_past_the_budget_is_stopped_and_recorded(tmp_path: Path) -> None:
+    dataset, _ = wide_batch(tmp_path)
+    endless = {
+        "model": "random_forest",
+        "n_estimators": 2000,
+        "max_depth": 1000,
+        "min_samples_split": 2,
+        "min_samples_leaf": 1,
+        "max_features": 1.0,
+    }
+    params = tmp_path / "endless.jsonl"
+    params.write_text("".join(json.dumps({**endless, "seed": s}) + "\n" for s in range(2)))
+    lake = tmp_path / "lake"
+    started = time.monotonic()
+    done = sweeplake(
+        "run",
+        "--lake",
+        str(lake),
+        "--dataset",
+        str(dataset),
+        "--params",
+        str(params),
+        "--budget",
+        "2",
+        "--workers",
+        "2",
+    )
+    assert done.returncode == 0, done.stderr
+    assert time.monotonic() - started < 120  # the fits alone would take many minutes
+    assert "still running 10 s past the budget: stopped" in done.stderr
+    hyper = records(lake, "hyper")
+    assert [h["status"] for h in hyper] == ["failed", "failed"]
+    assert all("still running when the batch's time was up" in h["error"] for h in hyper)
