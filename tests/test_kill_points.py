@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 from test_kill import assert_lake_is_whole, kill_group, wide_batch
 from test_s3_lake import assert_each_record_once, lake_objects, spooled
 
@@ -138,7 +139,23 @@ def test_a_worker_killed_mid_batch_fails_its_trials_and_the_rest_ships(tmp_path:
 
 
 def test_a_trial_still_running_past_the_budget_is_stopped_and_recorded(tmp_path: Path) -> None:
-    dataset, _ = wide_batch(tmp_path)
+    rng = np.random.default_rng(0)
+    dataset = tmp_path / "noise.json"
+    dataset.write_text(
+        "".join(
+            json.dumps(
+                {
+                    "point_id": i,
+                    "is_train": i % 5 > 0,
+                    "a": float(a),
+                    "b": float(b),
+                    "y_true": float(y),
+                }
+            )
+            + "\n"
+            for i, (a, b, y) in enumerate(rng.normal(size=(20000, 3)))
+        )
+    )  # noise: every tree grows to 16,000 leaves, and 2,000 of them take minutes
     endless = {
         "model": "random_forest",
         "n_estimators": 2000,
