@@ -125,18 +125,11 @@ class LocalLake(Lake):
         # A hidden temporary in the same folder, renamed over: readers never match it.
         tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
         try:
-            with open(tmp, "wb") as handle:
-                handle.write(body)
-                handle.flush()
-                os.fsync(handle.fileno())
+            write_durably(tmp, body)
             os.replace(tmp, target)
         finally:
             tmp.unlink(missing_ok=True)
-        directory = os.open(target.parent, os.O_RDONLY)
-        try:
-            os.fsync(directory)
-        finally:
-            os.close(directory)
+        fsync_dir(target.parent)
 
     def write_batch(self, batch: Batch, dataset: Dataset | None = None) -> None:
         try:
@@ -165,6 +158,23 @@ class LocalLake(Lake):
             for path in base.rglob("*")
             if path.is_file() and not path.name.startswith(".")
         )
+
+
+def write_durably(path: Path, body: bytes) -> None:
+    """Write a new file and flush it to the disk before anyone renames it into sight."""
+    with open(path, "wb") as handle:
+        handle.write(body)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def fsync_dir(path: Path) -> None:
+    """Make a rename in this folder survive a crash of the machine."""
+    directory = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
 
 
 def open_lake(uri: str) -> Lake:

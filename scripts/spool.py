@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from scripts.errors import BadInput, BatchLost
-from scripts.lake import Batch
+from scripts.lake import Batch, fsync_dir, write_durably
 
 DEFAULT_SPOOL = Path(__file__).resolve().parent.parent / "results" / "spool"
 MANIFEST = "manifest.json"
@@ -76,11 +76,8 @@ class Spool:
             self.root.mkdir(parents=True, exist_ok=True)
             staging.mkdir()
             for name, body in files.items():
-                with open(staging / name, "wb") as handle:
-                    handle.write(body)
-                    handle.flush()
-                    os.fsync(handle.fileno())
-            _fsync_dir(staging)
+                write_durably(staging / name, body)
+            fsync_dir(staging)
             os.rename(staging, final)
         except OSError as exc:
             # A full disk, say: the half-written folder goes below, so no later run ships it.
@@ -91,7 +88,7 @@ class Spool:
             ) from None
         finally:
             shutil.rmtree(staging, ignore_errors=True)
-        _fsync_dir(self.root)
+        fsync_dir(self.root)
         return final
 
     def pending(self, lake: str) -> list[str]:
@@ -143,11 +140,3 @@ def _sweep_leftover(path: Path) -> None:
         return
     if stale and path.name.startswith((".new-", ".done-")):
         shutil.rmtree(path, ignore_errors=True)
-
-
-def _fsync_dir(path: Path) -> None:
-    directory = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)
