@@ -10,6 +10,7 @@ import math
 from scripts.engine import DuckDBEngine, Engine
 from scripts.errors import BadInput
 from scripts.lake import LocalLake, open_lake
+from scripts.space import ALL_PARAMS
 from scripts.sqlfiles import read_sql
 
 FORMATS = ("table", "csv", "json")
@@ -22,16 +23,6 @@ TABLE_COLUMNS = (
     "test_mae",
     "params",
     "hyper_id",
-)
-PARAM_COLUMNS = (
-    "gamma",
-    "c",
-    "epsilon",
-    "n_estimators",
-    "max_depth",
-    "min_samples_split",
-    "min_samples_leaf",
-    "max_features",
 )
 
 
@@ -100,7 +91,7 @@ def render_table(rows: list[dict]) -> str:
         return "no ranked trials yet: run `python -m scripts run` first\n"
     cells = [TABLE_COLUMNS]
     for row in rows:
-        params = " ".join(f"{k}={_short(row[k])}" for k in PARAM_COLUMNS if row[k] is not None)
+        params = " ".join(f"{k}={_short(row[k])}" for k in ALL_PARAMS if row[k] is not None)
         cells.append(
             (
                 str(row["rank"]),

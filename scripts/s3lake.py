@@ -168,7 +168,7 @@ class S3Lake(Lake):
         """Before the fits, ship what earlier runs spooled, if S3 answered the dataset check:
         a run that dies during its fits still moves the waiting batches on, and a lake that is
         down costs no wait here (the batches are tried again after the fits)."""
-        if not self.answered or not self.spool.pending(self.uri):
+        if not self.answered:
             return
         try:
             self.ship_pending()
@@ -197,9 +197,7 @@ class S3Lake(Lake):
                 if entry.dataset_key and entry.dataset_key not in confirmed:
                     self.ship_dataset(entry.dataset_key, entry.dataset)
                     confirmed.add(entry.dataset_key)
-                # Fact first and acknowledged before hyper: a hyper record means complete facts.
-                self.put(entry.batch.fact_key, entry.batch.fact)
-                self.put(entry.batch.hyper_key, entry.batch.hyper)
+                super().write_batch(entry.batch)  # fact, acknowledged, then hyper
             except (BotoCoreError, ClientError, ShipFailed) as exc:
                 reason = exc if isinstance(exc, ShipFailed) else describe(exc)
                 raise ShipFailed(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
 SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
@@ -42,6 +43,7 @@ def fill(text: str, **values: str) -> str:
     return re.sub(r"\{\{(\w+)\}\}", value, text)
 
 
+@cache
 def table_schema(table: str) -> TableSchema:
     """Column names and Athena types of a CREATE EXTERNAL TABLE file, in order."""
     text = read_sql(TABLE_FILES[table])
