@@ -1,8 +1,8 @@
 """`make bench`: sweeplake against the tools a user would otherwise pick, in one run.
 
-Every contender samples the same SVR search space (scripts/search_space.json) and fits on the
-same split (data/diabetes.json), the same number of trials each, one after the other on this
-machine. The peers are timed around their search call only (their imports and interpreter start
+Every contender samples the same SVR search space (scripts/samplers/search_space.json) and fits
+on the same split (data/diabetes.json), the same number of trials each, one after the other on
+this machine. The peers are timed around their search call only (their imports and interpreter start
 are free); sweeplake is timed as a whole `python -m scripts run` process, start to exit, so its
 figure includes everything a cron start pays.
 """
@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from scripts.dataset import Dataset, load_dataset
-from scripts.space import DEFAULT_SPACE, Param, load_space
+from scripts.samplers.space import DEFAULT_SPACE, Param, load_space
 
 REPO = Path(__file__).resolve().parent.parent
 DATASET = REPO / "data" / "diabetes.json"

@@ -19,8 +19,8 @@ class Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> Parser:
-    from scripts.run import DEFAULT_DATASET, DEFAULT_LAKE
-    from scripts.space import DEFAULT_SPACE
+    from scripts.paths import DEFAULT_DATASET, DEFAULT_LAKE
+    from scripts.samplers.space import DEFAULT_SPACE
 
     lake = os.environ.get("SWEEPLAKE_LAKE") or DEFAULT_LAKE
     parser = Parser(prog="sweeplake", description=__doc__)
@@ -123,8 +123,8 @@ def dispatch(args: argparse.Namespace) -> int:
             )
         )
     elif args.command == "setup":
-        from scripts.athena import resolve_database
-        from scripts.tables import printable, setup, setup_statements
+        from scripts.engines.athena import resolve_database
+        from scripts.engines.tables import printable, setup, setup_statements
 
         if args.print:
             database = resolve_database(args.database)

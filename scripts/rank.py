@@ -7,11 +7,11 @@ import io
 import json
 import math
 
-from scripts.engine import DuckDBEngine, Engine
+from scripts.engines.duckdb import DuckDBEngine, Engine
+from scripts.engines.sqlfiles import read_sql
 from scripts.errors import BadInput
 from scripts.lake import LocalLake, open_lake
-from scripts.space import ALL_PARAMS
-from scripts.sqlfiles import read_sql
+from scripts.samplers.space import ALL_PARAMS
 
 FORMATS = ("table", "csv", "json")
 TABLE_COLUMNS = (
@@ -60,7 +60,7 @@ def open_engine(
 ) -> Engine:
     """The engine to rank with; the Athena settings fall back to the environment when None."""
     if engine == "athena":
-        from scripts.athena import AthenaEngine
+        from scripts.engines.athena import AthenaEngine
 
         return AthenaEngine.from_environment(workgroup, output, database)
     if engine != "duckdb":

@@ -15,10 +15,12 @@ from pathlib import Path
 from scripts import __version__
 from scripts.dataset import Dataset, load_dataset
 from scripts.errors import BadInput
-from scripts.fit import Outcome, prepare, run_trial
+from scripts.fitting.fit import Outcome, prepare, run_trial
+from scripts.fitting.workers import WorkerPool
 from scripts.ids import new_id
 from scripts.lake import Batch, Gzipped, gzip_text, open_lake
-from scripts.space import (
+from scripts.paths import DEFAULT_DATASET, DEFAULT_LAKE
+from scripts.samplers.space import (
     ALL_PARAMS,
     DEFAULT_SPACE,
     MODEL_PARAMS,
@@ -27,13 +29,10 @@ from scripts.space import (
     load_space,
     read_params,
 )
-from scripts.workers import WorkerPool
 
 log = logging.getLogger("sweeplake.run")
-DEFAULT_DATASET = Path(__file__).resolve().parent.parent / "data" / "diabetes.json"
 # How long past the budget a trial may still run before its worker is stopped.
 OVERRUN_SECONDS = 10.0
-DEFAULT_LAKE = str(Path(__file__).resolve().parent.parent / "results" / "lake")
 
 
 @dataclass(frozen=True)
@@ -201,4 +200,4 @@ def encode_batch(
         }
         hyper_lines.append(json.dumps(record, allow_nan=False) + "\n")
     dt = datetime.now(UTC).strftime("%Y-%m-%d")
-    return Batch(batch_id, dt, facts, gzip_text("".join(hyper_lines)))
+    return Batch(batch_id, dt, {"fact": facts, "hyper": gzip_text("".join(hyper_lines))})

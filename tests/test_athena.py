@@ -232,7 +232,7 @@ def test_a_failed_query_becomes_one_line(reason: str | None, shown: str) -> None
     # moto's queries always succeed, so the FAILED state is raised here as pyathena raises it.
     from pyathena.error import OperationalError
 
-    from scripts.athena import athena_errors
+    from scripts.engines.athena import athena_errors
     from scripts.errors import QueryFailed
 
     with pytest.raises(QueryFailed) as failure:

@@ -223,7 +223,7 @@ def local_objects(lake: Path) -> dict[str, bytes]:
 def test_facts_whose_hyper_object_did_not_fit_are_taken_back(tiny_disk):
     lake = LocalLake(tiny_disk.root / "lake")
     tiny_disk.fill(PAGE)  # room for the fact object, not for the hyper object after it
-    batch = Batch("01BATCH", "2026-01-02", fact=b"f" * PAGE, hyper=b"h")
+    batch = Batch("01BATCH", "2026-01-02", {"fact": b"f" * PAGE, "hyper": b"h"})
     with pytest.raises(BatchLost, match="NOT written"):
         lake.write_batch(batch)
     assert [p for p in lake.root.rglob("*") if p.is_file()] == []

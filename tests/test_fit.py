@@ -10,9 +10,9 @@ from sklearn.ensemble import RandomForestRegressor
 from sklearn.svm import SVR
 
 from scripts.dataset import load_dataset
-from scripts.fit import prepare, run_trial
-from scripts.run import DEFAULT_DATASET
-from scripts.space import Trial, load_space
+from scripts.fitting.fit import prepare, run_trial
+from scripts.paths import DEFAULT_DATASET
+from scripts.samplers.space import Trial, load_space
 
 
 @pytest.fixture(scope="module")

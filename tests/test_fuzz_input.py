@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from scripts.cli import main
-from scripts.space import DEFAULT_SPACE
+from scripts.samplers.space import DEFAULT_SPACE
 
 ODD_VALUES = st.one_of(
     st.none(),

@@ -15,7 +15,7 @@ from sklearn.svm import SVR
 
 from scripts.dataset import load_dataset
 from scripts.lake import Gzipped
-from scripts.run import DEFAULT_DATASET
+from scripts.paths import DEFAULT_DATASET
 
 SETS = [
     {"model": "svr", "gamma": 16.39, "c": 40.45, "epsilon": 0.1757},

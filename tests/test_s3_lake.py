@@ -19,9 +19,9 @@ from conftest import sweeplake
 
 from scripts.errors import BadInput
 from scripts.lake import Batch, gzip_text
-from scripts.s3lake import S3Lake, parse_uri
-from scripts.space import ALL_PARAMS as PARAMS
-from scripts.spool import Spool, SpoolEntry
+from scripts.lake.s3 import S3Lake, parse_uri
+from scripts.lake.spool import Spool, SpoolEntry
+from scripts.samplers.space import ALL_PARAMS as PARAMS
 
 LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d{4} \S+ (INFO|WARNING) ")
 POINTS = 442
@@ -259,7 +259,9 @@ def synthetic_batch(number: int) -> Batch:
         json.dumps({"hyper_id": hyper_id, "point_id": p, "y_pred": p / 3}) + "\n" for p in range(5)
     )
     hyper = json.dumps({"hyper_id": hyper_id, "status": "ok"}) + "\n"
-    return Batch(f"01B{number:023d}", "2026-01-02", gzip_text(facts), gzip_text(hyper))
+    return Batch(
+        f"01B{number:023d}", "2026-01-02", {"fact": gzip_text(facts), "hyper": gzip_text(hyper)}
+    )
 
 
 @pytest.fixture

@@ -10,13 +10,14 @@ from pathlib import Path
 import pytest
 
 from scripts.dataset import load_dataset
-from scripts.engine import DuckDBEngine
+from scripts.engines.duckdb import DuckDBEngine
 from scripts.errors import BadInput
 from scripts.ids import new_id
 from scripts.lake import LocalLake
+from scripts.paths import DEFAULT_DATASET
 from scripts.rank import leaderboard
-from scripts.run import DEFAULT_DATASET, encode_batch, fit_batch
-from scripts.space import DEFAULT_SPACE, Trial, load_space
+from scripts.run import encode_batch, fit_batch
+from scripts.samplers.space import DEFAULT_SPACE, Trial, load_space
 from tests.lakeread import records
 
 SPACE = json.loads(DEFAULT_SPACE.read_text())

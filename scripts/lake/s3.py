@@ -11,11 +11,12 @@ from pathlib import Path
 
 from scripts.dataset import Dataset
 from scripts.errors import BadInput, LakeUnreachable, ShipFailed
-from scripts.lake import Batch, Lake, LocalLake, dataset_key
-from scripts.spool import Spool, SpoolEntry
+from scripts.lake.base import Batch, Lake, dataset_key
+from scripts.lake.local import LocalLake
+from scripts.lake.spool import Spool, SpoolEntry
+from scripts.paths import DEFAULT_CACHE
 
 log = logging.getLogger("sweeplake.s3")
-DEFAULT_CACHE = Path(__file__).resolve().parent.parent / "results" / "cache"
 # The S3 naming rules for general purpose buckets, minus the reserved prefixes and suffixes.
 BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 RESERVED_BUCKET = re.compile(r"^(xn--|sthree-|amzn-s3-demo-)|(-s3alias|--ol-s3)$|\.\.|^[\d.]+$")
@@ -197,7 +198,7 @@ class S3Lake(Lake):
                 if entry.dataset_key and entry.dataset_key not in confirmed:
                     self.ship_dataset(entry.dataset_key, entry.dataset)
                     confirmed.add(entry.dataset_key)
-                super().write_batch(entry.batch)  # fact, acknowledged, then hyper
+                super().write_batch(entry.batch)  # each object acknowledged before the next
             except (BotoCoreError, ClientError, ShipFailed) as exc:
                 reason = exc if isinstance(exc, ShipFailed) else describe(exc)
                 raise ShipFailed(

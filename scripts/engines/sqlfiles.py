@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import cache
-from pathlib import Path
 
-SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
+from scripts.paths import SQL_DIR
+
 TABLE_FILES = {
     "data": "create_data.sql",
     "hyperparams": "create_hyperparams.sql",

@@ -7,7 +7,7 @@ import os
 from abc import ABC, abstractmethod
 from pathlib import Path
 
-from scripts.sqlfiles import TABLE_FILES, duckdb_types, table_schema
+from scripts.engines.sqlfiles import TABLE_FILES, duckdb_types, table_schema
 
 log = logging.getLogger("sweeplake.engine")
 TABLE_GLOBS = {

@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from scripts.engine import Engine
+from scripts.engines.duckdb import Engine
 from scripts.errors import BadInput, QueryFailed
 
 if TYPE_CHECKING:

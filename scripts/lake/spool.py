@@ -17,12 +17,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from scripts.errors import BadInput, BatchLost
-from scripts.lake import Batch, fsync_dir, write_durably
+from scripts.lake.base import Batch, fsync_dir, write_durably
+from scripts.paths import DEFAULT_SPOOL
 
-DEFAULT_SPOOL = Path(__file__).resolve().parent.parent / "results" / "spool"
 MANIFEST = "manifest.json"
-FACT = "fact.json.gz"
-HYPER = "hyper.json.gz"
+# An entry written before a batch had more objects than these names none in its manifest.
+FIRST_OBJECTS = ("fact", "hyper")
 DATASET = "dataset.json"
 LEFTOVER_SECONDS = 3600  # far longer than any write or removal takes
 
@@ -62,12 +62,12 @@ class Spool:
             "lake": entry.lake,
             "batch_id": batch.batch_id,
             "dt": batch.dt,
-            "fact_key": batch.fact_key,
-            "hyper_key": batch.hyper_key,
+            "objects": list(batch.objects),
+            "keys": [batch.key(prefix) for prefix in batch.objects],
             "dataset_key": entry.dataset_key,
         }
-        files = {MANIFEST: json.dumps(manifest, indent=1).encode(), FACT: batch.fact}
-        files[HYPER] = batch.hyper
+        files = {MANIFEST: json.dumps(manifest, indent=1).encode()}
+        files.update({object_file(prefix): body for prefix, body in batch.objects.items()})
         if entry.dataset is not None:
             files[DATASET] = entry.dataset
         staging = self.root / f".new-{batch.batch_id}-{os.getpid()}"
@@ -113,13 +113,15 @@ class Spool:
         folder = self.root / batch_id
         try:
             manifest = json.loads((folder / MANIFEST).read_bytes())
-            fact = (folder / FACT).read_bytes()
-            hyper = (folder / HYPER).read_bytes()
+            objects = {
+                prefix: (folder / object_file(prefix)).read_bytes()
+                for prefix in manifest.get("objects", FIRST_OBJECTS)
+            }
             dataset_key = manifest["dataset_key"]
             dataset = (folder / DATASET).read_bytes() if dataset_key else None
         except FileNotFoundError:
             return None
-        batch = Batch(manifest["batch_id"], manifest["dt"], fact, hyper)
+        batch = Batch(manifest["batch_id"], manifest["dt"], objects)
         return SpoolEntry(manifest["lake"], batch, dataset_key, dataset)
 
     def remove(self, batch_id: str) -> None:
@@ -130,6 +132,10 @@ class Spool:
         except FileNotFoundError:
             return
         shutil.rmtree(doomed, ignore_errors=True)
+
+
+def object_file(prefix: str) -> str:
+    return f"{prefix}.json.gz"
 
 
 def _sweep_leftover(path: Path) -> None:

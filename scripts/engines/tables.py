@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import logging
 
-from scripts.athena import DDL_CONTEXT_DATABASE, AthenaEngine, AthenaSettings, check_s3_uri
+from scripts.engines.athena import DDL_CONTEXT_DATABASE, AthenaEngine, AthenaSettings, check_s3_uri
+from scripts.engines.sqlfiles import TABLE_FILES, fill, read_sql
 from scripts.errors import BadInput
-from scripts.sqlfiles import TABLE_FILES, fill, read_sql
 
 log = logging.getLogger("sweeplake.setup")
 DATABASE_FILE = "create_database.sql"

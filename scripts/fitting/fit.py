@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 import numpy as np
 
 from scripts.dataset import Dataset
-from scripts.space import Trial
+from scripts.samplers.space import Trial
 
 
 @dataclass

@@ -14,8 +14,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 
-from scripts.fit import Outcome, TrialInputs, run_trial, utc_now
-from scripts.space import Trial
+from scripts.fitting.fit import Outcome, TrialInputs, run_trial, utc_now
+from scripts.samplers.space import Trial
 
 IN_FLIGHT = 2  # trials queued per worker: the next one is there when the last one ends
 WORKER_DIED = "the worker process fitting this trial died (killed, or out of memory)"

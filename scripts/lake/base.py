@@ -1,4 +1,4 @@
-"""The lake: one small interface (put, get, list) over a local folder or an S3 prefix."""
+"""The lake's one small interface (put, get, list), its batches and durable file writes."""
 
 from __future__ import annotations
 
@@ -10,25 +10,48 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from scripts.dataset import Dataset
-from scripts.errors import BadInput, BatchLost
+from scripts.errors import BadInput
+
+# The object whose arrival commits a batch: a hyper record in the lake means that every object
+# written before it (the facts) is complete. Objects written after it are derived from those
+# before it and can be rebuilt from them.
+COMMIT = "hyper"
 
 
 @dataclass(frozen=True)
 class Batch:
-    """One start of the job: a fact object and a hyper object under the same day and id."""
+    """One start of the job: one gzipped NDJSON object per table, under the same day and id.
+
+    `objects` maps each table's prefix in the lake to its body, in the order they are written.
+    """
 
     batch_id: str
     dt: str
-    fact: bytes
-    hyper: bytes
+    objects: dict[str, bytes]
+
+    def key(self, prefix: str) -> str:
+        return f"{prefix}/dt={self.dt}/{self.batch_id}.json.gz"
+
+    @property
+    def fact(self) -> bytes:
+        return self.objects["fact"]
+
+    @property
+    def hyper(self) -> bytes:
+        return self.objects[COMMIT]
 
     @property
     def fact_key(self) -> str:
-        return f"fact/dt={self.dt}/{self.batch_id}.json.gz"
+        return self.key("fact")
 
     @property
     def hyper_key(self) -> str:
-        return f"hyper/dt={self.dt}/{self.batch_id}.json.gz"
+        return self.key(COMMIT)
+
+    def committing(self) -> list[str]:
+        """The prefixes written up to and including the commit object, in order."""
+        prefixes = list(self.objects)
+        return prefixes[: prefixes.index(COMMIT) + 1]
 
 
 class Gzipped:
@@ -99,65 +122,9 @@ class Lake(ABC):
         """Write the batch, after the dataset when given (the lake does not hold it yet)."""
         if dataset is not None:
             self.put(dataset_key(dataset), dataset.canonical)
-        # Fact before hyper: a hyper record in the lake means its facts are complete.
-        self.put(batch.fact_key, batch.fact)
-        self.put(batch.hyper_key, batch.hyper)
-
-
-class LocalLake(Lake):
-    def __init__(self, root: Path) -> None:
-        self.root = Path(root)
-        self.uri = str(self.root)
-
-    def check_writable(self) -> None:
-        probe = self.root / f".probe-{os.getpid()}"
-        try:
-            self.root.mkdir(parents=True, exist_ok=True)
-            probe.write_bytes(b"")
-            probe.unlink()
-        except OSError as exc:
-            reason = exc.strerror or type(exc).__name__
-            raise BadInput(f"lake directory {self.root} is not writable ({reason})") from None
-
-    def put(self, key: str, body: bytes) -> None:
-        target = self.root / key
-        target.parent.mkdir(parents=True, exist_ok=True)
-        # A hidden temporary in the same folder, renamed over: readers never match it.
-        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-        try:
-            write_durably(tmp, body)
-            os.replace(tmp, target)
-        finally:
-            tmp.unlink(missing_ok=True)
-        fsync_dir(target.parent)
-
-    def write_batch(self, batch: Batch, dataset: Dataset | None = None) -> None:
-        try:
-            super().write_batch(batch, dataset)
-        except OSError as exc:
-            if not (self.root / batch.hyper_key).exists():
-                # Facts without their hyper record would be a partial batch: take them back.
-                (self.root / batch.fact_key).unlink(missing_ok=True)
-            reason = exc.strerror or type(exc).__name__
-            raise BatchLost(
-                f"batch {batch.batch_id} was NOT written to the lake {self.root} ({reason})"
-            ) from None
-
-    def get(self, key: str) -> bytes | None:
-        try:
-            return (self.root / key).read_bytes()
-        except FileNotFoundError:
-            return None
-
-    def keys(self, prefix: str) -> list[str]:
-        base = self.root / prefix
-        if not base.is_dir():
-            return []
-        return sorted(
-            str(path.relative_to(self.root))
-            for path in base.rglob("*")
-            if path.is_file() and not path.name.startswith(".")
-        )
+        # In order: a hyper record in the lake means the objects before it are complete.
+        for prefix, body in batch.objects.items():
+            self.put(batch.key(prefix), body)
 
 
 def write_durably(path: Path, body: bytes) -> None:
@@ -175,13 +142,3 @@ def fsync_dir(path: Path) -> None:
         os.fsync(directory)
     finally:
         os.close(directory)
-
-
-def open_lake(uri: str) -> Lake:
-    if uri.startswith("s3://"):
-        from scripts.s3lake import S3Lake
-
-        return S3Lake.from_uri(uri)
-    if "://" in uri:
-        raise BadInput(f"lake {uri}: only a local folder or s3://bucket/prefix is supported")
-    return LocalLake(Path(uri))

@@ -1,0 +1,67 @@
+"""The lake as a local folder: the default, and the S3 lake's mirror."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from scripts.dataset import Dataset
+from scripts.errors import BadInput, BatchLost
+from scripts.lake.base import Batch, Lake, fsync_dir, write_durably
+
+
+class LocalLake(Lake):
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self.uri = str(self.root)
+
+    def check_writable(self) -> None:
+        probe = self.root / f".probe-{os.getpid()}"
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as exc:
+            reason = exc.strerror or type(exc).__name__
+            raise BadInput(f"lake directory {self.root} is not writable ({reason})") from None
+
+    def put(self, key: str, body: bytes) -> None:
+        target = self.root / key
+        target.parent.mkdir(parents=True, exist_ok=True)
+        # A hidden temporary in the same folder, renamed over: readers never match it.
+        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        try:
+            write_durably(tmp, body)
+            os.replace(tmp, target)
+        finally:
+            tmp.unlink(missing_ok=True)
+        fsync_dir(target.parent)
+
+    def write_batch(self, batch: Batch, dataset: Dataset | None = None) -> None:
+        try:
+            super().write_batch(batch, dataset)
+        except OSError as exc:
+            if not (self.root / batch.hyper_key).exists():
+                # Facts without their hyper record would be a partial batch: take them back.
+                for prefix in batch.committing():
+                    (self.root / batch.key(prefix)).unlink(missing_ok=True)
+            reason = exc.strerror or type(exc).__name__
+            raise BatchLost(
+                f"batch {batch.batch_id} was NOT written to the lake {self.root} ({reason})"
+            ) from None
+
+    def get(self, key: str) -> bytes | None:
+        try:
+            return (self.root / key).read_bytes()
+        except FileNotFoundError:
+            return None
+
+    def keys(self, prefix: str) -> list[str]:
+        base = self.root / prefix
+        if not base.is_dir():
+            return []
+        return sorted(
+            str(path.relative_to(self.root))
+            for path in base.rglob("*")
+            if path.is_file() and not path.name.startswith(".")
+        )

@@ -1,0 +1,1 @@
+"""The search space and the samplers that draw trials from it."""
