@@ -8,7 +8,7 @@ import os
 import sys
 from pathlib import Path
 
-from scripts.errors import BadInput, BatchLost, LakeUnreachable, QueryFailed
+from scripts.errors import BadInput, BatchLost, LakeRefused, LakeUnreachable, QueryFailed
 
 log = logging.getLogger("sweeplake")
 
@@ -79,6 +79,9 @@ def main(argv: list[str] | None = None) -> int:
     except (LakeUnreachable, BatchLost, QueryFailed) as exc:
         print(f"sweeplake: {one_line(exc)}", file=sys.stderr)
         return 1
+    except LakeRefused as exc:
+        print(f"sweeplake: {one_line(exc)}", file=sys.stderr)
+        return 3
     except KeyboardInterrupt:
         print("sweeplake: interrupted", file=sys.stderr)
         return 130

@@ -1,4 +1,4 @@
-"""The two kinds of failure the command line tells apart by exit status."""
+"""The kinds of failure the command line tells apart by exit status."""
 
 
 class BadInput(Exception):
@@ -10,7 +10,19 @@ class LakeUnreachable(Exception):
 
 
 class ShipFailed(LakeUnreachable):
-    """The batch is safe in the spool but could not reach the lake: one line, exit status 1."""
+    """The batch is safe in the spool but could not reach the lake: one line, exit status 1.
+
+    `refused` when S3 said no in a way that retrying cannot change (credentials, bucket, rights).
+    """
+
+    def __init__(self, message: str, refused: bool = False) -> None:
+        super().__init__(message)
+        self.refused = refused
+
+
+class LakeRefused(Exception):
+    """The lake refuses this machine before any fit (credentials, bucket, rights): retrying every
+    minute cannot help, so nothing is fitted or spooled: one line, exit status 3."""
 
 
 class BatchLost(Exception):

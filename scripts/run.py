@@ -87,7 +87,9 @@ def run(
     log.info(
         "batch %s: %d trials on %s (sha256 %s)", batch_id, len(planned), data.name, data.sha256[:12]
     )
-    outcomes, facts = fit_batch(data, planned, used, workers or available_cores(), started + budget)
+    # The budget covers the fits alone: a slow lake before them never turns trials into failures.
+    deadline = time.monotonic() + budget
+    outcomes, facts = fit_batch(data, planned, used, workers or available_cores(), deadline)
     batch = encode_batch(batch_id, data, outcomes, sampler, facts)
     target.write_batch(batch, None if dataset_held else data)
     failed = sum(not o.ok for o in outcomes)

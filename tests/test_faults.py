@@ -83,16 +83,13 @@ FAULTS = {
     "internal-error-always": FaultCase(
         lambda proxy: proxy.answer(is_put, 500, "InternalError"), "InternalError", 2
     ),
-    # A role without s3:PutObject: reads work, writes are refused, and retrying cannot help.
+    # A role without s3:PutObject: reads work, so nothing tells before the first PUT.
     "access-denied": FaultCase(
         lambda proxy: proxy.answer(is_put, 403, "AccessDenied"), "AccessDenied", 1
     ),
-    # Expired session credentials: S3 refuses every request, HEADs (which carry no code) too.
-    "expired-token": FaultCase(
-        lambda proxy: proxy.answer(every, 400, "ExpiredToken"), "ExpiredToken", None
-    ),
-    "no-such-bucket": FaultCase(None, "NoSuchBucket", None),
 }
+# Refusals that a read shows before the fits (no credentials, no such bucket, a wrong secret,
+# an expired token) spool nothing at all: tests/test_s3_lake.py.
 
 
 @pytest.mark.parametrize("name", FAULTS)
@@ -102,10 +99,8 @@ def test_a_fault_leaves_the_batch_whole_in_the_spool_until_lifted(aws, bucket, e
     faulty = {**env, **QUICK}
     if fault.inject is not None:
         fault.inject(proxy)
-    elif name == "connection-refused":
-        faulty.update(aws.env(f"http://127.0.0.1:{free_port()}"))  # nothing listens there
     else:
-        lake = f"s3://{bucket}-gone/lake"
+        faulty.update(aws.env(f"http://127.0.0.1:{free_port()}"))  # nothing listens there
 
     failed = sweeplake(*RUN, "--lake", lake, env=faulty)
     assert failed.returncode == 1
@@ -120,9 +115,6 @@ def test_a_fault_leaves_the_batch_whole_in_the_spool_until_lifted(aws, bucket, e
         assert proxy.faulted == proxy.faulted[:1] * fault.tries
 
     proxy.up()
-    if name == "no-such-bucket":
-        bucket = f"{bucket}-gone"
-        aws.client().create_bucket(Bucket=bucket)
     proxy.passed.clear()
     done = sweeplake(*RUN, "--lake", lake, env=env)
     assert done.returncode == 0, done.stderr
@@ -131,6 +123,43 @@ def test_a_fault_leaves_the_batch_whole_in_the_spool_until_lifted(aws, bucket, e
     assert waiting in shipped[0] and waiting in shipped[1]  # the waiting batch went first
     assert spooled(env) == []
     assert_each_record_once(lake_objects(aws.client(), bucket), trials=4)
+
+
+def test_a_refused_put_stops_the_next_start_before_fitting(aws, bucket, env, proxy):
+    lake = f"s3://{bucket}/lake"
+    proxy.answer(is_put, 403, "AccessDenied")
+    first = sweeplake(*RUN, "--lake", lake, env={**env, **QUICK})
+    assert first.returncode == 1 and "trials on" in first.stderr
+    [waiting] = spooled(env)
+
+    again = sweeplake(*RUN, "--lake", lake, env={**env, **QUICK})
+    assert again.returncode == 3
+    line = error_line(again.stderr)
+    assert "AccessDenied" in line and "no trials fitted" in line
+    assert "trials on" not in again.stderr
+    assert spooled(env) == [waiting]  # the spool does not grow, and keeps what waits
+    assert lake_objects(aws.client(), bucket) == {}
+
+
+def test_a_silent_endpoint_costs_no_trial_and_every_call_is_tried_once(aws, bucket, env, proxy):
+    """S3 takes connections and never answers, as a server under kill -STOP does: the budget
+    starts with the fits, every trial is ok and spooled, and no call is retried."""
+    proxy.hold(every)
+    silent = {**env, "SWEEPLAKE_S3_READ_TIMEOUT": "5"}  # 4 attempts a call: 20 s, past 2 + 10
+    done = sweeplake(
+        *("run", "--trials", "100000", "--workers", "2", "--model", "svr", "--budget", "2"),
+        *("--lake", f"s3://{bucket}/lake"),
+        env=silent,
+    )
+    assert done.returncode == 1
+    assert "wait in the spool" in error_line(done.stderr)
+    assert "no answer from the S3 endpoint within 5 s" in done.stderr
+    [waiting] = spooled(env)
+    hyper = gzip.decompress((Path(env["SWEEPLAKE_SPOOL"]) / waiting / "hyper.json.gz").read_bytes())
+    statuses = [json.loads(line)["status"] for line in hyper.splitlines()]
+    assert len(statuses) >= 2 and set(statuses) == {"ok"}
+    assert len(proxy.faulted) == 2  # the listing before the fits, the first call after them
+    assert lake_objects(aws.client(), bucket) == {}
 
 
 PAGE = 4096  # tmpfs counts whole pages

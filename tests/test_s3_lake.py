@@ -154,6 +154,24 @@ def test_the_dataset_goes_once_and_the_mirror_fetches_only_new_objects(bucket, e
     assert sorted(object_gets()) == sorted(new)
 
 
+def test_the_mirror_drops_what_the_lake_no_longer_holds(aws, bucket, env):
+    lake = f"s3://{bucket}"
+    for _ in range(2):
+        assert sweeplake(*RUN, "--lake", lake, env=env).returncode == 0
+    client = aws.client()
+    ranked_before = {row["hyper_id"] for row in leaderboard(lake, env)}
+    first = sorted(k for k in lake_objects(client, bucket) if k.startswith("hyper/"))[0]
+    for key in (first, first.replace("hyper/", "fact/", 1)):  # one whole batch deleted
+        client.delete_object(Bucket=bucket, Key=key)
+
+    ranked = {row["hyper_id"] for row in leaderboard(lake, env)}
+    held = {h["hyper_id"] for h in records(lake_objects(client, bucket), "hyper")}
+    assert ranked == {h for h in ranked_before if h in held}
+    assert len(ranked) < len(ranked_before)
+    cached = Path(env["SWEEPLAKE_CACHE"]) / bucket
+    assert not (cached / first).exists()
+
+
 @pytest.mark.parametrize("outage", ["after-fact-put", "after-dataset-put", "endpoint-down"])
 def test_a_batch_cut_off_by_an_outage_waits_in_the_spool_and_ships_next_time(
     aws, bucket, env, proxy, outage
@@ -192,18 +210,41 @@ def test_a_batch_cut_off_by_an_outage_waits_in_the_spool_and_ships_next_time(
     assert_each_record_once(objects, trials=8)
 
 
-@pytest.mark.parametrize("fault", ["no-credentials", "no-such-bucket"])
-def test_a_lake_that_refuses_the_batch_leaves_it_in_the_spool(env, fault):
-    lake = "s3://no-such-bucket-here-4242/x"
-    expected = "NoSuchBucket"
+# Faults no retry can change, each with what the one error line names.
+REFUSALS = {
+    "no-credentials": "no usable AWS credentials",
+    "no-such-bucket": "NoSuchBucket",
+    "wrong-secret-key": "SignatureDoesNotMatch",
+    "expired-token": "ExpiredToken",
+}
+
+
+@pytest.mark.parametrize("fault", REFUSALS)
+def test_a_lake_that_refuses_this_machine_stops_before_fitting_and_spools_nothing(
+    bucket, env, proxy, fault
+):
+    lake = f"s3://{bucket}-gone/x" if fault == "no-such-bucket" else f"s3://{bucket}/x"
     if fault == "no-credentials":
-        env = {k: v for k, v in env.items() if not k.startswith("AWS_ACCESS_KEY_ID")}
-        env.pop("AWS_SECRET_ACCESS_KEY")
-        expected = "no usable AWS credentials"
+        env = {
+            k: v for k, v in env.items() if k not in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
+        }
+    elif fault == "wrong-secret-key":  # what S3 answers to a request signed with a wrong secret
+        proxy.answer(lambda request: True, 403, "SignatureDoesNotMatch")
+    elif fault == "expired-token":
+        proxy.answer(lambda request: True, 400, "ExpiredToken")
+    spool = Spool(Path(env["SWEEPLAKE_SPOOL"]))
+    left_before = [synthetic_batch(1), synthetic_batch(2)]  # one for this lake, one for another
+    spool.add(SpoolEntry(lake, left_before[0]))
+    spool.add(SpoolEntry("s3://another-lake/y", left_before[1]))
+
     done = sweeplake(*RUN, "--lake", lake, env=env)
-    assert done.returncode == 1
-    assert expected in error_line(done.stderr)
-    assert len(spooled(env)) == 1
+    assert done.returncode == 3
+    line = error_line(done.stderr)
+    assert REFUSALS[fault] in line and lake in line and "no trials fitted" in line
+    assert "trials on" not in done.stderr
+    assert "also holds batches for s3://another-lake/y (1): kept" in done.stderr
+    assert spooled(env) == sorted(b.batch_id for b in left_before)  # none added, none lost
+    assert len(proxy.passed + proxy.faulted) <= 1  # one cheap request, or none without keys
 
 
 def test_a_different_dataset_under_the_same_name_is_bad_input_before_fitting(aws, bucket, env):

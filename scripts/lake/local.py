@@ -56,6 +56,10 @@ class LocalLake(Lake):
         except FileNotFoundError:
             return None
 
+    def forget(self, key: str) -> None:
+        """Remove an object: only a mirror does, when its lake no longer holds it."""
+        (self.root / key).unlink(missing_ok=True)
+
     def keys(self, prefix: str) -> list[str]:
         base = self.root / prefix
         if not base.is_dir():

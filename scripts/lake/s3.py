@@ -7,10 +7,11 @@ import logging
 import math
 import os
 import re
+import time
 from pathlib import Path
 
 from scripts.dataset import Dataset
-from scripts.errors import BadInput, LakeUnreachable, ShipFailed
+from scripts.errors import BadInput, LakeRefused, LakeUnreachable, ShipFailed
 from scripts.lake.base import Batch, Lake, dataset_key
 from scripts.lake.local import LocalLake
 from scripts.lake.spool import Spool, SpoolEntry
@@ -27,14 +28,34 @@ PREFIX_SEGMENT = re.compile(r"[A-Za-z0-9!_.*'()=-]+")
 MIRROR_ORDER = ("hyper/", "fact/", "data/")
 MAX_ATTEMPTS = 4  # unless AWS_MAX_ATTEMPTS says otherwise
 READ_TIMEOUT = 20.0  # unless SWEEPLAKE_S3_READ_TIMEOUT says otherwise (tests use 1)
+# Every S3 call before the fits together: a hung endpoint must not eat the minute. Past it, the
+# run fits anyway and its batch waits in the spool.
+PREFIT_SECONDS = 10.0
+# Error codes that no retry, now or a minute later, can change: the user must fix a setting.
+REFUSALS = {
+    "AccessDenied",
+    "AllAccessDisabled",
+    "ExpiredToken",
+    "InvalidAccessKeyId",
+    "InvalidToken",
+    "NoSuchBucket",
+    "SignatureDoesNotMatch",
+}
 
 
-def client_config():
+def client_config(hurried: bool = False):
     from botocore.config import Config
 
     # Bounded retries and short timeouts: a dead endpoint fails this run in seconds, and the
     # batch waits in the spool for the next start a minute later.
     retries = {"mode": "standard"}
+    if hurried:  # before the fits: one try each, within the pre-fit cap
+        retries["total_max_attempts"] = 1
+        return Config(
+            retries=retries,
+            connect_timeout=3,
+            read_timeout=min(read_timeout(), PREFIT_SECONDS),
+        )
     if not os.environ.get("AWS_MAX_ATTEMPTS"):  # when set, botocore reads and checks it
         retries["total_max_attempts"] = MAX_ATTEMPTS
     return Config(retries=retries, connect_timeout=3, read_timeout=read_timeout())
@@ -62,6 +83,7 @@ class S3Lake(Lake):
         spool: Spool,
         cache_root: Path,
         kms_key_id: str | None = None,
+        hurried: bool = False,
     ) -> None:
         self.bucket = bucket
         self.prefix = prefix
@@ -69,8 +91,12 @@ class S3Lake(Lake):
         self.spool = spool
         self.cache_root = Path(cache_root)
         self.kms_key_id = kms_key_id
+        self.hurried = hurried
+        self._session = None
         self._client = None
+        self._hurried_twin: S3Lake | None = None
         self.answered: bool | None = None  # whether S3 answered this run's dataset check
+        self.prefit_until = math.inf  # when the S3 calls before the fits must stop
 
     @classmethod
     def from_uri(cls, uri: str) -> S3Lake:
@@ -92,16 +118,35 @@ class S3Lake(Lake):
             from botocore.exceptions import BotoCoreError
 
             try:
-                self._client = boto3.session.Session().client("s3", config=client_config())
+                if self._session is None:
+                    self._session = boto3.session.Session()
+                self._client = self._session.client("s3", config=client_config(self.hurried))
             except (BotoCoreError, ValueError) as exc:
                 # The profile, region or endpoint settings are wrong: the user fixes them.
                 raise BadInput(f"cannot set up an S3 client: {exc}") from None
         return self._client
 
+    def twin_in_a_hurry(self) -> S3Lake:
+        """This lake with a client that tries each request once, within the pre-fit cap."""
+        if self._hurried_twin is None:
+            self._hurried_twin = S3Lake(
+                self.bucket, self.prefix, self.spool, self.cache_root, self.kms_key_id, True
+            )
+            self.client  # noqa: B018  (the session, whose loading is the slow part, is shared)
+            self._hurried_twin._session = self._session
+        return self._hurried_twin
+
     def check_writable(self) -> None:
         self.client  # noqa: B018  (builds the client now so a bad profile fails before any work)
         # The spool is what must be writable: the lake itself may be down for a while.
         self.spool.check_writable()
+        others = self.spool.lakes_other_than(self.uri)
+        if others:  # another lake's batches are never shipped here, nor dropped unasked
+            log.warning(
+                "the spool %s also holds batches for %s: kept; `spool list` shows them",
+                self.spool.root,
+                ", ".join(f"{lake} ({count})" for lake, count in others.items()),
+            )
 
     def put(self, key: str, body: bytes) -> None:
         encryption = {"ServerSideEncryption": "AES256"}
@@ -152,13 +197,30 @@ class S3Lake(Lake):
             return head["Metadata"]["sha256"]
         return super().held_dataset_sha256(key)  # put there by another tool: read it
 
+    def lists(self, key: str) -> bool:
+        """Whether the lake holds key, by one listing: cheap, and unlike a HEAD its refusals
+        name their cause (NoSuchBucket, SignatureDoesNotMatch, ...)."""
+        full = self.full_key(key)
+        reply = self.client.list_objects_v2(Bucket=self.bucket, Prefix=full, MaxKeys=1)
+        return any(item["Key"] == full for item in reply.get("Contents", ()))
+
     def check_dataset(self, dataset: Dataset) -> bool:
+        """One listing, and a HEAD when the dataset is there, in a hurry (see PREFIT_SECONDS).
+
+        LakeRefused when S3 refuses in a way no retry can change; when it does not answer, the
+        dataset's state is unknown for now: the spool entry carries it and shipping checks again.
+        """
         from botocore.exceptions import BotoCoreError, ClientError
 
+        self.prefit_until = time.monotonic() + PREFIT_SECONDS
+        quick = self.twin_in_a_hurry()
         try:
-            held = super().check_dataset(dataset)
+            held = quick.lists(dataset_key(dataset)) and Lake.check_dataset(quick, dataset)
         except (BotoCoreError, ClientError) as exc:
-            # Unknown for now: the spool entry carries the dataset and shipping checks again.
+            if refused(exc):
+                raise LakeRefused(
+                    f"{self.uri} refuses this machine: {describe(exc)}; no trials fitted"
+                ) from None
             log.warning("cannot check the dataset in %s now: %s", self.uri, describe(exc))
             self.answered = False
             return False
@@ -166,31 +228,38 @@ class S3Lake(Lake):
         return held
 
     def ship_waiting(self) -> None:
-        """Before the fits, ship what earlier runs spooled, if S3 answered the dataset check:
-        a run that dies during its fits still moves the waiting batches on, and a lake that is
-        down costs no wait here (the batches are tried again after the fits)."""
+        """Before the fits, ship what earlier runs spooled, if S3 answered the dataset check and
+        within the pre-fit cap: a run that dies during its fits still moves the waiting batches
+        on, and a lake that is down or slow costs little here (the rest go after the fits)."""
         if not self.answered:
             return
         try:
-            self.ship_pending()
+            self.twin_in_a_hurry().ship_pending(self.prefit_until)
         except ShipFailed as exc:
+            if exc.refused:
+                raise LakeRefused(f"{exc}; no trials fitted until that is fixed") from None
             log.warning("%s; trying again after the fits", exc)
 
     def write_batch(self, batch: Batch, dataset: Dataset | None = None) -> None:
-        """Spool the batch, then ship every batch waiting for this lake, oldest first."""
+        """Spool the batch, then ship every batch waiting for this lake, oldest first; one quick
+        try when S3 did not answer before the fits, so a hung endpoint holds up no later start."""
         entry = SpoolEntry(self.uri, batch)
         if dataset is not None:
             entry = SpoolEntry(self.uri, batch, dataset_key(dataset), dataset.canonical)
         log.info("batch %s spooled in %s", batch.batch_id, self.spool.add(entry))
-        self.ship_pending()
+        (self if self.answered is not False else self.twin_in_a_hurry()).ship_pending()
 
-    def ship_pending(self) -> int:
-        """Ship the spool's batches for this lake; ShipFailed leaves the rest in the spool."""
+    def ship_pending(self, until: float = math.inf) -> int:
+        """Ship the spool's batches for this lake, starting none after `until` (monotonic);
+        ShipFailed leaves the rest in the spool."""
         from botocore.exceptions import BotoCoreError, ClientError
 
         waiting = self.spool.pending(self.uri)
         confirmed: set[str] = set()
         for done, batch_id in enumerate(waiting):
+            if time.monotonic() > until:
+                log.info("%d batch(es) left in the spool for after the fits", len(waiting) - done)
+                break
             entry = self.spool.load(batch_id)
             if entry is None:
                 continue  # another process shipped it
@@ -203,7 +272,8 @@ class S3Lake(Lake):
                 reason = exc if isinstance(exc, ShipFailed) else describe(exc)
                 raise ShipFailed(
                     f"{len(waiting) - done} batch(es) wait in the spool {self.spool.root} "
-                    f"for {self.uri}: {reason}"
+                    f"for {self.uri}: {reason}",
+                    refused(exc),
                 ) from None
             self.spool.remove(batch_id)
             log.info("batch %s shipped to %s", batch_id, self.uri)
@@ -217,23 +287,35 @@ class S3Lake(Lake):
             raise ShipFailed(f"{self.uri}/{key} now holds a different dataset")
 
     def mirror(self) -> LocalLake:
-        """A local copy of the lake for DuckDB, fetching only objects not already cached."""
+        """A local copy of the lake for DuckDB that follows it: objects not yet cached are
+        fetched, cached objects the lake no longer lists are dropped."""
         from botocore.exceptions import BotoCoreError, ClientError
 
         cache = LocalLake(self.cache_root)
-        fetched = 0
+        fetched = dropped = 0
         try:
             for part in MIRROR_ORDER:
                 cached = set(cache.keys(part))
-                for key in self.keys(part):
+                listed = self.keys(part)
+                for key in listed:
                     if key not in cached:
                         body = self.get(key)
                         if body is not None:
                             cache.put(key, body)
                             fetched += 1
+                # Only after a whole listing: a listing cut short drops nothing.
+                for key in cached.difference(listed):
+                    cache.forget(key)
+                    dropped += 1
         except (BotoCoreError, ClientError) as exc:
             raise LakeUnreachable(f"cannot read the lake {self.uri}: {describe(exc)}") from None
-        log.info("mirror of %s: %d new objects into %s", self.uri, fetched, cache.root)
+        log.info(
+            "mirror of %s: %d new objects, %d gone from the lake, in %s",
+            self.uri,
+            fetched,
+            dropped,
+            cache.root,
+        )
         return cache
 
     def full_key(self, key: str) -> str:
@@ -259,6 +341,18 @@ def parse_uri(uri: str) -> tuple[str, str]:
                 f"lake {shown}: prefix part {segment!r:.40} must be letters, digits or !_.*'()=-"
             )
     return bucket, prefix
+
+
+def refused(exc: Exception) -> bool:
+    """Whether S3 (or botocore, finding no credentials) said no for good."""
+    from botocore.exceptions import NoCredentialsError, PartialCredentialsError
+
+    if isinstance(exc, NoCredentialsError | PartialCredentialsError):
+        return True
+    if isinstance(exc, ShipFailed):
+        return exc.refused
+    response = getattr(exc, "response", None) or {}
+    return response.get("Error", {}).get("Code") in REFUSALS
 
 
 def describe(exc: Exception) -> str:

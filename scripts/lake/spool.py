@@ -28,6 +28,16 @@ LEFTOVER_SECONDS = 3600  # far longer than any write or removal takes
 
 
 @dataclass(frozen=True)
+class Waiting:
+    """What `spool list` shows of an entry, read from its manifest and its folder."""
+
+    batch_id: str
+    lake: str
+    written: float  # when the entry appeared, seconds since the epoch
+    size: int  # bytes of every file in it
+
+
+@dataclass(frozen=True)
 class SpoolEntry:
     """A batch and where it goes, plus the dataset object when the lake may not hold it yet."""
 
@@ -93,20 +103,34 @@ class Spool:
 
     def pending(self, lake: str) -> list[str]:
         """Batch ids waiting for this lake, oldest first."""
+        return [entry.batch_id for entry in self.waiting() if entry.lake == lake]
+
+    def lakes_other_than(self, lake: str) -> dict[str, int]:
+        """How many batches wait for each lake but this one."""
+        counts: dict[str, int] = {}
+        for entry in self.waiting():
+            if entry.lake != lake:
+                counts[entry.lake] = counts.get(entry.lake, 0) + 1
+        return counts
+
+    def waiting(self) -> list[Waiting]:
+        """Every whole entry, for any lake, oldest first."""
         if not self.root.is_dir():
             return []
-        waiting = []
+        found = []
         for folder in sorted(self.root.iterdir()):
             if folder.name.startswith("."):
                 _sweep_leftover(folder)
                 continue
             try:
-                manifest = json.loads((folder / MANIFEST).read_bytes())
+                manifest_path = folder / MANIFEST
+                manifest = json.loads(manifest_path.read_bytes())
+                written = manifest_path.stat().st_mtime
+                size = sum(path.stat().st_size for path in folder.iterdir())
             except (FileNotFoundError, NotADirectoryError):
                 continue  # shipped and removed by another process since iterdir, or a stray file
-            if manifest["lake"] == lake:
-                waiting.append(folder.name)
-        return waiting
+            found.append(Waiting(folder.name, manifest["lake"], written, size))
+        return found
 
     def load(self, batch_id: str) -> SpoolEntry | None:
         """The whole entry, or None when another process has shipped and removed it."""
