@@ -51,6 +51,15 @@ def build_parser() -> Parser:
     setup.add_argument("--lake", default=lake, help="s3://bucket/prefix the tables read")
     setup.add_argument("--print", action="store_true", help="print the statements, run nothing")
     add_athena_flags(setup)
+
+    spool = commands.add_parser("spool", help="the batches waiting to be shipped to an S3 lake")
+    actions = spool.add_subparsers(dest="action", required=True, parser_class=Parser)
+    actions.add_parser("list", help="every waiting batch: id, lake, age, size")
+    ship = actions.add_parser("ship", help="ship the waiting batches now")
+    ship.add_argument("--lake", help="only those for this s3:// lake (default: every lake)")
+    drop = actions.add_parser("drop", help="delete one waiting batch: its trials are lost")
+    drop.add_argument("batch_id", help="as `spool list` shows it")
+    drop.add_argument("--yes", action="store_true", help="really drop it (without: say what)")
     return parser
 
 
@@ -134,4 +143,13 @@ def dispatch(args: argparse.Namespace) -> int:
             sys.stdout.write(printable(setup_statements(args.lake, database)))
         else:
             setup(args.lake, args.database, args.workgroup, args.output)
+    elif args.command == "spool":
+        from scripts import spooled
+
+        if args.action == "list":
+            sys.stdout.write(spooled.list_spool())
+        elif args.action == "ship":
+            log.info("%d batch(es) shipped", spooled.ship_spool(args.lake))
+        else:
+            log.warning(spooled.drop_batch(args.batch_id, args.yes))
     return 0
