@@ -68,9 +68,9 @@ def drop_batch(batch_id: str, confirmed: bool = False, spool: Spool | None = Non
         )
     lost = what_is_lost(found, entry.batch.objects)
     if not confirmed:
-        raise BadInput(f"batch {lost}; add --yes to drop it, and them, for good")
+        raise BadInput(f"spool drop: batch {lost}; add --yes to drop them for good")
     spool.remove(batch_id)
-    return f"dropped batch {lost}"
+    return f"dropped batch {lost}: they are lost"
 
 
 def what_is_lost(found: Waiting, objects: dict[str, bytes]) -> str:
@@ -78,6 +78,6 @@ def what_is_lost(found: Waiting, objects: dict[str, bytes]) -> str:
     ok = sum(record.get("status") == "ok" for record in hyper)
     facts = len(gzip.decompress(objects["fact"]).splitlines())
     return (
-        f"{found.batch_id} for {found.lake} holds {len(hyper)} trial(s) ({ok} ok) and {facts:,} "
+        f"{found.batch_id} for {found.lake}: {len(hyper)} trial(s) ({ok} ok) and {facts:,} "
         "predictions that never reached the lake"
     )

@@ -68,7 +68,7 @@ def test_drop_says_what_is_lost_and_needs_yes(bucket, env, proxy):
     asked = sweeplake("spool", "drop", batch_id, env=env)
     assert asked.returncode == 2
     line = error_line(asked.stderr)
-    assert f"holds 3 trial(s) (3 ok) and {facts:,} predictions" in line and "--yes" in line
+    assert f": 3 trial(s) (3 ok) and {facts:,} predictions" in line and "--yes" in line
     assert spooled(env) == [batch_id]
 
     for wrong in ("01NOSUCHBATCH", "../spool", ".", ""):
@@ -79,8 +79,7 @@ def test_drop_says_what_is_lost_and_needs_yes(bucket, env, proxy):
 
     dropped = sweeplake("spool", "drop", batch_id, "--yes", env=env)
     assert dropped.returncode == 0, dropped.stderr
-    assert (
-        f"dropped batch {batch_id}" in dropped.stderr and "never reached the lake" in dropped.stderr
-    )
+    assert f"dropped batch {batch_id} for s3://" in dropped.stderr
+    assert "never reached the lake: they are lost" in dropped.stderr
     assert spooled(env) == []
     assert sweeplake("spool", "list", env=env).stdout.startswith("nothing waits in the spool")

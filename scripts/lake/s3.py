@@ -219,7 +219,8 @@ class S3Lake(Lake):
         except (BotoCoreError, ClientError) as exc:
             if refused(exc):
                 raise LakeRefused(
-                    f"{self.uri} refuses this machine: {describe(exc)}; no trials fitted"
+                    f"cannot use {self.uri}: {describe(exc)}; retrying cannot help, "
+                    "so no trials were fitted"
                 ) from None
             log.warning("cannot check the dataset in %s now: %s", self.uri, describe(exc))
             self.answered = False
@@ -237,7 +238,7 @@ class S3Lake(Lake):
             self.twin_in_a_hurry().ship_pending(self.prefit_until)
         except ShipFailed as exc:
             if exc.refused:
-                raise LakeRefused(f"{exc}; no trials fitted until that is fixed") from None
+                raise LakeRefused(f"{exc}; no trials are fitted until that is fixed") from None
             log.warning("%s; trying again after the fits", exc)
 
     def write_batch(self, batch: Batch, dataset: Dataset | None = None) -> None:
