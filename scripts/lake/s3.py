@@ -28,8 +28,10 @@ PREFIX_SEGMENT = re.compile(r"[A-Za-z0-9!_.*'()=-]+")
 MIRROR_ORDER = ("hyper/", "fact/", "data/")
 MAX_ATTEMPTS = 4  # unless AWS_MAX_ATTEMPTS says otherwise
 READ_TIMEOUT = 20.0  # unless SWEEPLAKE_S3_READ_TIMEOUT says otherwise (tests use 1)
-# Every S3 call before the fits together: a hung endpoint must not eat the minute. Past it, the
-# run fits anyway and its batch waits in the spool.
+# Before the fits a hung endpoint must not eat the minute: each call is tried once and waits at
+# most HURRIED_READ_TIMEOUT for an answer, and no waiting batch starts shipping PREFIT_SECONDS
+# after the first call. Past that, the run fits anyway and its batch waits in the spool.
+HURRIED_READ_TIMEOUT = 5.0
 PREFIT_SECONDS = 10.0
 # Error codes that no retry, now or a minute later, can change: the user must fix a setting.
 REFUSALS = {
@@ -49,30 +51,25 @@ def client_config(hurried: bool = False):
     # Bounded retries and short timeouts: a dead endpoint fails this run in seconds, and the
     # batch waits in the spool for the next start a minute later.
     retries = {"mode": "standard"}
-    if hurried:  # before the fits: one try each, within the pre-fit cap
+    if hurried:  # before the fits: one try each
         retries["total_max_attempts"] = 1
-        return Config(
-            retries=retries,
-            connect_timeout=3,
-            read_timeout=min(read_timeout(), PREFIT_SECONDS),
-        )
+        return Config(retries=retries, connect_timeout=3, read_timeout=read_timeout(hurried))
     if not os.environ.get("AWS_MAX_ATTEMPTS"):  # when set, botocore reads and checks it
         retries["total_max_attempts"] = MAX_ATTEMPTS
     return Config(retries=retries, connect_timeout=3, read_timeout=read_timeout())
 
 
-def read_timeout() -> float:
-    """Seconds to wait for S3's answer: SWEEPLAKE_S3_READ_TIMEOUT, else READ_TIMEOUT."""
+def read_timeout(hurried: bool = False) -> float:
+    """Seconds to wait for S3's answer: SWEEPLAKE_S3_READ_TIMEOUT, else READ_TIMEOUT; at most
+    HURRIED_READ_TIMEOUT before the fits."""
     setting = os.environ.get("SWEEPLAKE_S3_READ_TIMEOUT")
-    if not setting:
-        return READ_TIMEOUT
     try:
-        seconds = float(setting)
+        seconds = float(setting) if setting else READ_TIMEOUT
     except ValueError:
         seconds = math.nan
     if not (math.isfinite(seconds) and seconds > 0):
         raise BadInput(f"SWEEPLAKE_S3_READ_TIMEOUT={setting!r:.40} must be a positive number")
-    return seconds
+    return min(seconds, HURRIED_READ_TIMEOUT) if hurried else seconds
 
 
 class S3Lake(Lake):
@@ -219,10 +216,10 @@ class S3Lake(Lake):
         except (BotoCoreError, ClientError) as exc:
             if refused(exc):
                 raise LakeRefused(
-                    f"cannot use {self.uri}: {describe(exc)}; retrying cannot help, "
+                    f"cannot use {self.uri}: {describe(exc, True)}; retrying cannot help, "
                     "so no trials were fitted"
                 ) from None
-            log.warning("cannot check the dataset in %s now: %s", self.uri, describe(exc))
+            log.warning("cannot check the dataset in %s now: %s", self.uri, describe(exc, True))
             self.answered = False
             return False
         self.answered = True
@@ -270,7 +267,7 @@ class S3Lake(Lake):
                     confirmed.add(entry.dataset_key)
                 super().write_batch(entry.batch)  # each object acknowledged before the next
             except (BotoCoreError, ClientError, ShipFailed) as exc:
-                reason = exc if isinstance(exc, ShipFailed) else describe(exc)
+                reason = exc if isinstance(exc, ShipFailed) else describe(exc, self.hurried)
                 raise ShipFailed(
                     f"{len(waiting) - done} batch(es) wait in the spool {self.spool.root} "
                     f"for {self.uri}: {reason}",
@@ -356,7 +353,7 @@ def refused(exc: Exception) -> bool:
     return response.get("Error", {}).get("Code") in REFUSALS
 
 
-def describe(exc: Exception) -> str:
+def describe(exc: Exception, hurried: bool = False) -> str:
     """One line about an S3 failure, from its kind and error code only: never a credential."""
     from botocore.exceptions import (
         ConnectionError,
@@ -369,7 +366,8 @@ def describe(exc: Exception) -> str:
     if isinstance(exc, NoCredentialsError | PartialCredentialsError):
         return "no usable AWS credentials (set AWS_PROFILE, the AWS_* keys or an instance role)"
     if isinstance(exc, ReadTimeoutError):
-        return f"no answer from the S3 endpoint within {read_timeout():g} s ({type(exc).__name__})"
+        seconds = read_timeout(hurried)
+        return f"no answer from the S3 endpoint within {seconds:g} s ({type(exc).__name__})"
     if isinstance(exc, ConnectionError | HTTPClientError):
         return f"cannot reach the S3 endpoint ({type(exc).__name__})"
     response = getattr(exc, "response", None)
