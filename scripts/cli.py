@@ -25,6 +25,14 @@ class Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # one line, not argparse's usage block
         raise BadInput(f"{message} (see `{self.prog} --help`)")
 
+    def parse_args(self, args=None, namespace=None) -> argparse.Namespace:
+        # argparse finds unknown flags at the top level; point at the command that was meant.
+        parsed, extras = self.parse_known_args(args, namespace)
+        if extras:
+            where = " ".join(filter(None, (self.prog, getattr(parsed, "command", None))))
+            raise BadInput(f"unrecognized arguments: {' '.join(extras)} (see `{where} --help`)")
+        return parsed
+
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
     """Shows each flag's default; a flag whose default is None says in words what it means."""
