@@ -17,10 +17,11 @@ class LocalLake(Lake):
         self.uri = str(self.root)
 
     def check_writable(self) -> None:
-        blocker = self.root if self.root.is_file() else file_in_the_way(self.root)
+        blocker = self.root.absolute() if self.root.is_file() else file_in_the_way(self.root)
         if blocker is not None:
+            where = "" if blocker == self.root.absolute() else f": {blocker}"
             raise BadInput(
-                f"lake {self.root}: {blocker} is a file, not a folder: give --lake a folder "
+                f"lake {self.root}{where} is a file, not a folder: give --lake a folder "
                 "(created if missing) or s3://bucket/prefix"
             )
         probe = self.root / f".probe-{os.getpid()}"
