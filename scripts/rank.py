@@ -149,8 +149,9 @@ def _r2(value: float | None) -> str:
 
 
 def _error(value: float | None) -> str:
-    # RMSE and MAE are in the target's units, whatever its scale: significant digits.
-    return "-" if value is None or math.isnan(value) else _short(value)
+    # RMSE and MAE are in the target's units, whatever its scale: six significant digits, with
+    # trailing zeros kept so the column reads evenly.
+    return "-" if value is None or math.isnan(value) else f"{value:#.6g}"
 
 
 def _short(value: float | int) -> str:
