@@ -76,75 +76,109 @@ def build_parser() -> Parser:
         )
 
     export = command("export-data", "write scikit-learn's diabetes data as a dataset file")
-    export.add_argument("--out", type=Path, default=DEFAULT_DATASET, help="dataset file to write")
+    export.add_argument(
+        "--out", type=Path, default=DEFAULT_DATASET, metavar="PATH", help="dataset file to write"
+    )
 
     imported = command("import-data", "write a dataset file from a numeric CSV with a header")
-    imported.add_argument("--csv", type=Path, required=True, help="the CSV file to read")
-    imported.add_argument("--target", required=True, help="the column to predict")
     imported.add_argument(
-        "--test-size", type=float, default=0.2, help="fraction of rows held out as test points"
+        "--csv", type=Path, required=True, metavar="FILE", help="the CSV file to read"
     )
-    imported.add_argument("--seed", type=int, default=44, help="random_state of the split")
+    imported.add_argument("--target", required=True, metavar="COLUMN", help="the column to predict")
+    imported.add_argument(
+        "--test-size",
+        type=float,
+        default=0.2,
+        metavar="FRACTION",
+        help="fraction of rows held out as test points",
+    )
+    imported.add_argument(
+        "--seed", type=int, default=44, metavar="N", help="random_state of the split"
+    )
     imported.add_argument(
         "--out",
         type=Path,
+        metavar="PATH",
         help="dataset file to write; its name names the dataset "
         "(default: the CSV's path with .json in place of .csv)",
     )
 
     run = command("run", "sample, fit and write one batch of trials")
-    run.add_argument("--lake", default=lake, help=f"where the batch goes: {lake_help}")
     run.add_argument(
-        "--dataset", type=Path, default=DEFAULT_DATASET, help="dataset file to fit and predict"
+        "--lake", default=lake, metavar="URI", help=f"where the batch goes: {lake_help}"
+    )
+    run.add_argument(
+        "--dataset",
+        type=Path,
+        default=DEFAULT_DATASET,
+        metavar="PATH",
+        help="dataset file to fit and predict (see import-data)",
     )
     run.add_argument(
         "--model",
+        metavar="MODEL",
         help=f"svr, random_forest or all (default: {DEFAULT_MODEL}; not with --params)",
     )
     run.add_argument(
         "--trials",
         type=int,
+        metavar="N",
         help=f"trials in this start, split between the models "
         f"(default: {DEFAULT_TRIALS}; not with --params)",
     )
     run.add_argument(
-        "--budget", type=float, default=45.0, help="seconds; no trial starts that would end past it"
+        "--budget",
+        type=float,
+        default=45.0,
+        metavar="SECONDS",
+        help="no trial starts that would end past this many seconds",
     )
     run.add_argument(
-        "--workers", type=int, help="worker processes that fit (default: one per core)"
+        "--workers", type=int, metavar="N", help="worker processes that fit (default: one per core)"
     )
     run.add_argument(
         "--seed",
         type=int,
+        metavar="N",
         help="0 to 2**32-1: the same seed samples the same trials "
         "(default: a fresh random seed each start)",
     )
     run.add_argument(
         "--params",
         type=Path,
+        metavar="FILE",
         help="file of exact parameter sets, one JSON object a line, fitted instead of sampling; "
         "refused with --model or --trials, since the file names the models and the count "
         "(default: sample from --space)",
     )
     run.add_argument(
-        "--space", type=Path, default=DEFAULT_SPACE, help="search space file to sample from"
+        "--space",
+        type=Path,
+        default=DEFAULT_SPACE,
+        metavar="FILE",
+        help="search space file to sample from",
     )
 
     rank = command("rank", "print the trials ranked by test R2, per dataset")
-    rank.add_argument("--lake", default=lake, help=f"the lake to rank: {lake_help}")
+    rank.add_argument("--lake", default=lake, metavar="URI", help=f"the lake to rank: {lake_help}")
     rank.add_argument("--engine", default="duckdb", help="duckdb (embedded) or athena")
     rank.add_argument(
         "--limit",
         type=int,
+        metavar="N",
         help="the best N trials of each dataset "
         f"(default: {DEFAULT_TABLE_ROWS} for the table, every trial for csv and json)",
     )
     rank.add_argument("--format", default="table", help="table, csv or json")
-    rank.add_argument("--dataset", help="rank only this dataset (default: every dataset)")
+    rank.add_argument(
+        "--dataset", metavar="NAME", help="rank only this dataset (default: every dataset)"
+    )
     add_athena_flags(rank)
 
     setup = command("setup", "create the Athena database and tables over an S3 lake")
-    setup.add_argument("--lake", default=lake, help="the s3://bucket/prefix the tables read")
+    setup.add_argument(
+        "--lake", default=lake, metavar="URI", help="the s3://bucket/prefix the tables read"
+    )
     setup.add_argument("--print", action="store_true", help="print the statements and run nothing")
     add_athena_flags(setup)
     return parser
@@ -152,14 +186,18 @@ def build_parser() -> Parser:
 
 def add_athena_flags(command: argparse.ArgumentParser) -> None:
     command.add_argument(
-        "--database", help="Glue database (default: $SWEEPLAKE_DATABASE, else sweeplake)"
+        "--database",
+        metavar="NAME",
+        help="Glue database (default: $SWEEPLAKE_DATABASE, else sweeplake)",
     )
     command.add_argument(
         "--workgroup",
+        metavar="NAME",
         help="Athena workgroup (default: $SWEEPLAKE_ATHENA_WORKGROUP, else primary)",
     )
     command.add_argument(
         "--output",
+        metavar="S3URI",
         help="s3:// location for Athena's query results "
         "(default: $SWEEPLAKE_ATHENA_OUTPUT, else the workgroup's)",
     )
