@@ -28,10 +28,11 @@ def write_params(path: Path, gammas: list[float]) -> Path:
 
 @pytest.fixture(scope="module")
 def two_datasets(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A lake holding 12 SVR trials on diabetes (one with gamma 18.0013) and 2 on a toy set."""
+    """A lake holding 12 SVR trials on diabetes (gamma 18.0013 and 18.000001 among them) and 2
+    on a toy set."""
     folder = tmp_path_factory.mktemp("two")
     lake = folder / "lake"
-    gammas = [18.0013, *np.geomspace(0.05, 90, DIABETES_TRIALS - 1).tolist()]
+    gammas = [18.0013, 18.000001, *np.geomspace(0.05, 90, DIABETES_TRIALS - 2).tolist()]
     done = sweeplake(
         "run", "--lake", str(lake), "--params", str(write_params(folder / "d.jsonl", gammas))
     )
@@ -107,7 +108,9 @@ def test_dataset_keeps_one_dataset_and_stays_data(two_datasets: Path) -> None:
 
 def test_parameters_keep_their_significant_digits(two_datasets: Path) -> None:
     shown = table(two_datasets, "--dataset", "diabetes")
-    assert "gamma=18.0013 c=10 epsilon=0.1" in {r["params"] for r in shown}
+    params = {r["params"] for r in shown}
+    assert "gamma=18.0013 c=10 epsilon=0.1" in params
+    assert "gamma=18.0000 c=10 epsilon=0.1" in params  # not 18, which it is not
     every = parse_csv(rank(two_datasets, "--format", "csv", "--dataset", "diabetes"))
     for row in shown:
         gamma = float(row["params"].split()[0].removeprefix("gamma="))
