@@ -44,6 +44,7 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescript
 
 
 def build_parser() -> Parser:
+    from scripts.dataset import SPLIT_RANDOM_STATE, SPLIT_TEST_SIZE
     from scripts.paths import (
         DEFAULT_DATASET,
         DEFAULT_LAKE,
@@ -88,12 +89,12 @@ def build_parser() -> Parser:
     imported.add_argument(
         "--test-size",
         type=float,
-        default=0.2,
+        default=SPLIT_TEST_SIZE,
         metavar="FRACTION",
         help="fraction of rows held out as test points",
     )
     imported.add_argument(
-        "--seed", type=int, default=44, metavar="N", help="random_state of the split"
+        "--seed", type=int, default=SPLIT_RANDOM_STATE, metavar="N", help="the split's random_state"
     )
     imported.add_argument(
         "--out",
