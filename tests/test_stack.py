@@ -195,27 +195,23 @@ class Stack:
             "DatabaseName": "sweep_stack",
             "Instances": str(instances),
         }
-        self.cfn.create_stack(
-            StackName=self.name,
-            TemplateBody=TEMPLATE.read_text(),
-            Parameters=self._as_cfn(self.parameters),
-            Capabilities=["CAPABILITY_IAM"],
-        )
-        self.cfn.get_waiter("stack_create_complete").wait(StackName=self.name)
-
-    @staticmethod
-    def _as_cfn(parameters: dict[str, str]) -> list[dict[str, str]]:
-        return [{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()]
+        self._deploy("create")
 
     def resize(self, instances: int) -> None:
         self.parameters["Instances"] = str(instances)
-        self.cfn.update_stack(
+        self._deploy("update")
+
+    def _deploy(self, how: str) -> None:
+        """create_stack or update_stack with the template and parameters, waited for."""
+        getattr(self.cfn, f"{how}_stack")(
             StackName=self.name,
             TemplateBody=TEMPLATE.read_text(),
-            Parameters=self._as_cfn(self.parameters),
+            Parameters=[
+                {"ParameterKey": k, "ParameterValue": v} for k, v in self.parameters.items()
+            ],
             Capabilities=["CAPABILITY_IAM"],
         )
-        self.cfn.get_waiter("stack_update_complete").wait(StackName=self.name)
+        self.cfn.get_waiter(f"stack_{how}_complete").wait(StackName=self.name)
 
     @property
     def outputs(self) -> dict[str, str]:
@@ -370,8 +366,9 @@ def test_setup_and_a_run_work_on_the_stack_as_deployed(stack: Stack, tmp_path: P
 
 
 def worker(stack: Stack, host: str, root: Path, seconds: float) -> subprocess.Popen:
-    """One instance's cron, on this machine: runpipeline.sh back to back for `seconds`, with
-    its own host name, lock, spool and cache; all it shares with the others is the S3 lake."""
+    """One instance's cron, on this machine: runpipeline.sh back to back, at least twice and
+    until `seconds` have passed, with its own host name, lock, spool and cache; all it shares
+    with the other workers is the S3 lake."""
     root.mkdir()
     env = {
         **stack.aws.env(),
@@ -383,9 +380,9 @@ def worker(stack: Stack, host: str, root: Path, seconds: float) -> subprocess.Po
         "SWEEPLAKE_CACHE": str(root / "cache"),
     }
     loop = (
-        f"end=$((SECONDS + {seconds:.0f})); "
+        f"end=$((SECONDS + {seconds:.0f})) starts=0; "
         "until shell/runpipeline.sh --trials 4 --workers 1 --budget 5 || exit; "
-        "(( SECONDS >= end )); do :; done"
+        "(( ++starts >= 2 && SECONDS >= end )); do :; done"
     )
     return subprocess.Popen(
         ["bash", "-c", loop], cwd=REPO, env=env, stderr=subprocess.PIPE, text=True
@@ -405,7 +402,7 @@ def test_eight_instances_share_one_lake_without_coordination(
         _, stderr = process.communicate(timeout=600)
         assert process.returncode == 0, stderr
         reported[host] = [(m[1], int(m[2]), int(m[3])) for m in REPORT.finditer(stderr)]
-        assert reported[host], stderr
+        assert len(reported[host]) >= 2, stderr
         assert not [p for p in (tmp_path / host / "spool").iterdir() if p.name[0] != "."]
 
     objects = lake_objects(aws.client("s3"), scaled.physical["LakeBucket"])
