@@ -303,7 +303,9 @@ def test_the_deployed_role_holds_iam_policy_json_filled_in(stack: Stack) -> None
     assert [r["RoleName"] for r in profile["Roles"]] == [role]
 
 
-def test_the_group_launches_the_template_with_imdsv2_and_the_bootstrap(stack: Stack) -> None:
+def test_the_group_launches_the_template_with_imdsv2_and_the_bootstrap(
+    stack: Stack, tmp_path: Path
+) -> None:
     ec2 = stack.aws.client("ec2")
     template_id = stack.physical["LaunchTemplate"]
     (version,) = ec2.describe_launch_template_versions(LaunchTemplateId=template_id)[
@@ -317,6 +319,14 @@ def test_the_group_launches_the_template_with_imdsv2_and_the_bootstrap(stack: St
     )
     assert data["ImageId"].startswith("ami-")  # the SSM parameter, resolved
     user_data = base64.b64decode(data["UserData"]).decode()
+    script = tmp_path / "user-data.sh"
+    script.write_text(user_data)
+    shellcheck = subprocess.run(
+        [str(Path(sys.executable).parent / "shellcheck"), str(script)],
+        capture_output=True,
+        text=True,
+    )
+    assert shellcheck.returncode == 0, shellcheck.stdout
     assert "git clone --depth 1 --branch 'main' 'https://git.invalid/sweeplake.git'" in user_data
     assert f"sweeplake/shell/ec2_setup.sh '{stack.outputs['LakeUri']}'" in user_data
     scaling = stack.aws.client("autoscaling")
