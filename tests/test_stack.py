@@ -26,6 +26,7 @@ import pytest
 from awsserver import REGION, AwsServer
 from cfnlint.decode import decode
 from conftest import REPO, sweeplake
+from test_concurrency import REPORT
 from test_s3_lake import assert_each_record_once, lake_objects, records
 
 TEMPLATE = REPO / "deploy" / "sweeplake.yaml"
@@ -42,7 +43,6 @@ PLACEHOLDERS = {
     "AWS::Partition": "aws",
 }
 SUB_NAME = re.compile(r"\$\{([A-Za-z0-9:]+)\}")
-REPORT = re.compile(r"batch (\w+): (\d+) trials \((\d+) failed\)")
 CFN_LINT = Path(sys.executable).parent / "cfn-lint"
 
 
