@@ -390,7 +390,7 @@ def worker(stack: Stack, host: str, root: Path, seconds: float) -> subprocess.Po
     }
     loop = (
         f"end=$((SECONDS + {seconds:.0f})) starts=0; "
-        "until shell/runpipeline.sh --trials 4 --workers 1 --budget 5 || exit; "
+        "until shell/runpipeline.sh --trials 4 --workers 1 --budget 30 || exit; "
         "(( ++starts >= 2 && SECONDS >= end )); do :; done"
     )
     return subprocess.Popen(
