@@ -195,7 +195,8 @@ def encode_batch(
     batch_id: str, dataset: Dataset, outcomes: list[Outcome], sampler: str, facts: bytes
 ) -> Batch:
     """The batch's two objects: `facts` already gzipped, one hyper line per outcome."""
-    host = socket.gethostname()
+    # SWEEPLAKE_HOST names the worker where the machine's name does not (several on one box).
+    host = os.environ.get("SWEEPLAKE_HOST") or socket.gethostname()
     common = {"dataset": dataset.name, "dataset_sha256": dataset.sha256, "sampler": sampler}
     hyper_lines = []
     for o in outcomes:
