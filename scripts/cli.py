@@ -53,6 +53,9 @@ def build_parser() -> Parser:
     setup = commands.add_parser("setup", help="create the Athena database and tables")
     setup.add_argument("--lake", default=lake, help="s3://bucket/prefix the tables read")
     setup.add_argument("--print", action="store_true", help="print the statements, run nothing")
+    setup.add_argument(
+        "--first-day", help="YYYY-MM-DD the partitions start at (default: the lake's first)"
+    )
     add_athena_flags(setup)
     return parser
 
@@ -143,7 +146,7 @@ def dispatch(args: argparse.Namespace) -> int:
 
         if args.print:
             database = resolve_database(args.database)
-            sys.stdout.write(printable(setup_statements(args.lake, database)))
+            sys.stdout.write(printable(setup_statements(args.lake, database, args.first_day)))
         else:
-            setup(args.lake, args.database, args.workgroup, args.output)
+            setup(args.lake, args.database, args.workgroup, args.output, args.first_day)
     return 0
