@@ -50,6 +50,9 @@ def build_parser() -> Parser:
     )
     add_athena_flags(rank)
 
+    rescore = commands.add_parser("rescore", help="write missing scores objects from the facts")
+    rescore.add_argument("--lake", default=lake)
+
     setup = commands.add_parser("setup", help="create the Athena database and tables")
     setup.add_argument("--lake", default=lake, help="s3://bucket/prefix the tables read")
     setup.add_argument("--print", action="store_true", help="print the statements, run nothing")
@@ -140,6 +143,10 @@ def dispatch(args: argparse.Namespace) -> int:
                 database=args.database,
             )
         )
+    elif args.command == "rescore":
+        from scripts.scores.rebuild import rescore
+
+        rescore(args.lake)
     elif args.command == "setup":
         from scripts.engines.athena import resolve_database
         from scripts.engines.tables import printable, setup, setup_statements

@@ -227,3 +227,19 @@ def test_a_lake_without_scores_objects_still_ranks(tmp_path: Path) -> None:
     assert len(parse_csv(result.stdout)) == 2
     facts = leaderboard(DuckDBEngine(lake.root), sql=AUDIT_SQL)
     assert [r["hyper_id"] for r in parse_csv(result.stdout)] == [r["hyper_id"] for r in facts]
+
+
+def test_rescore_writes_the_missing_scores_objects_the_job_would_have(tmp_path: Path) -> None:
+    lake = LocalLake(tmp_path / "lake")
+    write_batch(lake, [Trial("svr", SVR, 0), Trial("svr", {**SVR, "gamma": -1.0}, 0)])
+    write_batch(lake, [Trial("random_forest", FOREST, 4)])
+    written = {p: p.read_bytes() for p in lake.root.glob("scores/*/*")}
+    first = sorted(written)[0]
+    first.unlink()
+    day = first.parent.name
+    (lake.root / "hyper" / day / "01GARBAGE.json.gz").write_bytes(gzip.compress(b'{"hyper_id": '))
+    result = sweeplake("rescore", "--lake", str(lake.root))
+    assert result.returncode == 0, result.stderr
+    assert "1 scores objects written" in result.stderr
+    assert f"skipped hyper/{day}/01GARBAGE.json.gz" in result.stderr
+    assert {p: p.read_bytes() for p in lake.root.glob("scores/*/*")} == written

@@ -26,6 +26,7 @@ from scripts.ids import new_id
 from scripts.lake import Lake, LocalLake, open_lake
 from scripts.lake.base import write_durably
 from scripts.paths import DEFAULT_CACHE
+from scripts.scores.records import ndjson
 from scripts.scores.rescore import batch_scores, read_points
 
 log = logging.getLogger("sweeplake.scores")
@@ -190,7 +191,7 @@ class ScoresStore:
                     self.skipped[hyper_key] = reason
                     log.warning("skipped %s: %s", hyper_key, reason)
                     continue
-                handle.writelines(json.dumps(r, allow_nan=False) + "\n" for r in rows)
+                handle.write(ndjson(rows))
 
     def merge(self, parts: list[str]) -> list[str]:
         """Merge every part but the largest into one: each merge costs what is recent."""
