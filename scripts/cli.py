@@ -168,13 +168,28 @@ def build_parser() -> Parser:
     rank.add_argument(
         "--dataset", metavar="NAME", help="rank only this dataset (default: every dataset)"
     )
+    rank.add_argument(
+        "--audit", action="store_true", help="check the scores against sql/rank_runs.sql"
+    )
     add_athena_flags(rank)
+
+    rescore = command("rescore", "write the scores objects a lake lacks, from its facts")
+    rescore.add_argument("--lake", default=lake, metavar="URI", help=f"the lake: {lake_help}")
+
+    compact = command("compact", "write closed days' scores as Parquet, for Athena")
+    compact.add_argument("--lake", default=lake, metavar="URI", help="the s3://bucket/prefix")
+    add_athena_flags(compact)
 
     setup = command("setup", "create the Athena database and tables over an S3 lake")
     setup.add_argument(
         "--lake", default=lake, metavar="URI", help="the s3://bucket/prefix the tables read"
     )
     setup.add_argument("--print", action="store_true", help="print the statements and run nothing")
+    setup.add_argument(
+        "--first-day",
+        metavar="YYYY-MM-DD",
+        help="the day the partitions start at (default: the lake's first)",
+    )
     add_athena_flags(setup)
 
     spool = command("spool", "list, ship or drop the batches waiting for an S3 lake")
@@ -275,6 +290,18 @@ def dispatch(args: argparse.Namespace) -> int:
             params=args.params,
             space=args.space,
         )
+    elif args.command == "rank" and args.audit:
+        from scripts.rank import audit
+
+        agrees, report = audit(
+            args.lake,
+            args.engine,
+            workgroup=args.workgroup,
+            output=args.output,
+            database=args.database,
+        )
+        sys.stdout.write(report)
+        return 0 if agrees else 1
     elif args.command == "rank":
         from scripts.rank import rank
 
@@ -290,15 +317,23 @@ def dispatch(args: argparse.Namespace) -> int:
                 database=args.database,
             )
         )
+    elif args.command == "rescore":
+        from scripts.scores.rebuild import rescore
+
+        rescore(args.lake)
+    elif args.command == "compact":
+        from scripts.scores.compact import compact
+
+        compact(args.lake, args.database, args.workgroup, args.output)
     elif args.command == "setup":
         from scripts.engines.athena import resolve_database
         from scripts.engines.tables import printable, setup, setup_statements
 
         if args.print:
             database = resolve_database(args.database)
-            sys.stdout.write(printable(setup_statements(args.lake, database)))
+            sys.stdout.write(printable(setup_statements(args.lake, database, args.first_day)))
         else:
-            setup(args.lake, args.database, args.workgroup, args.output)
+            setup(args.lake, args.database, args.workgroup, args.output, args.first_day)
     elif args.command == "spool":
         from scripts import spooled
 

@@ -1,4 +1,5 @@
-"""The leaderboard: sql/rank_runs.sql on an engine, printed as a table, CSV or JSON."""
+"""The leaderboard: sql/rank_scores.sql on an engine, printed as a table, CSV or JSON; and its
+audit, sql/rank_runs.sql over every fact, which must give the same rows."""
 
 from __future__ import annotations
 
@@ -16,6 +17,12 @@ from scripts.paths import DEFAULT_TABLE_ROWS
 from scripts.samplers.space import ALL_PARAMS
 
 FORMATS = ("table", "csv", "json")
+LEADERBOARD_SQL = "rank_scores.sql"
+AUDIT_SQL = "rank_runs.sql"
+# How far a metric from the scores may be from the audit's, relative to its size (at least 1):
+# the two sum the same numbers in different orders.
+AUDIT_TOLERANCE = 1e-12
+METRIC_COLUMNS = ("test_r2", "train_r2", "test_rmse", "test_mae")
 TABLE_COLUMNS = (
     "rank",
     "dataset",
@@ -52,13 +59,17 @@ def rank(
     if limit is None and fmt == "table":
         limit = DEFAULT_TABLE_ROWS
     chosen = open_engine(lake, engine, workgroup, output, database)
-    columns, rows = leaderboard(chosen)
+    columns, rows = leaderboard(chosen, within=limit)
     return render(columns, best_per_dataset(rows, limit, dataset), fmt, dataset)
 
 
-def leaderboard(engine: Engine) -> tuple[list[str], list[dict]]:
-    """Every ranked trial, by dataset and best first, as dicts keyed by the query's columns."""
-    columns, rows = engine.query(read_sql("rank_runs.sql"))
+def leaderboard(
+    engine: Engine, sql: str = LEADERBOARD_SQL, within: int | None = None
+) -> tuple[list[str], list[dict]]:
+    """Every ranked trial, by dataset and best first, as dicts keyed by the query's columns;
+    given `within`, an engine may leave out trials ranked below it (the first `within` of each
+    dataset rank within it), so that a million-trial lake never reaches Python whole."""
+    columns, rows = engine.query(read_sql(sql), within=within)
     return columns, [dict(zip(columns, row, strict=True)) for row in rows]
 
 
@@ -78,14 +89,95 @@ def best_per_dataset(rows: list[dict], limit: int | None, dataset: str | None) -
     return kept
 
 
+def audit(
+    lake: str,
+    engine: str = "duckdb",
+    *,
+    workgroup: str | None = None,
+    output: str | None = None,
+    database: str | None = None,
+) -> tuple[bool, str]:
+    """Whether the leaderboard from the scores is the one from every fact, row for row; and
+    a report of one line, or of the first differences."""
+    settings = {"workgroup": workgroup, "output": output, "database": database}
+    _, scores = leaderboard(open_engine(lake, engine, **settings))
+    _, facts = leaderboard(open_engine(lake, engine, facts=True, **settings), sql=AUDIT_SQL)
+    differences = compare(scores, facts)
+    if not differences:
+        pairs = zip(scores, facts, strict=True)
+        gaps = [relative_gap(a[k], b[k]) for a, b in pairs for k in METRIC_COLUMNS]
+        largest = max(gaps, default=0.0)
+        return True, (
+            f"audit: the scores agree with {AUDIT_SQL} over the facts: {len(scores)} ranked "
+            f"trials, same order, largest relative metric difference {largest:.1e}\n"
+        )
+    shown = "".join(f"  {line}\n" for line in differences[:10])
+    return False, (
+        f"audit: the scores DISAGREE with {AUDIT_SQL} over the facts "
+        f"({len(scores)} rows against {len(facts)}; {len(differences)} differences):\n{shown}"
+    )
+
+
+def compare(scores: list[dict], facts: list[dict]) -> list[str]:
+    """Each difference, as a line: the trials only one side ranks, or else, row by row, metrics
+    beyond AUDIT_TOLERANCE and any other column not equal.
+
+    Trials of equal score share a rank in the scores; the facts' sums, in whatever order the
+    engine adds them, may split them by the last bit. So the order is checked up to such ties:
+    each row's test R² equals the other side's at the same place, and each trial's ranks fall
+    within its tie.
+    """
+    ours, theirs = {r["hyper_id"]: r for r in scores}, {r["hyper_id"]: r for r in facts}
+    if ours.keys() != theirs.keys():
+        return [f"only in the scores: {h}" for h in sorted(ours.keys() - theirs.keys())] + [
+            f"only in the facts: {h}" for h in sorted(theirs.keys() - ours.keys())
+        ]
+    ties = {
+        "rank": Counter((r["dataset"], r["rank"]) for r in scores),
+        "model_rank": Counter((r["dataset"], r["model"], r["model_rank"]) for r in scores),
+    }
+    differences = []
+    for position, (a, b) in enumerate(zip(scores, facts, strict=True), 1):
+        if relative_gap(a["test_r2"], b["test_r2"]) > AUDIT_TOLERANCE:
+            differences.append(f"row {position}: scores {a['hyper_id']}, facts {b['hyper_id']}")
+    for hyper_id, a in ours.items():
+        b = theirs[hyper_id]
+        for key in a:
+            if key in ties:
+                group = (
+                    (a["dataset"], a["model"], a[key])
+                    if key == "model_rank"
+                    else (a["dataset"], a[key])
+                )
+                same = a[key] <= b[key] < a[key] + ties[key][group]
+            elif key in METRIC_COLUMNS:
+                same = relative_gap(a[key], b[key]) <= AUDIT_TOLERANCE
+            else:
+                same = a[key] == b[key]
+            if not same:
+                differences.append(f"{hyper_id} {key}: scores {a[key]!r}, facts {b[key]!r}")
+    return differences
+
+
+def relative_gap(a: float | None, b: float | None) -> float:
+    if a is None or b is None:
+        return 0.0 if a is b else math.inf
+    return abs(a - b) / max(1.0, abs(a), abs(b))
+
+
 def open_engine(
     lake: str,
     engine: str = "duckdb",
     workgroup: str | None = None,
     output: str | None = None,
     database: str | None = None,
+    facts: bool = False,
 ) -> Engine:
-    """The engine to rank with; the Athena settings fall back to the environment when None."""
+    """The engine to rank with; the Athena settings fall back to the environment when None.
+
+    DuckDB reads the lake's scores (kept in a local cache), or with `facts` every object of the
+    lake (an S3 lake mirrored whole), for the audit.
+    """
     if engine == "athena":
         from scripts.engines.athena import AthenaEngine
 
@@ -93,18 +185,23 @@ def open_engine(
     if engine != "duckdb":
         raise BadInput(f"unknown engine {engine!r:.40}: choose duckdb or athena")
     target = open_lake(lake)
-    if not isinstance(target, LocalLake):
-        target = target.mirror()
-    elif target.root.exists() and not target.root.is_dir():
+    if isinstance(target, LocalLake) and target.root.exists() and not target.root.is_dir():
         raise BadInput(
             f"lake {target.root} is a file, not a folder: give --lake the folder "
             "(or s3://bucket/prefix) that `sweeplake run --lake` wrote to"
         )
-    elif not target.root.is_dir():
+    if isinstance(target, LocalLake) and not target.root.is_dir():
         raise BadInput(
             f"no lake at {target.root}: check --lake (or $SWEEPLAKE_LAKE), "
             "or run `sweeplake run` to start one there"
         )
+    if not facts:
+        from scripts.engines.scores import ScoresEngine
+        from scripts.scores.store import open_scores
+
+        return ScoresEngine(open_scores(lake))
+    if not isinstance(target, LocalLake):
+        target = target.mirror()
     return DuckDBEngine(target.root)
 
 

@@ -14,6 +14,7 @@ TABLE_GLOBS = {
     "data": "data/*.json",
     "hyperparams": "hyper/dt=*/*.json.gz",
     "predict": "fact/dt=*/*.json.gz",
+    "scores": "scores/dt=*/*.json.gz",
 }
 
 
@@ -21,7 +22,24 @@ class Engine(ABC):
     """Runs one statement from sql/ as it stands and yields its rows."""
 
     @abstractmethod
-    def query(self, sql: str, limit: int | None = None) -> tuple[list[str], list[tuple]]: ...
+    def query(self, sql: str, within: int | None = None) -> tuple[list[str], list[tuple]]:
+        """The statement's columns and rows; given `within`, a ranking's rows whose "rank" is
+        past it may be left out."""
+
+
+def fetch(connection, sql: str, within: int | None) -> tuple[list[str], list[tuple]]:
+    """The statement's columns and rows, those ranked past `within` left out (when given).
+
+    The filter goes on the relation, not into the text: DuckDB drops the rows before they
+    reach Python, where a million of them would not fit in a small machine's memory.
+    """
+    import duckdb
+
+    relation = connection.sql(sql)
+    if within is not None:
+        rank = duckdb.ColumnExpression("rank")
+        relation = relation.filter(rank <= duckdb.ConstantExpression(within))
+    return relation.columns, relation.fetchall()
 
 
 class DuckDBEngine(Engine):
@@ -59,21 +77,18 @@ class DuckDBEngine(Engine):
         relation.create_view(table, replace=True)
         return relation
 
-    def query(self, sql: str, limit: int | None = None) -> tuple[list[str], list[tuple]]:
+    def query(self, sql: str, within: int | None = None) -> tuple[list[str], list[tuple]]:
         import duckdb
 
         try:
-            return self._fetch(sql, limit)
+            return self._fetch(sql, within)
         except duckdb.Error:
             # The lake holds something unreadable: find it once, leave it out, ask again.
             self._skip_unreadable()
-            return self._fetch(sql, limit)
+            return self._fetch(sql, within)
 
-    def _fetch(self, sql: str, limit: int | None) -> tuple[list[str], list[tuple]]:
-        cursor = self.connection.execute(sql)
-        columns = [d[0] for d in cursor.description]
-        rows = cursor.fetchall() if limit is None else cursor.fetchmany(limit)
-        return columns, rows
+    def _fetch(self, sql: str, within: int | None) -> tuple[list[str], list[tuple]]:
+        return fetch(self.connection, sql, within)
 
     def _skip_unreadable(self) -> None:
         import duckdb

@@ -8,6 +8,7 @@ import math
 import os
 import re
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from scripts.dataset import Dataset
@@ -176,6 +177,14 @@ class S3Lake(Lake):
             if not item["Key"].endswith("/")
         )
 
+    def first_key(self, prefix: str) -> str | None:
+        """One request: S3 lists keys in sorted order."""
+        listed = self.client.list_objects_v2(
+            Bucket=self.bucket, Prefix=self.full_key(prefix), MaxKeys=1
+        )
+        first = listed.get("Contents", [])
+        return first[0]["Key"][len(self.full_key("")) :] if first else None
+
     def held_dataset_sha256(self, key: str) -> str | None:
         from botocore.exceptions import ClientError
 
@@ -284,27 +293,24 @@ class S3Lake(Lake):
         elif held != hashlib.sha256(body).hexdigest():
             raise ShipFailed(f"{self.uri}/{key} now holds a different dataset")
 
-    def mirror(self) -> LocalLake:
-        """A local copy of the lake for DuckDB that follows it: objects not yet cached are
-        fetched, cached objects the lake no longer lists are dropped."""
+    def mirror(self, parts: Sequence[str] = MIRROR_ORDER, keys: Sequence[str] = ()) -> LocalLake:
+        """A local copy of the lake for DuckDB that follows it: every object under `parts` and
+        the objects named in `keys`, fetching only those not cached yet; cached objects under
+        `parts` that the lake no longer lists are dropped."""
         from botocore.exceptions import BotoCoreError, ClientError
 
         cache = LocalLake(self.cache_root)
         fetched = dropped = 0
         try:
-            for part in MIRROR_ORDER:
+            for part in parts:
                 cached = set(cache.keys(part))
                 listed = self.keys(part)
-                for key in listed:
-                    if key not in cached:
-                        body = self.get(key)
-                        if body is not None:
-                            cache.put(key, body)
-                            fetched += 1
+                fetched += self.copy([k for k in listed if k not in cached], cache)
                 # Only after a whole listing: a listing cut short drops nothing.
                 for key in cached.difference(listed):
                     cache.forget(key)
                     dropped += 1
+            fetched += self.copy([k for k in keys if not (cache.root / k).is_file()], cache)
         except (BotoCoreError, ClientError) as exc:
             raise LakeUnreachable(f"cannot read the lake {self.uri}: {describe(exc)}") from None
         log.info(
@@ -315,6 +321,16 @@ class S3Lake(Lake):
             cache.root,
         )
         return cache
+
+    def copy(self, keys: list[str], cache: LocalLake) -> int:
+        """Copy these objects into the cache; returns how many there were to copy."""
+        fetched = 0
+        for key in keys:
+            body = self.get(key)
+            if body is not None:
+                cache.put(key, body)
+                fetched += 1
+        return fetched
 
     def full_key(self, key: str) -> str:
         return f"{self.prefix}/{key}" if self.prefix else key
