@@ -63,6 +63,14 @@ def test_no_spread_or_no_test_point_gives_null_not_a_number() -> None:
     assert no_test["test_rmse"] is None and no_test["test_mae"] is None
 
 
+def test_a_metric_past_a_doubles_range_is_null() -> None:
+    y_true = np.array([1e160, 1.0, 2.0, 3.0, 0.0, 1.0])  # its square is past 1.8e308
+    is_train = np.array([False, True, True, False, True, False])
+    metrics = score(y_true, y_true * 0.5, is_train)
+    assert metrics["test_r2"] is None and metrics["test_rmse"] is None
+    assert metrics["test_mae"] == pytest.approx(0.5e160 / 3) and metrics["train_r2"] is not None
+
+
 def test_the_job_writes_one_scores_line_per_trial_after_its_hyper_record(tmp_path: Path) -> None:
     trials = [
         Trial("svr", {"gamma": 0.5, "c": 20.0, "epsilon": 0.1}, 0),

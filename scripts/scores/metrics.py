@@ -30,12 +30,18 @@ def score(y_true: np.ndarray, y_pred: np.ndarray, is_train: np.ndarray) -> dict[
     test_sse = squares(test_errors)
     count = int(test.sum())
     return {
-        "test_r2": r2(y_true[test], y_pred[test]),
-        "train_r2": r2(y_true[train], y_pred[train]),
-        "test_rmse": float(np.sqrt(test_sse / count)) if count else None,
-        "test_mae": float(np.abs(test_errors).mean()) if count else None,
+        "test_r2": finite(r2(y_true[test], y_pred[test])),
+        "train_r2": finite(r2(y_true[train], y_pred[train])),
+        "test_rmse": finite(float(np.sqrt(test_sse / count))) if count else None,
+        "test_mae": finite(float(np.abs(test_errors).mean())) if count else None,
         "points": int(predicted.sum()),
     }
+
+
+def finite(value: float | None) -> float | None:
+    """None for a value past a double's range (targets near 1e154 square to infinity): JSON,
+    and so a scores line, has no infinity or NaN."""
+    return value if value is None or np.isfinite(value) else None
 
 
 def r2(y_true: np.ndarray, y_pred: np.ndarray) -> float | None:
