@@ -94,7 +94,13 @@ class ScoresStore:
             manifest = self.read_manifest()
             local = self.sync()
             done = set(manifest["batches"])
-            new = [key for key in local.keys("hyper") if key not in done]
+            listed = local.keys("hyper")
+            gone = done.difference(listed)
+            if gone:
+                manifest["parts"] = self.forget(manifest["parts"], gone)
+                manifest["batches"] = [key for key in manifest["batches"] if key not in gone]
+                self.write_manifest(manifest)
+            new = [key for key in listed if key not in done]
             added = 0
             if new:
                 part, added = self.ingest(local, new)
@@ -193,6 +199,28 @@ class ScoresStore:
                     log.warning("skipped %s: %s", hyper_key, reason)
                     continue
                 handle.write(ndjson(rows))
+
+    def forget(self, parts: list[str], gone: set[str]) -> list[str]:
+        """The parts rewritten as one without the batches deleted from the lake since."""
+        log.warning(
+            "%d batch(es) gone from %s: their trials leave the scores", len(gone), self.lake.uri
+        )
+        if not parts:
+            return parts
+        name = f"part-{new_id()}.parquet"
+        tmp = self.cache / f".{name}.tmp"
+        connection = connect(self.cache)
+        try:
+            connection.execute("CREATE TEMP TABLE gone (batch_id VARCHAR)")
+            ids = [[Path(key).name.removesuffix(".json.gz")] for key in gone]
+            connection.executemany("INSERT INTO gone VALUES (?)", ids)
+            connection.read_parquet([str(self.cache / p) for p in parts]).create_view("held")
+            kept = connection.sql("SELECT * FROM held WHERE batch_id NOT IN (SELECT * FROM gone)")
+            kept.write_parquet(str(tmp), compression="zstd")
+        finally:
+            connection.close()
+        os.replace(tmp, self.cache / name)
+        return [name]
 
     def merge(self, parts: list[str]) -> list[str]:
         """Merge every part but the largest into one: each merge costs what is recent."""
