@@ -321,6 +321,25 @@ def test_a_spool_entry_is_whole_or_absent(tmp_path):
     assert spool.pending("s3://a-lake") == []
 
 
+def test_an_entry_spooled_before_batches_had_more_objects_still_ships(tmp_path):
+    """An instance upgraded with batches waiting: their manifests name no object list."""
+    batch = synthetic_batch(2)
+    folder = tmp_path / batch.batch_id
+    folder.mkdir()
+    (folder / "fact.json.gz").write_bytes(batch.fact)
+    (folder / "hyper.json.gz").write_bytes(batch.hyper)
+    manifest = {
+        "lake": "s3://a-lake",
+        "batch_id": batch.batch_id,
+        "dt": batch.dt,
+        "fact_key": batch.fact_key,
+        "hyper_key": batch.hyper_key,
+        "dataset_key": None,
+    }
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    assert Spool(tmp_path).load(batch.batch_id) == SpoolEntry("s3://a-lake", batch)
+
+
 def test_kms_key_when_set_else_aes256(aws, bucket, tmp_path, aws_env, monkeypatch):
     client = aws.client()
     S3Lake.from_uri(f"s3://{bucket}/plain").put("k", b"x")
