@@ -40,7 +40,7 @@ def build_parser() -> Parser:
     run.add_argument("--params", type=Path, default=None, help="exact sets, one JSON per line")
     run.add_argument("--space", type=Path, default=DEFAULT_SPACE, help="search space file")
     run.add_argument(
-        "--cv", type=int, default=5, help="folds to cross-validate every trial on (0: off)"
+        "--cv", type=int, default=None, help="cross-validate on the dataset's folds (default) or 0"
     )
 
     rank = commands.add_parser("rank", help="print the leaderboard")
@@ -48,6 +48,7 @@ def build_parser() -> Parser:
     rank.add_argument("--engine", default="duckdb", help="duckdb or athena")
     rank.add_argument("--limit", type=int, default=10)
     rank.add_argument("--format", default="table", help="table, csv or json")
+    rank.add_argument("--by", default="test", help="test (R² on the test points) or cv")
     add_athena_flags(rank)
 
     setup = commands.add_parser("setup", help="create the Athena database and tables")
@@ -124,6 +125,7 @@ def dispatch(args: argparse.Namespace) -> int:
                 workgroup=args.workgroup,
                 output=args.output,
                 database=args.database,
+                by=args.by,
             )
         )
     elif args.command == "setup":

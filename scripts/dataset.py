@@ -84,7 +84,8 @@ def derive_folds(point_ids: np.ndarray, is_train: np.ndarray) -> np.ndarray:
     fold = np.full(len(point_ids), NO_FOLD, dtype=np.int64)
     train = np.flatnonzero(is_train)
     train = train[np.argsort(point_ids[train], kind="stable")]
-    splitter = KFold(n_splits=FOLDS, shuffle=True, random_state=SPLIT_RANDOM_STATE)
+    # A dataset of fewer training points than FOLDS leaves one out at a time.
+    splitter = KFold(n_splits=min(FOLDS, len(train)), shuffle=True, random_state=SPLIT_RANDOM_STATE)
     for k, (_, held_out) in enumerate(splitter.split(train)):
         fold[train[held_out]] = k
     return fold
@@ -173,6 +174,8 @@ def load_dataset(path: Path) -> Dataset:
         raise BadInput(f"dataset {path}: point_id values repeat")
     if is_train.all() or not is_train.any():
         raise BadInput(f"dataset {path}: needs both train and test points")
+    if not has_folds and is_train.sum() < 2:
+        raise BadInput(f"dataset {path}: needs at least two training points, for two folds")
     if not has_folds:
         fold = derive_folds(point_ids, is_train)
     elif len(np.unique(fold[is_train])) < 2:

@@ -55,7 +55,7 @@ def run(
     seed: int | None = None,
     params: Path | None = None,
     space: Path = DEFAULT_SPACE,
-    cv: int = 5,
+    cv: int | None = None,
 ) -> RunSummary:
     """Check everything, fit the trials, then write the batch: bad input writes nothing."""
     started = time.monotonic()
@@ -72,6 +72,8 @@ def run(
     if seed is not None and not 0 <= seed < 2**32:
         raise BadInput(f"--seed must be in [0, 2**32), got {seed}")
     data = load_dataset(dataset)
+    if cv is None:
+        cv = data.folds
     if cv not in (0, data.folds):
         raise BadInput(
             f"--cv must be 0 (off) or the {data.folds} folds of the dataset {data.name}, got {cv}"

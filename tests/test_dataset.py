@@ -122,6 +122,7 @@ GOOD = [
         ([{**GOOD[0], "fold": 1.0}, {**GOOD[1], "fold": None}], "fold must be an integer"),
         ([{**GOOD[0], "fold": True}, {**GOOD[1], "fold": None}], "fold must be an integer"),
         ([{**GOOD[0], "fold": 0}, {**GOOD[1], "fold": None}], "at least two folds"),
+        (GOOD, "needs at least two training points, for two folds"),
     ],
 )
 def test_a_bad_dataset_is_refused_with_one_clear_line(
