@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 from pathlib import Path
@@ -164,3 +165,15 @@ def test_cv_other_than_the_datasets_folds_is_bad_input(tmp_path: Path, folds: st
     expected = f"--cv must be 0 (off) or the 5 folds of the dataset diabetes, got {folds}"
     assert done.stderr.strip() == f"sweeplake: error: {expected}"
     assert not lake.exists()
+
+
+def test_an_s3_lake_holding_the_dataset_without_folds_gets_it_with_them(aws, bucket, env) -> None:
+    old = (FIXTURES / "lake-before-cv" / "data" / "diabetes.json").read_bytes()
+    # As the job wrote it before folds were data: with its sha256 in the metadata.
+    client = aws.client()
+    sha = hashlib.sha256(old).hexdigest()
+    client.put_object(Bucket=bucket, Key="data/diabetes.json", Body=old, Metadata={"sha256": sha})
+    done = sweeplake("run", "--lake", f"s3://{bucket}", "--trials", "2", "--workers", "1", env=env)
+    assert done.returncode == 0, done.stderr
+    held = client.get_object(Bucket=bucket, Key="data/diabetes.json")["Body"].read()
+    assert held == DATASET.canonical
