@@ -142,9 +142,10 @@ def test_the_dataset_goes_once_and_the_mirror_fetches_only_new_objects(bucket, e
 
     assert sweeplake(*RUN, "--lake", lake, env=env).returncode == 0
     assert [p.split("/")[2] for p in puts()] == ["data", "fact", "oof", "hyper", "scores"]
-    data_gets = puts()[:1]
+    data_put = puts()[:1]
     assert len(leaderboard(lake, env)) >= 1
-    assert len(object_gets()) == 4  # data, fact, oof and hyper, all new
+    # data, hyper and scores, all new: rank reads the scores, never the facts
+    assert sorted(p.split("/")[2] for p in object_gets()) == ["data", "hyper", "scores"]
 
     proxy.passed.clear()
     assert sweeplake(*RUN, "--lake", lake, env=env).returncode == 0
@@ -152,8 +153,9 @@ def test_the_dataset_goes_once_and_the_mirror_fetches_only_new_objects(bucket, e
     assert [p.split("/")[2] for p in new] == ["fact", "oof", "hyper", "scores"]  # not the dataset
     proxy.passed.clear()
     assert len(leaderboard(lake, env)) >= 2
-    # Only the new objects the mirror reads, and the dataset, which may have gained its folds.
-    assert sorted(object_gets()) == sorted([p for p in new if "/scores/" not in p] + data_gets)
+    # The new hyper and scores, and the dataset, read every time: it may have gained its folds.
+    read = [p for p in new if p.split("/")[2] in ("hyper", "scores")]
+    assert sorted(object_gets()) == sorted(read + data_put)
 
 
 @pytest.mark.parametrize("outage", ["after-fact-put", "after-dataset-put", "endpoint-down"])

@@ -17,21 +17,27 @@ from tests.lakeread import records
 SQL_FILES = sorted(SQL_DIR.glob("*.sql"))
 
 
-def test_there_is_one_file_per_table_plus_the_database_and_the_ranking() -> None:
+def test_there_is_one_file_per_table_plus_the_database_and_the_rankings() -> None:
     names = {p.name for p in SQL_FILES}
-    assert names == {"create_database.sql", "rank_runs.sql", *TABLE_FILES.values()}
+    rankings = {"rank_runs.sql", "rank_scores.sql"}
+    assert names == {"create_database.sql", *rankings, *TABLE_FILES.values()}
 
 
 @pytest.mark.parametrize("path", SQL_FILES, ids=lambda p: p.name)
 def test_every_file_parses_as_one_athena_statement(path: Path) -> None:
-    for text in (path.read_text(), fill(path.read_text(), location="s3://b/p", database="db")):
+    for text in (
+        path.read_text(),
+        fill(path.read_text(), location="s3://b/p", database="db", first_day="2026-01-05"),
+    ):
         statements = [s for s in sqlglot.parse(text, read="athena") if s is not None]
         assert len(statements) == 1
 
 
 @pytest.mark.parametrize("table", sorted(TABLE_FILES))
 def test_the_schema_reader_agrees_with_sqlglot(table: str) -> None:
-    text = fill((SQL_DIR / TABLE_FILES[table]).read_text(), location="s3://b/p")
+    text = fill(
+        (SQL_DIR / TABLE_FILES[table]).read_text(), location="s3://b/p", first_day="2026-01-05"
+    )
     create = sqlglot.parse_one(text, read="athena")
     schema = create.this
     columns = {c.name: c.args["kind"].sql("athena").upper() for c in schema.expressions}
