@@ -15,6 +15,7 @@ from sklearn.model_selection import PredefinedSplit, cross_val_predict, cross_va
 from sklearn.svm import SVR
 
 from scripts.dataset import load_dataset
+from scripts.rank import leaderboard, open_engine
 from tests.conftest import FIXTURES, REPO, sweeplake
 from tests.lakeread import parse_csv, records
 
@@ -112,11 +113,14 @@ def test_out_of_fold_facts_are_cross_val_predicts_own_in_a_table_of_their_own(
 
 def test_the_audit_query_computes_the_same_cv_scores_from_the_oof_table(cv_lake: Path) -> None:
     scores = {s["hyper_id"]: s for s in records(cv_lake, "scores")}
-    rows = rank_csv(cv_lake)
+    rows = leaderboard(open_engine(str(cv_lake), facts=True), sql="rank_runs.sql")
     assert len(rows) == len(TRIALS)
     for row in rows:
         for column in CV_COLUMNS:
-            assert float(row[column]) == pytest.approx(scores[row["hyper_id"]][column], abs=1e-12)
+            assert row[column] == pytest.approx(scores[row["hyper_id"]][column], abs=1e-12)
+    audit = sweeplake("rank", "--lake", str(cv_lake), "--audit")
+    assert audit.returncode == 0, audit.stdout + audit.stderr
+    assert "the scores agree" in audit.stdout
 
 
 def test_rank_by_cv_orders_by_cv_r2_and_shows_test_r2_beside_it(cv_lake: Path) -> None:
@@ -177,3 +181,20 @@ def test_an_s3_lake_holding_the_dataset_without_folds_gets_it_with_them(aws, buc
     assert done.returncode == 0, done.stderr
     held = client.get_object(Bucket=bucket, Key="data/diabetes.json")["Body"].read()
     assert held == DATASET.canonical
+
+
+def test_a_batch_without_its_scores_object_gets_its_cv_scores_from_the_oof_facts(
+    tmp_path: Path,
+) -> None:
+    lake = tmp_path / "lake"
+    done = sweeplake("run", "--lake", str(lake), "--trials", "3", "--seed", "2", "--workers", "1")
+    assert done.returncode == 0, done.stderr
+    (written,) = lake.glob("scores/dt=*/*.json.gz")
+    bare = tmp_path / "bare"
+    shutil.copytree(lake, bare)
+    (bare / written.relative_to(lake)).unlink()  # as if killed between the hyper and scores puts
+    ranked = rank_csv(bare)  # scored by the reader from the facts, cv columns from the oof facts
+    assert all(r[c] != "" for r in ranked for c in CV_COLUMNS)
+    assert ranked == rank_csv(lake)
+    assert sweeplake("rescore", "--lake", str(bare)).returncode == 0
+    assert (bare / written.relative_to(lake)).read_bytes() == written.read_bytes()
