@@ -57,6 +57,10 @@ def build_parser() -> Parser:
     rescore = commands.add_parser("rescore", help="write missing scores objects from the facts")
     rescore.add_argument("--lake", default=lake)
 
+    compact = commands.add_parser("compact", help="closed days' scores into Parquet, for Athena")
+    compact.add_argument("--lake", default=lake, help="s3://bucket/prefix")
+    add_athena_flags(compact)
+
     setup = commands.add_parser("setup", help="create the Athena database and tables")
     setup.add_argument("--lake", default=lake, help="s3://bucket/prefix the tables read")
     setup.add_argument("--print", action="store_true", help="print the statements, run nothing")
@@ -153,6 +157,10 @@ def dispatch(args: argparse.Namespace) -> int:
         from scripts.scores.rebuild import rescore
 
         rescore(args.lake)
+    elif args.command == "compact":
+        from scripts.scores.compact import compact
+
+        compact(args.lake, args.database, args.workgroup, args.output)
     elif args.command == "setup":
         from scripts.engines.athena import resolve_database
         from scripts.engines.tables import printable, setup, setup_statements
