@@ -121,7 +121,7 @@ def test_the_leaderboard_from_scores_is_rank_runs_sql_over_the_facts(mixed_lake:
     store = open_scores(str(mixed_lake))
     store.refresh()
     scores = leaderboard_of(store)
-    facts = leaderboard(DuckDBEngine(mixed_lake), sql=AUDIT_SQL)
+    _, facts = leaderboard(DuckDBEngine(mixed_lake), sql=AUDIT_SQL)
     assert_same_leaderboard(scores, facts)
     # 3 + 2 + 2 ok trials with whole facts; the nulled one and the truncated one left out
     assert len(scores) == 7
@@ -138,7 +138,7 @@ def test_the_leaderboard_from_scores_is_rank_runs_sql_over_the_facts(mixed_lake:
 def leaderboard_of(store) -> list[dict]:
     from scripts.engines.scores import ScoresEngine
 
-    return leaderboard(ScoresEngine(store))
+    return leaderboard(ScoresEngine(store))[1]
 
 
 def test_two_identical_lakes_give_byte_identical_csv(mixed_lake: Path, tmp_path: Path) -> None:
@@ -245,7 +245,7 @@ def test_a_lake_without_scores_objects_still_ranks(tmp_path: Path) -> None:
     result = sweeplake("rank", "--lake", str(lake.root), "--format", "csv")
     assert result.returncode == 0, result.stderr
     assert len(parse_csv(result.stdout)) == 2
-    facts = leaderboard(DuckDBEngine(lake.root), sql=AUDIT_SQL)
+    _, facts = leaderboard(DuckDBEngine(lake.root), sql=AUDIT_SQL)
     assert [r["hyper_id"] for r in parse_csv(result.stdout)] == [r["hyper_id"] for r in facts]
 
 
