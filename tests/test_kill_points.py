@@ -108,6 +108,15 @@ def children(pid: int) -> list[int]:
     return sorted(found)
 
 
+def cpu_ticks(pid: int) -> int:
+    """User plus system CPU time a process has spent, in clock ticks (0 if it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0
+    return int(fields[11]) + int(fields[12])
+
+
 def test_a_worker_killed_mid_batch_fails_its_trials_and_the_rest_ships(tmp_path: Path) -> None:
     lake = tmp_path / "lake"
     process = start(
@@ -125,9 +134,14 @@ def test_a_worker_killed_mid_batch_fails_its_trials_and_the_rest_ships(tmp_path:
     )
     for line in process.stderr:
         if " trials on " in line:
-            time.sleep(1.5)
             break
-    os.kill(children(process.pid)[0], signal.SIGKILL)
+    # The event to wait for: a worker fitting (CPU time spent), so it holds queued trials.
+    # On a busy machine the workers may fork seconds after that log line.
+    deadline = time.monotonic() + 60
+    while not (busy := [pid for pid in children(process.pid) if cpu_ticks(pid) > 0]):
+        assert time.monotonic() < deadline, "no worker started fitting within 60 s"
+        time.sleep(0.05)
+    os.kill(busy[0], signal.SIGKILL)
     rest = process.stderr.read()
     assert process.wait(timeout=120) == 0, rest
     assert "1 worker process(es) died; the batch goes on" in rest
