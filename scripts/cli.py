@@ -153,6 +153,13 @@ def build_parser() -> Parser:
         metavar="FILE",
         help="search space file to sample from",
     )
+    run.add_argument(
+        "--cv",
+        type=int,
+        metavar="K",
+        help="cross-validate every trial on the dataset's K folds, 0 for none "
+        "(default: every fold the dataset has)",
+    )
 
     rank = command("rank", "print the trials ranked by test R2, per dataset")
     rank.add_argument("--lake", default=lake, metavar="URI", help=f"the lake to rank: {lake_help}")
@@ -166,18 +173,23 @@ def build_parser() -> Parser:
     )
     rank.add_argument("--format", default="table", help="table, csv or json")
     rank.add_argument(
-        "--dataset", metavar="NAME", help="rank only this dataset (default: every dataset)"
+        "--by",
+        default="test",
+        help="order by test R2 (test) or by cross-validated R2 (cv), test R2 beside it",
     )
     rank.add_argument(
         "--audit", action="store_true", help="check the scores against sql/rank_runs.sql"
     )
+    rank.add_argument(
+        "--dataset", metavar="NAME", help="rank only this dataset (default: every dataset)"
+    )
     add_athena_flags(rank)
 
-    rescore = command("rescore", "write the scores objects a lake lacks, from its facts")
+    rescore = command("rescore", "write missing scores objects from the facts")
     rescore.add_argument("--lake", default=lake, metavar="URI", help=f"the lake: {lake_help}")
 
-    compact = command("compact", "write closed days' scores as Parquet, for Athena")
-    compact.add_argument("--lake", default=lake, metavar="URI", help="the s3://bucket/prefix")
+    compact = command("compact", "closed days' scores into Parquet, for Athena")
+    compact.add_argument("--lake", default=lake, metavar="URI", help="s3://bucket/prefix")
     add_athena_flags(compact)
 
     setup = command("setup", "create the Athena database and tables over an S3 lake")
@@ -289,6 +301,7 @@ def dispatch(args: argparse.Namespace) -> int:
             seed=args.seed,
             params=args.params,
             space=args.space,
+            cv=args.cv,
         )
     elif args.command == "rank" and args.audit:
         from scripts.rank import audit
@@ -315,6 +328,7 @@ def dispatch(args: argparse.Namespace) -> int:
                 workgroup=args.workgroup,
                 output=args.output,
                 database=args.database,
+                by=args.by,
             )
         )
     elif args.command == "rescore":

@@ -16,6 +16,7 @@ from scripts.dataset import (
     RESERVED_KEYS,
     SPLIT_RANDOM_STATE,
     SPLIT_TEST_SIZE,
+    derive_folds,
     encode_points,
 )
 from scripts.errors import BadInput
@@ -74,7 +75,9 @@ def import_csv(
     is_train = np.isin(point_ids, train)
     x = table[:, [header.index(c) for c in features]]
     y = table[:, header.index(target)]
-    written = write_user_file(out, encode_points(name, names, point_ids, x, y, is_train), "--out")
+    fold = derive_folds(point_ids, is_train)  # MIN_TRAIN points give every fold one at least
+    payload = encode_points(name, names, point_ids, x, y, is_train, fold)
+    written = write_user_file(out, payload, "--out")
     log.info(
         "wrote %s: dataset %s, %d points (%d train, %d test), %d features, y_true from %s",
         written,

@@ -22,18 +22,16 @@ AUDIT_SQL = "rank_runs.sql"
 # How far a metric from the scores may be from the audit's, relative to its size (at least 1):
 # the two sum the same numbers in different orders.
 AUDIT_TOLERANCE = 1e-12
-METRIC_COLUMNS = ("test_r2", "train_r2", "test_rmse", "test_mae")
-TABLE_COLUMNS = (
-    "rank",
-    "dataset",
-    "model",
-    "test_r2",
-    "train_r2",
-    "test_rmse",
-    "test_mae",
-    "params",
-    "hyper_id",
-)
+METRIC_COLUMNS = ("test_r2", "train_r2", "test_rmse", "test_mae", "cv_r2", "cv_r2_std", "cv_oof_r2")
+# In the target's units, not R²s: printed to six significant digits.
+ERROR_COLUMNS = ("test_rmse", "test_mae")
+# The orderings: by test R² (the Athena console's leaderboard), or by cross-validated R², the
+# honest choice, with the test R² beside it as the held-out check. Each: its rank column, then
+# the metrics the table shows.
+ORDERINGS = {
+    "test": ("rank", ("test_r2", "train_r2", "test_rmse", "test_mae", "cv_r2", "cv_r2_std")),
+    "cv": ("cv_rank", ("cv_r2", "cv_r2_std", "cv_oof_r2", "test_r2")),
+}
 
 
 def rank(
@@ -46,31 +44,44 @@ def rank(
     workgroup: str | None = None,
     output: str | None = None,
     database: str | None = None,
+    by: str = "test",
 ) -> str:
     """The leaderboard of a lake, rendered: what `sweeplake rank` prints.
 
     `limit` is the number of trials shown per dataset, best first; when None, the table shows
     the best DEFAULT_TABLE_ROWS and csv and json show every trial. `dataset` keeps one dataset.
+    `by` orders by test R² ("test") or by cross-validated R² ("cv").
     """
     if limit is not None and limit < 1:
         raise BadInput(f"--limit must be at least 1, got {limit}")
     if fmt not in FORMATS:
         raise BadInput(f"unknown format {fmt!r:.40}: choose {', '.join(FORMATS)}")
+    if by not in ORDERINGS:
+        raise BadInput(f"unknown ranking {by!r:.40}: choose {', '.join(ORDERINGS)}")
     if limit is None and fmt == "table":
         limit = DEFAULT_TABLE_ROWS
     chosen = open_engine(lake, engine, workgroup, output, database)
-    columns, rows = leaderboard(chosen, within=limit)
-    return render(columns, best_per_dataset(rows, limit, dataset), fmt, dataset)
+    columns, rows = leaderboard(chosen, within=limit, by=by)
+    return render(columns, best_per_dataset(rows, limit, dataset), fmt, dataset, by)
 
 
 def leaderboard(
-    engine: Engine, sql: str = LEADERBOARD_SQL, within: int | None = None
+    engine: Engine, sql: str = LEADERBOARD_SQL, within: int | None = None, by: str = "test"
 ) -> tuple[list[str], list[dict]]:
-    """Every ranked trial, by dataset and best first, as dicts keyed by the query's columns;
-    given `within`, an engine may leave out trials ranked below it (the first `within` of each
-    dataset rank within it), so that a million-trial lake never reaches Python whole."""
-    columns, rows = engine.query(read_sql(sql), within=within)
-    return columns, [dict(zip(columns, row, strict=True)) for row in rows]
+    """Every ranked trial, by dataset and best first by `by`, as dicts keyed by the query's
+    columns; given `within`, an engine may leave out trials ranked below it (by `by`), so that
+    a million-trial lake never reaches Python whole."""
+    ranked_by = "cv_rank" if by == "cv" else "rank"
+    columns, rows = engine.query(read_sql(sql), within=within, ranked_by=ranked_by)
+    ranked = [dict(zip(columns, row, strict=True)) for row in rows]
+    if by == "cv":
+        ranked.sort(key=cv_order)
+    return columns, ranked
+
+
+def cv_order(row: dict) -> tuple:
+    """One query gives both ranks; this is its cv_rank order, trials without CV last."""
+    return (row["dataset"], row["cv_r2"] is None, row["cv_rank"], row["hyper_id"])
 
 
 def best_per_dataset(rows: list[dict], limit: int | None, dataset: str | None) -> list[dict]:
@@ -205,7 +216,13 @@ def open_engine(
     return DuckDBEngine(target.root)
 
 
-def render(columns: list[str], rows: list[dict], fmt: str, dataset: str | None = None) -> str:
+def render(
+    columns: list[str],
+    rows: list[dict],
+    fmt: str,
+    dataset: str | None = None,
+    by: str = "test",
+) -> str:
     if fmt == "json":
         return json.dumps(rows, indent=2, default=str) + "\n"
     if fmt == "csv":
@@ -217,25 +234,27 @@ def render(columns: list[str], rows: list[dict], fmt: str, dataset: str | None =
     if not rows:
         of = "" if dataset is None else f" of dataset {dataset!r:.40}"
         return f"no ranked trials{of} yet: run `sweeplake run` first\n"
-    return render_table(rows)
+    return render_table(rows, by)
 
 
-def render_table(rows: list[dict]) -> str:
-    cells = [TABLE_COLUMNS]
+def render_table(rows: list[dict], by: str = "test") -> str:
+    rank_column, metrics = ORDERINGS[by]
+    header = ("rank", "dataset", "model", *metrics, "params", "hyper_id")
+    cells = [header]
     for row in rows:
         params = " ".join(f"{k}={_short(row[k])}" for k in ALL_PARAMS if row[k] is not None)
+        shown_rank = str(row[rank_column]) if row[metrics[0]] is not None else "-"
         cells.append(
             (
-                str(row["rank"]),
+                shown_rank,
                 row["dataset"],
                 row["model"],
-                *(_r2(row[k]) for k in ("test_r2", "train_r2")),
-                *(_error(row[k]) for k in ("test_rmse", "test_mae")),
+                *((_error if k in ERROR_COLUMNS else _r2)(row[k]) for k in metrics),
                 params,
                 row["hyper_id"],
             )
         )
-    widths = [max(len(r[i]) for r in cells) for i in range(len(TABLE_COLUMNS))]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in cells]
     return "\n".join(lines) + "\n"
 

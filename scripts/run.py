@@ -1,4 +1,4 @@
-"""One start of the job: trials in; a fact, a hyper and a scores object out."""
+"""One start of the job: trials in; a fact, (with CV) an oof, a hyper and a scores object out."""
 
 from __future__ import annotations
 
@@ -55,6 +55,7 @@ def run(
     seed: int | None = None,
     params: Path | None = None,
     space: Path = DEFAULT_SPACE,
+    cv: int | None = None,
 ) -> RunSummary:
     """Check everything, fit the trials, then write the batch: bad input writes nothing.
 
@@ -85,6 +86,12 @@ def run(
     if seed is not None and not 0 <= seed < 2**32:
         raise BadInput(f"--seed must be in [0, 2**32), got {seed}")
     data = load_dataset(dataset)
+    if cv is None:
+        cv = data.folds
+    if cv not in (0, data.folds):
+        raise BadInput(
+            f"--cv must be 0 (off) or the {data.folds} folds of the dataset {data.name}, got {cv}"
+        )
     planned: Sequence[Trial]
     if params is not None:
         planned, sampler = read_params(params, search_space), "params"
@@ -104,7 +111,8 @@ def run(
     )
     # The budget covers the fits alone: a slow lake before them never turns trials into failures.
     deadline = time.monotonic() + budget
-    outcomes, facts = fit_batch(data, planned, used, workers or available_cores(), deadline)
+    cores = workers or available_cores()
+    outcomes, facts = fit_batch(data, planned, used, cores, deadline, cv=cv > 0)
     batch = encode_batch(batch_id, data, outcomes, sampler, facts)
     target.write_batch(batch, None if dataset_held else data)
     failed = sum(not o.ok for o in outcomes)
@@ -125,25 +133,40 @@ def available_cores() -> int:
 
 
 def fit_batch(
-    dataset: Dataset, trials: Sequence[Trial], models: set[str], workers: int, deadline: float
-) -> tuple[list[Outcome], bytes]:
-    """The outcomes, by id and without their facts, and the ok ones' facts, already gzipped."""
-    facts, outcomes = Gzipped(), []
-    for outcome in execute(dataset, trials, models, workers, deadline):
+    dataset: Dataset,
+    trials: Sequence[Trial],
+    models: set[str],
+    workers: int,
+    deadline: float,
+    cv: bool = False,
+) -> tuple[list[Outcome], dict[str, bytes]]:
+    """The outcomes, by id and without their facts, and the ok ones' facts, already gzipped, by
+    prefix: "fact", then with `cv` "oof" (every training point's out-of-fold prediction)."""
+    packed = {"fact": Gzipped(), **({"oof": Gzipped()} if cv else {})}
+    outcomes = []
+    for outcome in execute(dataset, trials, models, workers, deadline, cv):
         if outcome.ok:
-            facts.write(outcome.facts)
-        outcomes.append(replace(outcome, facts=None))  # from here on, held compressed only
-    return sorted(outcomes, key=lambda o: o.hyper_id), facts.close()
+            packed["fact"].write(outcome.facts)
+            if cv:
+                packed["oof"].write(outcome.oof)
+        outcomes.append(replace(outcome, facts=None, oof=None))  # held compressed only from here
+    facts = {prefix: gzipped.close() for prefix, gzipped in packed.items()}
+    return sorted(outcomes, key=lambda o: o.hyper_id), facts
 
 
 def execute(
-    dataset: Dataset, trials: Sequence[Trial], models: set[str], workers: int, deadline: float
+    dataset: Dataset,
+    trials: Sequence[Trial],
+    models: set[str],
+    workers: int,
+    deadline: float,
+    cv: bool = False,
 ) -> Iterator[Outcome]:
     """Fit trials in order until done or until the next one would pass the deadline.
 
     Yields each outcome as it finishes, in no particular order.
     """
-    inputs = prepare(dataset, models)
+    inputs = prepare(dataset, models, cv=cv)
     clock = Deadline(deadline)
     if workers == 1 or len(trials) == 1:
         for trial in trials:
@@ -184,7 +207,7 @@ class Deadline:
         self.slowest: float | None = None
 
     def record(self, outcome: Outcome) -> Outcome:
-        spent = ((outcome.fit_ms or 0) + (outcome.predict_ms or 0)) / 1000
+        spent = ((outcome.fit_ms or 0) + (outcome.predict_ms or 0) + (outcome.cv_ms or 0)) / 1000
         self.slowest = spent if self.slowest is None else max(self.slowest, spent)
         return outcome
 
@@ -193,10 +216,11 @@ class Deadline:
 
 
 def encode_batch(
-    batch_id: str, dataset: Dataset, outcomes: list[Outcome], sampler: str, facts: bytes
+    batch_id: str, dataset: Dataset, outcomes: list[Outcome], sampler: str, facts: dict[str, bytes]
 ) -> Batch:
-    """The batch's objects: `facts` already gzipped, then one hyper line and one scores line per
-    outcome; the scores object is derived, so it goes after hyper, the commit."""
+    """The batch's objects: `facts` already gzipped (fact, and oof with CV), then one hyper line
+    and one scores line per outcome; the scores object is derived, so it goes after hyper, the
+    commit."""
     # SWEEPLAKE_HOST names the worker where the machine's name does not (several on one box).
     host = os.environ.get("SWEEPLAKE_HOST") or socket.gethostname()
     dt = datetime.now(UTC).strftime("%Y-%m-%d")
@@ -215,6 +239,7 @@ def encode_batch(
             "created_at": o.created_at,
             "fit_ms": o.fit_ms,
             "predict_ms": o.predict_ms,
+            "cv_ms": o.cv_ms,
             "host": host,
             "version": __version__,
         }
@@ -222,6 +247,6 @@ def encode_batch(
         scores_lines.append(
             json.dumps(scores_record(record, dt, o.metrics), allow_nan=False) + "\n"
         )
-    objects = {"fact": facts, "hyper": gzip_text("".join(hyper_lines))}
+    objects = {**facts, "hyper": gzip_text("".join(hyper_lines))}
     objects["scores"] = gzip_text("".join(scores_lines))
     return Batch(batch_id, dt, objects)

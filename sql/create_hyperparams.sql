@@ -19,6 +19,7 @@ CREATE EXTERNAL TABLE IF NOT EXISTS `hyperparams` (
   `created_at` STRING,
   `fit_ms` DOUBLE,
   `predict_ms` DOUBLE,
+  `cv_ms` DOUBLE,
   `host` STRING,
   `version` STRING
 )

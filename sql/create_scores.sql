@@ -19,13 +19,17 @@ CREATE EXTERNAL TABLE IF NOT EXISTS `scores` (
   `created_at` STRING,
   `fit_ms` DOUBLE,
   `predict_ms` DOUBLE,
+  `cv_ms` DOUBLE,
   `host` STRING,
   `version` STRING,
   `test_r2` DOUBLE,
   `train_r2` DOUBLE,
   `test_rmse` DOUBLE,
   `test_mae` DOUBLE,
-  `points` BIGINT
+  `points` BIGINT,
+  `cv_r2` DOUBLE,
+  `cv_r2_std` DOUBLE,
+  `cv_oof_r2` DOUBLE
 )
 PARTITIONED BY (`dt` STRING)
 ROW FORMAT SERDE 'org.openx.data.jsonserde.JsonSerDe'

@@ -5,7 +5,8 @@
 -- create_all_scores.sql); in DuckDB, the local scores cache. `rank --audit` checks this
 -- against rank_runs.sql, which computes the same from the facts. The ranks are computed on
 -- the few columns they need and joined back: a window over every column of a million trials
--- costs seconds.
+-- costs seconds. cv_rank ranks by cv_r2, the cross-validated R² (null for trials run without
+-- CV, ranked last).
 WITH dataset_points AS (
   SELECT dataset, COUNT(*) AS points
   FROM data
@@ -15,7 +16,8 @@ ranked AS (
   SELECT
     s.hyper_id,
     RANK() OVER (PARTITION BY s.dataset ORDER BY s.test_r2 DESC NULLS LAST) AS "rank",
-    RANK() OVER (PARTITION BY s.dataset, s.model ORDER BY s.test_r2 DESC NULLS LAST) AS model_rank
+    RANK() OVER (PARTITION BY s.dataset, s.model ORDER BY s.test_r2 DESC NULLS LAST) AS model_rank,
+    RANK() OVER (PARTITION BY s.dataset ORDER BY s.cv_r2 DESC NULLS LAST) AS cv_rank
   FROM all_scores AS s
   JOIN dataset_points AS n
     ON n.dataset = s.dataset AND n.points = s.points
@@ -40,6 +42,10 @@ SELECT
   s.test_rmse,
   s.test_mae,
   s.points,
+  s.cv_r2,
+  s.cv_r2_std,
+  s.cv_oof_r2,
+  r.cv_rank,
   s.created_at
 FROM ranked AS r
 JOIN all_scores AS s

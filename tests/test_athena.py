@@ -12,8 +12,8 @@ from awsserver import SECRET_KEY, AwsServer, free_port
 from conftest import REPO, sweeplake
 
 SETUP_FILES = ("create_database.sql", "create_data.sql", "create_hyperparams.sql")
-SETUP_FILES += ("create_predict.sql", "create_scores.sql", "create_scores_daily.sql")
-SETUP_FILES += ("create_all_scores.sql",)
+SETUP_FILES += ("create_predict.sql", "create_oof.sql", "create_scores.sql")
+SETUP_FILES += ("create_scores_daily.sql", "create_all_scores.sql")
 LAKE = "s3://sweep-lake/runs/v1"
 OUTPUT = "s3://sweep-results/athena"
 DAY = "2026-01-05"
@@ -36,17 +36,22 @@ RANK_COLUMNS = [
     ("test_rmse", "double"),
     ("test_mae", "double"),
     ("points", "bigint"),
+    ("cv_r2", "double"),
+    ("cv_r2_std", "double"),
+    ("cv_oof_r2", "double"),
+    ("cv_rank", "bigint"),
     ("created_at", "varchar"),
 ]
 RANK_ROWS = [
     [1, 1, "diabetes", "01HSVRBEST0000000000000000", "svr", 16.39, 40.45, 0.1757]
     + [None] * 5
-    + [0.5612345678901234, 0.52, 53.1, 42.7, 442, "2026-01-02T03:04:05.678Z"],
+    + [0.5612345678901234, 0.52, 53.1, 42.7, 442, 0.47, 0.06, 0.48, 1, "2026-01-02T03:04:05.678Z"],
     [2, 1, "diabetes", "01HFORESTNEXT0000000000000", "random_forest", None, None, None]
-    + [120, 9, 4, 2, 0.5, 0.4811, 0.71, 55.0, 44.2, 442, "2026-01-02T03:04:06.000Z"],
+    + [120, 9, 4, 2, 0.5, 0.4811, 0.71, 55.0, 44.2, 442, 0.45, 0.08, 0.46, 2]
+    + ["2026-01-02T03:04:06.000Z"],
     [3, 2, "diabetes", "01HSVRTHIRD000000000000000", "svr", 0.5, 1.0, 0.2]
     + [None] * 5
-    + [0.1, 0.2, 70.0, 60.0, 442, "2026-01-02T03:04:07.000Z"],
+    + [0.1, 0.2, 70.0, 60.0, 442, None, None, None, 3, "2026-01-02T03:04:07.000Z"],
 ]
 
 
@@ -109,7 +114,7 @@ def test_setup_runs_every_filled_ddl_file_in_order(aws: AwsServer) -> None:
     assert [s["QueryString"] for s in sent] == expected
     assert [s["QueryExecutionContext"]["Database"] for s in sent] == ["default"] + [
         "sweep_test"
-    ] * 6
+    ] * (len(SETUP_FILES) - 1)
     assert {s["WorkGroup"] for s in sent} == {workgroup}
     assert {s["ResultConfiguration"]["OutputLocation"] for s in sent} == {OUTPUT + "/"}
 

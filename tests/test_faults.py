@@ -164,7 +164,7 @@ def test_a_silent_endpoint_costs_no_trial_and_every_call_is_tried_once(aws, buck
 
 PAGE = 4096  # tmpfs counts whole pages
 DISK = 64 * PAGE
-SEED = ("--seed", "7")  # a fixed batch: its fact object takes a few pages, its dataset 39
+SEED = ("--seed", "7")  # a fixed batch: its fact object takes a few pages, its dataset 40
 
 
 @pytest.fixture
@@ -227,7 +227,7 @@ def test_a_full_spool_disk_keeps_no_half_entry_and_ships_nothing(
 
 def test_a_full_local_lake_shows_no_partial_object(tiny_disk):
     lake = tiny_disk.root / "lake"
-    tiny_disk.fill(39 * PAGE)  # room for the dataset object, not for the fact object after it
+    tiny_disk.fill(40 * PAGE)  # room for the dataset object, not for the fact object after it
 
     full = sweeplake(*RUN, *SEED, "--lake", str(lake))
     assert full.returncode == 1

@@ -78,7 +78,7 @@ def test_doubles_keep_full_precision_in_the_ddl() -> None:
 def test_records_carry_exactly_the_columns_of_the_ddl(tmp_path: Path) -> None:
     lake = tmp_path / "lake"
     assert sweeplake("run", "--lake", str(lake), "--trials", "2", "--workers", "1").returncode == 0
-    for table, prefix in (("hyperparams", "hyper"), ("predict", "fact")):
+    for table, prefix in (("hyperparams", "hyper"), ("predict", "fact"), ("oof", "oof")):
         expected = list(table_schema(table).columns)
         for record in records(lake, prefix):
             assert list(record) == expected

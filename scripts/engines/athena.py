@@ -112,7 +112,9 @@ class AthenaEngine(Engine):
     ) -> AthenaEngine:
         return cls(AthenaSettings.resolve(workgroup, output, database))
 
-    def query(self, sql: str, within: int | None = None) -> tuple[list[str], list[tuple]]:
+    def query(
+        self, sql: str, within: int | None = None, ranked_by: str = "rank"
+    ) -> tuple[list[str], list[tuple]]:
         """Every row, `within` or not: the statement runs as it stands, as in the console."""
         cursor = self._run(sql, self.settings.database, None)
         with athena_errors("fetching results"):

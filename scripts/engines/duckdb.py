@@ -14,6 +14,7 @@ TABLE_GLOBS = {
     "data": "data/*.json",
     "hyperparams": "hyper/dt=*/*.json.gz",
     "predict": "fact/dt=*/*.json.gz",
+    "oof": "oof/dt=*/*.json.gz",
     "scores": "scores/dt=*/*.json.gz",
 }
 
@@ -22,12 +23,16 @@ class Engine(ABC):
     """Runs one statement from sql/ as it stands and yields its rows."""
 
     @abstractmethod
-    def query(self, sql: str, within: int | None = None) -> tuple[list[str], list[tuple]]:
-        """The statement's columns and rows; given `within`, a ranking's rows whose "rank" is
-        past it may be left out."""
+    def query(
+        self, sql: str, within: int | None = None, ranked_by: str = "rank"
+    ) -> tuple[list[str], list[tuple]]:
+        """The statement's columns and rows; given `within`, a ranking's rows whose `ranked_by`
+        column is past it may be left out."""
 
 
-def fetch(connection, sql: str, within: int | None) -> tuple[list[str], list[tuple]]:
+def fetch(
+    connection, sql: str, within: int | None, ranked_by: str = "rank"
+) -> tuple[list[str], list[tuple]]:
     """The statement's columns and rows, those ranked past `within` left out (when given).
 
     The filter goes on the relation, not into the text: DuckDB drops the rows before they
@@ -37,7 +42,7 @@ def fetch(connection, sql: str, within: int | None) -> tuple[list[str], list[tup
 
     relation = connection.sql(sql)
     if within is not None:
-        rank = duckdb.ColumnExpression("rank")
+        rank = duckdb.ColumnExpression(ranked_by)
         relation = relation.filter(rank <= duckdb.ConstantExpression(within))
     return relation.columns, relation.fetchall()
 
@@ -77,18 +82,17 @@ class DuckDBEngine(Engine):
         relation.create_view(table, replace=True)
         return relation
 
-    def query(self, sql: str, within: int | None = None) -> tuple[list[str], list[tuple]]:
+    def query(
+        self, sql: str, within: int | None = None, ranked_by: str = "rank"
+    ) -> tuple[list[str], list[tuple]]:
         import duckdb
 
         try:
-            return self._fetch(sql, within)
+            return fetch(self.connection, sql, within, ranked_by)
         except duckdb.Error:
             # The lake holds something unreadable: find it once, leave it out, ask again.
             self._skip_unreadable()
-            return self._fetch(sql, within)
-
-    def _fetch(self, sql: str, within: int | None) -> tuple[list[str], list[tuple]]:
-        return fetch(self.connection, sql, within)
+            return fetch(self.connection, sql, within, ranked_by)
 
     def _skip_unreadable(self) -> None:
         import duckdb

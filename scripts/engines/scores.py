@@ -13,5 +13,7 @@ class ScoresEngine(Engine):
         store.refresh()
         self.store = store
 
-    def query(self, sql: str, within: int | None = None) -> tuple[list[str], list[tuple]]:
-        return fetch(self.store.connection, sql, within)
+    def query(
+        self, sql: str, within: int | None = None, ranked_by: str = "rank"
+    ) -> tuple[list[str], list[tuple]]:
+        return fetch(self.store.connection, sql, within, ranked_by)

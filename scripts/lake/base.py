@@ -110,14 +110,20 @@ class Lake(ABC):
         return None if held is None else hashlib.sha256(held).hexdigest()
 
     def check_dataset(self, dataset: Dataset) -> bool:
-        """True if the lake already holds this dataset; BadInput if another one has its name."""
+        """True if the lake already holds this dataset; BadInput if another one has its name.
+
+        A lake written before folds were data holds the same points without them: that is
+        this dataset, not another, and False says to write it again, now with its folds.
+        """
         held = self.held_dataset_sha256(dataset_key(dataset))
-        if held is not None and held != dataset.sha256:
-            raise BadInput(
-                f"the lake {self.uri} already holds a different dataset named {dataset.name!r}; "
-                "rename yours (its 'dataset' key or its file name)"
-            )
-        return held is not None
+        if held is None or held == dataset.sha256:
+            return held is not None
+        if held == dataset.sha256_without_folds:
+            return False
+        raise BadInput(
+            f"the lake {self.uri} already holds a different dataset named {dataset.name!r}; "
+            "rename yours (its 'dataset' key or its file name)"
+        )
 
     def ship_waiting(self) -> None:  # noqa: B027  (a default, deliberately empty)
         """Ship what earlier runs left waiting; a lake written directly has nothing waiting."""

@@ -27,7 +27,7 @@ def rescore(lake_uri: str) -> int:
         missing = [k for k in lake.keys("hyper/") if "scores/" + tail(k) not in scored]
         local = lake
         if not isinstance(lake, LocalLake):
-            wanted = [f"{part}/{tail(k)}" for k in missing for part in ("hyper", "fact")]
+            wanted = [f"{part}/{tail(k)}" for k in missing for part in ("hyper", "fact", "oof")]
             local = lake.mirror(("data/",), wanted)
         connection = duckdb.connect()
         datasets = read_points(connection, sorted(local.root.glob("data/*.json")))
@@ -36,7 +36,12 @@ def rescore(lake_uri: str) -> int:
             dt = tail(key).split("/")[0].removeprefix("dt=")
             try:
                 rows = batch_scores(
-                    connection, local.root / key, local.root / f"fact/{tail(key)}", dt, datasets
+                    connection,
+                    local.root / key,
+                    local.root / f"fact/{tail(key)}",
+                    dt,
+                    datasets,
+                    local.root / f"oof/{tail(key)}",
                 )
             except duckdb.Error as exc:
                 log.warning("skipped %s: %s", key, str(exc).strip().splitlines()[0][:200])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 from scripts.engines.sqlfiles import table_schema
 
@@ -14,8 +15,11 @@ def scores_columns() -> list[str]:
 
 
 def scores_record(hyper: dict, dt: str, metrics: dict | None) -> dict:
-    """Metrics absent (a failed trial, a metric this trial did not compute) are null."""
-    merged = {**hyper, "dt": dt, **(metrics or {})}
+    """Metrics absent (a failed trial, a metric this trial did not compute) are null, and so
+    are metrics that overflowed (targets near 1e154 square past the largest double): JSON has
+    no infinity."""
+    finite = {k: v for k, v in (metrics or {}).items() if v is None or math.isfinite(v)}
+    merged = {**hyper, "dt": dt, **finite}
     return {column: merged.get(column) for column in scores_columns()}
 
 

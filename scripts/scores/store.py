@@ -180,7 +180,8 @@ class ScoresStore:
         import duckdb
 
         if local is not self.lake:
-            self.lake.mirror((), ["fact/" + k.removeprefix("hyper/") for k in unscored])
+            tails = [k.removeprefix("hyper/") for k in unscored]
+            self.lake.mirror((), [f"{part}/{t}" for t in tails for part in ("fact", "oof")])
         datasets = read_points(connection, sorted(local.root.glob("data/*.json")))
         with open(out, "w") as handle:
             for hyper_key in unscored:
@@ -193,6 +194,7 @@ class ScoresStore:
                         local.root / ("fact/" + rest),
                         dt,
                         datasets,
+                        local.root / ("oof/" + rest),
                     )
                 except duckdb.Error as exc:
                     reason = str(exc).strip().splitlines()[0][:200]
