@@ -132,9 +132,7 @@ def check_against_facts(lake: Lake, scores: dict, dataset: Dataset, estimator) -
     """
     hyper_id = scores["hyper_id"]
     key = f"fact/dt={scores['dt']}/{scores['batch_id']}.json.gz"
-    facts = {
-        f["point_id"]: f["y_pred"] for f in ndjson(lake, key) if f["hyper_id"] == hyper_id
-    }
+    facts = {f["point_id"]: f["y_pred"] for f in ndjson(lake, key) if f["hyper_id"] == hyper_id}
     missing = [int(p) for p in dataset.point_ids if int(p) not in facts or facts[int(p)] is None]
     if missing:
         raise BadInput(f"trial {hyper_id} has no prediction for {len(missing)} point(s) in {key}")
