@@ -51,6 +51,18 @@ def build_parser() -> Parser:
     setup.add_argument("--lake", default=lake, help="s3://bucket/prefix the tables read")
     setup.add_argument("--print", action="store_true", help="print the statements, run nothing")
     add_athena_flags(setup)
+
+    promote = commands.add_parser("promote", help="refit a trial, check it, store it as a model")
+    promote.add_argument("--lake", default=lake)
+    chosen = promote.add_mutually_exclusive_group()
+    chosen.add_argument("--hyper-id", help="the trial to promote (default: the best)")
+    chosen.add_argument("--by", help="best by test or cv (default: cv when the lake has it)")
+
+    serve = commands.add_parser("serve", help="serve a promoted model over HTTP")
+    serve.add_argument("--lake", default=lake)
+    serve.add_argument("--model", help="hyper_id of a promoted model (default: the latest)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000, help="0 picks a free port")
     return parser
 
 
@@ -131,4 +143,12 @@ def dispatch(args: argparse.Namespace) -> int:
             sys.stdout.write(printable(setup_statements(args.lake, database)))
         else:
             setup(args.lake, args.database, args.workgroup, args.output)
+    elif args.command == "promote":
+        from scripts.models.promote import promote
+
+        promote(args.lake, args.hyper_id, args.by)
+    elif args.command == "serve":
+        from scripts.api import serve
+
+        serve(args.lake, args.model, args.host, args.port)
     return 0

@@ -1,0 +1,174 @@
+"""The prediction API: one promoted model behind FastAPI, served by uvicorn.
+
+Every request the model cannot answer is the client's to fix: a 4xx whose `error` names the
+problem, never a 500. Inputs are checked before the model sees them (every feature present, no
+other key, finite JSON numbers only), and a model that still cannot predict says so as a 422.
+"""
+
+# No `from __future__ import annotations`: FastAPI reads the endpoints' annotations as types.
+import logging
+import socket
+from typing import Annotated
+
+import numpy as np
+from fastapi import Body, FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import ConfigDict, create_model
+from starlette.exceptions import HTTPException
+
+from scripts.errors import BadInput
+from scripts.lake import open_lake
+from scripts.models import registry
+
+log = logging.getLogger("sweeplake.serve")
+MAX_ROWS = 1000
+MAX_BODY_BYTES = 1 << 20  # 1,000 rows of ten features take about 250 kB
+
+
+def build_app(promoted: registry.Promoted) -> FastAPI:
+    """The API of one model: POST and GET /predict, /health, /model, and the docs at /docs."""
+    features = promoted.features
+    card = promoted.card
+    # A JSON body holds numbers as numbers: strict, so "1.5", true and null are refused.
+    body_row = create_model(
+        "Row",
+        __config__=ConfigDict(extra="forbid", strict=True, allow_inf_nan=False),
+        **{f: (float, ...) for f in features},
+    )
+    # A query string holds only text: its numbers are parsed, NaN and infinity still refused.
+    query_row = create_model(
+        "QueryRow",
+        __config__=ConfigDict(extra="forbid", allow_inf_nan=False),
+        **{f: (float, ...) for f in features},
+    )
+    app = FastAPI(
+        title=f"sweeplake model {card['hyper_id']}",
+        description=f"{card['model']} on {card['dataset']['name']}; features in order: "
+        + ", ".join(features),
+        version=card["trial"]["version"],
+    )
+
+    def predict_rows(rows: list) -> list[float]:
+        x = np.array([[getattr(row, f) for f in features] for row in rows], dtype=np.float64)
+        try:
+            y = promoted.estimator.predict(x)
+        except ValueError as exc:  # e.g. a value past float32's range for a forest
+            raise HTTPException(422, f"the model cannot predict these values: {exc}") from None
+        if not np.isfinite(y).all():
+            raise HTTPException(422, "the model gives no finite prediction for these values")
+        return y.tolist()
+
+    @app.post("/predict")
+    async def predict(
+        rows: Annotated[list[body_row], Body(min_length=1, max_length=MAX_ROWS)],
+    ) -> dict:
+        """Predictions for a JSON list of rows, each an object of every feature."""
+        values = predict_rows(rows)
+        return {"hyper_id": card["hyper_id"], "predictions": values}
+
+    @app.get("/predict")
+    async def predict_one(row: Annotated[query_row, Query()]) -> dict:
+        """The prediction for one row given as query parameters, one per feature."""
+        return {"hyper_id": card["hyper_id"], "prediction": predict_rows([row])[0]}
+
+    @app.get("/health")
+    async def health() -> dict:
+        return {"status": "ok", "hyper_id": card["hyper_id"]}
+
+    @app.get("/model")
+    async def model_card() -> dict:
+        """The model card written by `promote`."""
+        return card
+
+    @app.middleware("http")
+    async def limit_body(request: Request, call_next):
+        if request.method == "POST":
+            length = request.headers.get("content-length")
+            if length is None:
+                return error(411, "a POST needs a Content-Length header")
+            if not length.isdigit() or int(length) > MAX_BODY_BYTES:
+                return error(413, f"the body is over {MAX_BODY_BYTES} bytes")
+            kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+            if kind != "application/json":
+                return error(
+                    415, f"the body must be application/json, not {kind[:40] or 'untyped'}"
+                )
+        return await call_next(request)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = [describe(e) for e in exc.errors()]
+        shown = "; ".join(problems[:5]) + (
+            f"; and {len(problems) - 5} more" if len(problems) > 5 else ""
+        )
+        return error(422, shown)
+
+    @app.exception_handler(HTTPException)
+    async def refused(request: Request, exc: HTTPException) -> JSONResponse:
+        if exc.status_code == 400:  # FastAPI's own words for a body it cannot decode are vague
+            return error(400, "the body cannot be read as JSON text in UTF-8")
+        return error(exc.status_code, str(exc.detail))
+
+    return app
+
+
+def describe(problem: dict) -> str:
+    """One validation problem as `where: what`, without echoing the client's input back."""
+    where = problem.get("loc", ())
+    kind = problem.get("type", "")
+    if kind == "json_invalid":  # its location is a character offset, not a row
+        return f"the body is not valid JSON (near character {where[-1]})"
+    if where and where[0] == "body":
+        where = ("row", *where[1:]) if len(where) > 1 and isinstance(where[1], int) else where
+    path = ".".join(str(p) for p in where)
+    message = {
+        "missing": "missing",
+        "extra_forbidden": "not a feature of this model",
+        "float_type": "must be a JSON number",
+        "finite_number": "must be finite (no NaN or infinity)",
+        "float_parsing": "must be a number",
+        "list_type": "the body must be a JSON list of rows",
+        "too_short": "the body must hold at least one row",
+        "too_long": f"the body may hold at most {MAX_ROWS} rows",
+        "model_attributes_type": "must be a JSON object of features",
+        "model_type": "must be a JSON object of features",
+    }.get(kind, problem.get("msg", "invalid"))
+    return f"{path}: {message}" if path else message
+
+
+def error(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status)
+
+
+def serve(lake_uri: str, hyper_id: str | None, host: str, port: int) -> None:
+    """Serve the model promoted as hyper_id (default: the latest) until interrupted."""
+    import uvicorn
+
+    if not 0 <= port < 65536:
+        raise BadInput(f"--port must be in [0, 65535], got {port}")
+    promoted = registry.load(open_lake(lake_uri), hyper_id)
+    listener = bind(host, port)
+    bound_host, bound_port = listener.getsockname()[:2]
+    log.info(
+        "serving %s (%s) on http://%s:%d (docs at /docs)",
+        promoted.card["hyper_id"],
+        promoted.card["model"],
+        bound_host,
+        bound_port,
+    )
+    config = uvicorn.Config(build_app(promoted), log_level="warning", access_log=False)
+    uvicorn.Server(config).run(sockets=[listener])
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """The listening socket, bound before the server starts: a busy port is the user's to fix."""
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+        listener = socket.socket(family, socket.SOCK_STREAM)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind((host, port))
+    except OSError as exc:
+        raise BadInput(f"cannot listen on {host}:{port} ({exc.strerror or exc})") from None
+    listener.listen(2048)
+    return listener
