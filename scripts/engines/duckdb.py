@@ -25,6 +25,14 @@ class Engine(ABC):
     def query(self, sql: str, limit: int | None = None) -> tuple[list[str], list[tuple]]: ...
 
 
+def fetch(connection, sql: str, limit: int | None) -> tuple[list[str], list[tuple]]:
+    """The statement's column names and its first `limit` rows (all when None)."""
+    cursor = connection.execute(sql)
+    columns = [d[0] for d in cursor.description]
+    rows = cursor.fetchall() if limit is None else cursor.fetchmany(limit)
+    return columns, rows
+
+
 class DuckDBEngine(Engine):
     """The three tables as views over the lake's files, typed by the DDL in sql/.
 
@@ -71,10 +79,7 @@ class DuckDBEngine(Engine):
             return self._fetch(sql, limit)
 
     def _fetch(self, sql: str, limit: int | None) -> tuple[list[str], list[tuple]]:
-        cursor = self.connection.execute(sql)
-        columns = [d[0] for d in cursor.description]
-        rows = cursor.fetchall() if limit is None else cursor.fetchmany(limit)
-        return columns, rows
+        return fetch(self.connection, sql, limit)
 
     def _skip_unreadable(self) -> None:
         import duckdb

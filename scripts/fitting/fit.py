@@ -66,7 +66,9 @@ def prepare(
 ) -> TrialInputs:
     for model in models:
         estimator_class(model)  # imported here, once, so that forked workers inherit it
-    order = np.argsort(~dataset.is_train, kind="stable")
+    # Training points first, each part in point_id order: the order in which the metrics sum,
+    # so that scores computed here and from the facts (rescore) are the same to the bit.
+    order = np.lexsort((dataset.point_ids, ~dataset.is_train))
     x = dataset.x[order]
     train = int(dataset.is_train.sum())
     sq_distances = kernel = None
