@@ -9,12 +9,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 from conftest import REPO, sweeplake
-from lakeread import records
-from sklearn.metrics import r2_score
+from lakeread import holdout_r2_by_trial, records
 
-from scripts.dataset import load_dataset
 from scripts.paths import DEFAULT_DATASET
 
 LINE = re.compile(
@@ -49,20 +46,6 @@ def run_on_a_terminal(*args: str) -> str:
     return seen.decode()
 
 
-def best_test_r2_from_the_facts(lake: Path) -> float:
-    """The oracle: scikit-learn's r2_score of every trial's facts on the test points."""
-    dataset = load_dataset(DEFAULT_DATASET)
-    y_true = dict(zip(dataset.point_ids.tolist(), dataset.y.tolist(), strict=True))
-    test = set(dataset.point_ids[~dataset.is_train].tolist())
-    by_trial: dict[str, list[tuple[float, float]]] = {}
-    for fact in records(lake, "fact"):
-        if fact["point_id"] in test:
-            by_trial.setdefault(fact["hyper_id"], []).append(
-                (y_true[fact["point_id"]], fact["y_pred"])
-            )
-    return max(r2_score(*np.array(pairs).T) for pairs in by_trial.values())
-
-
 def test_a_terminal_sees_one_line_redrawn_with_the_best_score_so_far(lake: Path) -> None:
     seen = run_on_a_terminal(
         "run", "--lake", str(lake), "--trials", "6", "--seed", "3", "--workers", "2",
@@ -73,7 +56,7 @@ def test_a_terminal_sees_one_line_redrawn_with_the_best_score_so_far(lake: Path)
     assert [int(d[1]) for d in drawn] == [6] * len(drawn)
     done = [int(d[0]) for d in drawn]
     assert done == sorted(done) and done[-1] == 6
-    assert float(drawn[-1][3]) == round(best_test_r2_from_the_facts(lake), 4)
+    assert float(drawn[-1][3]) == round(max(holdout_r2_by_trial(lake, DEFAULT_DATASET).values()), 4)
     assert 0 <= int(drawn[-1][5]) <= 600
     # The line is cleared before the end log line, which then starts a clean line.
     assert "\r\x1b[K" in seen and "6 trials (0 failed)" in seen.rsplit("\r\x1b[K", 1)[1]

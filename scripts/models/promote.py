@@ -45,11 +45,14 @@ def promote(lake_uri: str, hyper_id: str | None = None, by: str | None = None) -
     card = model_card(hyper, scores, dataset, difference)
     registry.save(lake, estimator, card)
     log.info(
-        "promoted %s (%s, test R² %s) to %s",
+        "promoted %s (%s) to %s/%s/%s/: its refit gives its facts within %g on all %d points",
         card["hyper_id"],
         card["model"],
-        card["metrics"].get("test_r2"),
-        f"{lake.uri}/{registry.PREFIX}/{card['hyper_id']}/",
+        lake.uri,
+        registry.PREFIX,
+        card["hyper_id"],
+        TOLERANCE,
+        card["check"]["points"],
     )
     return card
 
