@@ -19,7 +19,7 @@ class Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> Parser:
-    from scripts.paths import DEFAULT_DATASET, DEFAULT_LAKE
+    from scripts.paths import DEFAULT_DATASET, DEFAULT_LAKE, DEFAULT_REPORT
     from scripts.samplers.space import DEFAULT_SPACE
 
     lake = os.environ.get("SWEEPLAKE_LAKE") or DEFAULT_LAKE
@@ -55,6 +55,10 @@ def build_parser() -> Parser:
     setup.add_argument("--print", action="store_true", help="print the statements, run nothing")
     add_athena_flags(setup)
 
+    report = commands.add_parser("report", help="write the HTML report of the lake")
+    report.add_argument("--lake", default=lake)
+    report.add_argument("--out", type=Path, default=DEFAULT_REPORT)
+
     promote = commands.add_parser("promote", help="refit a trial, check it, store it as a model")
     promote.add_argument("--lake", default=lake)
     chosen = promote.add_mutually_exclusive_group()
@@ -85,6 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     # botocore's INFO lines (where it found credentials, which endpoint) are not the job's events.
     logging.getLogger("botocore").setLevel(logging.WARNING)
+    logging.getLogger("matplotlib").setLevel(logging.WARNING)  # its font cache is no event of ours
     try:
         args = build_parser().parse_args(argv)
         return dispatch(args)
@@ -158,6 +163,10 @@ def dispatch(args: argparse.Namespace) -> int:
             sys.stdout.write(printable(setup_statements(args.lake, database)))
         else:
             setup(args.lake, args.database, args.workgroup, args.output)
+    elif args.command == "report":
+        from scripts.report.build import report
+
+        report(args.lake, args.out)
     elif args.command == "promote":
         from scripts.models.promote import promote
 

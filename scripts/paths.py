@@ -10,3 +10,4 @@ DEFAULT_DATASET = REPO / "data" / "diabetes.json"
 DEFAULT_LAKE = str(REPO / "results" / "lake")
 DEFAULT_SPOOL = REPO / "results" / "spool"
 DEFAULT_CACHE = REPO / "results" / "cache"
+DEFAULT_REPORT = REPO / "results" / "report.html"

@@ -6,21 +6,18 @@ TOLERANCE on every point is not that trial, and is refused rather than stored.
 
 from __future__ import annotations
 
-import gzip
-import json
 import logging
 import platform
-import tempfile
 from importlib.metadata import version
-from pathlib import Path
 
 import numpy as np
 
-from scripts.dataset import Dataset, load_dataset
-from scripts.engines.sqlfiles import read_sql
+from scripts.dataset import Dataset
+from scripts.engines.sqlfiles import query_file
 from scripts.errors import BadInput
 from scripts.fitting.fit import make_estimator, utc_now
-from scripts.lake import Lake, dataset_key, open_lake
+from scripts.lake import Lake, open_lake
+from scripts.lake.trial import hyper_record, lake_dataset, trial_facts
 from scripts.models import registry
 from scripts.samplers.space import MODEL_PARAMS, Trial
 
@@ -63,62 +60,28 @@ def choose(lake_uri: str, hyper_id: str | None, by: str | None) -> dict:
 
     store = open_scores(lake_uri)
     store.refresh()
-    db = store.connection
-    if hyper_id is not None:
-        found = rows(db, "promote_trial.sql", [hyper_id])
-        if not found:
-            raise BadInput(f"no trial {hyper_id!r:.40} in the lake {lake_uri}")
-        if found[0]["status"] != "ok":
-            raise BadInput(f"trial {hyper_id} failed; only an ok trial can be promoted")
-        return found[0]
-    columns = {c[0] for c in db.execute("DESCRIBE scores").fetchall()}
-    if by is None:
-        has_cv = "cv_r2" in columns and rows(db, "promote_best_cv.sql", [])
-        by = "cv" if has_cv else "test"
-    if by == "cv" and "cv_r2" not in columns:
-        raise BadInput(f"the lake {lake_uri} has no cross-validated scores: use --by test")
-    found = rows(db, f"promote_best_{by}.sql", [])
+    if hyper_id is None:
+        return best_trial(store.connection, lake_uri, by)
+    found = query_file(store.connection, "promote_trial.sql", [hyper_id])
     if not found:
-        raise BadInput(f"no ok trial with a {by} score in the lake {lake_uri}")
+        raise BadInput(f"no trial {hyper_id!r:.40} in the lake {lake_uri}")
+    if found[0]["status"] != "ok":
+        raise BadInput(f"trial {hyper_id} failed; only an ok trial can be promoted")
     return found[0]
 
 
-def rows(db, sql_file: str, parameters: list) -> list[dict]:
-    cursor = db.execute(read_sql(sql_file), parameters)
-    names = [d[0] for d in cursor.description]
-    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
-
-
-def hyper_record(lake: Lake, scores: dict) -> dict:
-    """The trial's own line in its batch's hyper object: the record of truth."""
-    key = f"hyper/dt={scores['dt']}/{scores['batch_id']}.json.gz"
-    for record in ndjson(lake, key):
-        if record["hyper_id"] == scores["hyper_id"]:
-            return record
-    raise BadInput(f"trial {scores['hyper_id']} is not in {lake.uri}/{key}")
-
-
-def ndjson(lake: Lake, key: str) -> list[dict]:
-    body = lake.get(key)
-    if body is None:
-        raise BadInput(f"{lake.uri}/{key} is missing")
-    return [json.loads(line) for line in gzip.decompress(body).splitlines() if line.strip()]
-
-
-def lake_dataset(lake: Lake, hyper: dict) -> Dataset:
-    """The dataset the trial ran on, as the lake holds it, checked by its sha256."""
-    key = f"data/{hyper['dataset']}.json"
-    body = lake.get(key)
-    if body is None:
-        raise BadInput(f"{lake.uri}/{key} is missing")
-    # load_dataset reads a file: the same checks as a run's, on the lake's bytes.
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / f"{hyper['dataset']}.json"
-        path.write_bytes(body)
-        dataset = load_dataset(path)
-    if dataset.sha256 != hyper["dataset_sha256"] or dataset_key(dataset) != key:
-        raise BadInput(f"{lake.uri}/{key} is not the dataset trial {hyper['hyper_id']} ran on")
-    return dataset
+def best_trial(db, lake_uri: str, by: str | None = None) -> dict:
+    """The best ok trial's scores line by `by`; by default by cv when the lake has cv scores."""
+    columns = {c[0] for c in db.execute("DESCRIBE scores").fetchall()}
+    if by is None:
+        has_cv = "cv_r2" in columns and query_file(db, "best_by_cv.sql", [1])
+        by = "cv" if has_cv else "test"
+    if by == "cv" and "cv_r2" not in columns:
+        raise BadInput(f"the lake {lake_uri} has no cross-validated scores: use --by test")
+    found = query_file(db, f"best_by_{by}.sql", [1])
+    if not found:
+        raise BadInput(f"no ok trial with a {by} score in the lake {lake_uri}")
+    return found[0]
 
 
 def refit(dataset: Dataset, hyper: dict):
@@ -134,11 +97,12 @@ def check_against_facts(lake: Lake, scores: dict, dataset: Dataset, estimator) -
     Only this trial's batch's fact object is read.
     """
     hyper_id = scores["hyper_id"]
-    key = f"fact/dt={scores['dt']}/{scores['batch_id']}.json.gz"
-    facts = {f["point_id"]: f["y_pred"] for f in ndjson(lake, key) if f["hyper_id"] == hyper_id}
+    facts = trial_facts(lake, scores)
     missing = [int(p) for p in dataset.point_ids if int(p) not in facts or facts[int(p)] is None]
     if missing:
-        raise BadInput(f"trial {hyper_id} has no prediction for {len(missing)} point(s) in {key}")
+        raise BadInput(
+            f"trial {hyper_id} has no prediction for {len(missing)} point(s) in its facts"
+        )
     recorded = np.array([facts[int(p)] for p in dataset.point_ids], dtype=np.float64)
     difference = float(np.max(np.abs(estimator.predict(dataset.x) - recorded)))
     if not difference <= TOLERANCE:

@@ -1,6 +1,0 @@
--- The ok trial with the best test R², ties to the earlier trial: `promote --by test`.
-SELECT *
-FROM scores
-WHERE status = 'ok' AND test_r2 IS NOT NULL
-ORDER BY test_r2 DESC, hyper_id
-LIMIT 1
