@@ -305,12 +305,12 @@ BAD_REQUESTS = [
         "must be application/json, not application/x-www-form-urlencoded",
     ),
     (
-        "no Content-Length",
+        "a chunked body over 1 MiB",
         "POST",
         "/predict",
-        {"content": iter([json.dumps([ROW]).encode()]), "headers": JSON},
-        411,
-        "Content-Length",
+        {"content": iter([b" " * (1 << 19)] * 4), "headers": JSON},
+        413,
+        "over 1048576 bytes",
     ),
     (
         "a query missing features",
