@@ -50,9 +50,19 @@ def build_parser() -> Parser:
     )
     add_athena_flags(rank)
 
+    rescore = commands.add_parser("rescore", help="write missing scores objects from the facts")
+    rescore.add_argument("--lake", default=lake)
+
+    compact = commands.add_parser("compact", help="closed days' scores into Parquet, for Athena")
+    compact.add_argument("--lake", default=lake, help="s3://bucket/prefix")
+    add_athena_flags(compact)
+
     setup = commands.add_parser("setup", help="create the Athena database and tables")
     setup.add_argument("--lake", default=lake, help="s3://bucket/prefix the tables read")
     setup.add_argument("--print", action="store_true", help="print the statements, run nothing")
+    setup.add_argument(
+        "--first-day", help="YYYY-MM-DD the partitions start at (default: the lake's first)"
+    )
     add_athena_flags(setup)
 
     report = commands.add_parser("report", help="write the HTML report of the lake")
@@ -154,15 +164,23 @@ def dispatch(args: argparse.Namespace) -> int:
                 database=args.database,
             )
         )
+    elif args.command == "rescore":
+        from scripts.scores.rebuild import rescore
+
+        rescore(args.lake)
+    elif args.command == "compact":
+        from scripts.scores.compact import compact
+
+        compact(args.lake, args.database, args.workgroup, args.output)
     elif args.command == "setup":
         from scripts.engines.athena import resolve_database
         from scripts.engines.tables import printable, setup, setup_statements
 
         if args.print:
             database = resolve_database(args.database)
-            sys.stdout.write(printable(setup_statements(args.lake, database)))
+            sys.stdout.write(printable(setup_statements(args.lake, database, args.first_day)))
         else:
-            setup(args.lake, args.database, args.workgroup, args.output)
+            setup(args.lake, args.database, args.workgroup, args.output, args.first_day)
     elif args.command == "report":
         from scripts.report.build import report
 

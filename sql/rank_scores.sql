@@ -1,6 +1,8 @@
 -- The leaderboard from the per-trial scores: every ok trial ranked by test R², overall and
 -- within its model, one dataset at a time; equal scores in hyper_id order. A trial whose
--- predictions do not cover every point of its dataset is left out. `rank --audit` checks this
+-- predictions do not cover every point of its dataset is left out. all_scores is, on Athena,
+-- the view of the days compacted to Parquet plus the per-batch objects since (see
+-- create_all_scores.sql); in DuckDB, the local scores cache. `rank --audit` checks this
 -- against rank_runs.sql, which computes the same from the facts.
 WITH dataset_points AS (
   SELECT dataset, COUNT(*) AS points
@@ -9,7 +11,7 @@ WITH dataset_points AS (
 ),
 trials AS (
   SELECT s.*
-  FROM scores AS s
+  FROM all_scores AS s
   JOIN dataset_points AS n
     ON n.dataset = s.dataset AND n.points = s.points
   WHERE s.status = 'ok'

@@ -125,7 +125,7 @@ def test_s3_leaderboard_equals_the_local_one_and_every_object_is_encrypted(
         if path.is_file()
     }
     assert predictions_by_trial(objects) == predictions_by_trial(local_objects)
-    assert sorted(k.split("/")[2] for k in objects) == ["data", "fact", "hyper"]
+    assert sorted(k.split("/")[2] for k in objects) == ["data", "fact", "hyper", "scores"]
     for key in objects:
         assert client.head_object(Bucket=bucket, Key=key)["ServerSideEncryption"] == "AES256"
     assert spooled(env) == []
@@ -141,17 +141,18 @@ def test_the_dataset_goes_once_and_the_mirror_fetches_only_new_objects(bucket, e
         return [path for method, path in proxy.passed if method == "PUT"]
 
     assert sweeplake(*RUN, "--lake", lake, env=env).returncode == 0
-    assert [p.split("/")[2] for p in puts()] == ["data", "fact", "hyper"]
+    assert [p.split("/")[2] for p in puts()] == ["data", "fact", "hyper", "scores"]
     assert len(leaderboard(lake, env)) >= 1
-    assert len(object_gets()) == 3  # data, fact and hyper, all new
+    # data, hyper and scores, all new: rank reads the scores, never the facts
+    assert sorted(p.split("/")[2] for p in object_gets()) == ["data", "hyper", "scores"]
 
     proxy.passed.clear()
     assert sweeplake(*RUN, "--lake", lake, env=env).returncode == 0
     new = puts()
-    assert [p.split("/")[2] for p in new] == ["fact", "hyper"]  # the dataset is there already
+    assert [p.split("/")[2] for p in new] == ["fact", "hyper", "scores"]  # the dataset is there
     proxy.passed.clear()
     assert len(leaderboard(lake, env)) >= 2
-    assert sorted(object_gets()) == sorted(new)
+    assert sorted(object_gets()) == sorted(p for p in new if p.split("/")[2] != "fact")
 
 
 @pytest.mark.parametrize("outage", ["after-fact-put", "after-dataset-put", "endpoint-down"])

@@ -100,6 +100,10 @@ class Lake(ABC):
     def keys(self, prefix: str) -> list[str]:
         """Keys of whole objects under prefix, sorted."""
 
+    def first_key(self, prefix: str) -> str | None:
+        """The first key under prefix in sorted order, None if there is none."""
+        return next(iter(self.keys(prefix)), None)
+
     def held_dataset_sha256(self, key: str) -> str | None:
         """The sha256 of the dataset object at key, None if there is none."""
         held = self.get(key)

@@ -135,6 +135,14 @@ class S3Lake(Lake):
             if not item["Key"].endswith("/")
         )
 
+    def first_key(self, prefix: str) -> str | None:
+        """One request: S3 lists keys in sorted order."""
+        listed = self.client.list_objects_v2(
+            Bucket=self.bucket, Prefix=self.full_key(prefix), MaxKeys=1
+        )
+        first = listed.get("Contents", [])
+        return first[0]["Key"][len(self.full_key("")) :] if first else None
+
     def held_dataset_sha256(self, key: str) -> str | None:
         from botocore.exceptions import ClientError
 

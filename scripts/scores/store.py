@@ -26,6 +26,7 @@ from scripts.ids import new_id
 from scripts.lake import Lake, LocalLake, open_lake
 from scripts.lake.base import write_durably
 from scripts.paths import DEFAULT_CACHE
+from scripts.scores.records import ndjson
 from scripts.scores.rescore import batch_scores, read_points
 
 log = logging.getLogger("sweeplake.scores")
@@ -36,7 +37,7 @@ MAX_PARTS = 8
 # How long a part no manifest names stays on disk, for readers that listed it before.
 GRACE_SECONDS = 3600
 # DuckDB's limits in every process that reads the scores: a t3.small has 2 GiB and 2 cores.
-DUCKDB_CONFIG = {"memory_limit": "512MB", "threads": 2, "preserve_insertion_order": False}
+DUCKDB_CONFIG = {"memory_limit": "256MB", "threads": 2, "preserve_insertion_order": False}
 # The parts of an S3 lake that the scores need; facts only for batches without scores.
 SCORES_PARTS = ("hyper/", "scores/", "data/")
 
@@ -190,7 +191,7 @@ class ScoresStore:
                     self.skipped[hyper_key] = reason
                     log.warning("skipped %s: %s", hyper_key, reason)
                     continue
-                handle.writelines(json.dumps(r, allow_nan=False) + "\n" for r in rows)
+                handle.write(ndjson(rows))
 
     def merge(self, parts: list[str]) -> list[str]:
         """Merge every part but the largest into one: each merge costs what is recent."""
@@ -213,6 +214,8 @@ class ScoresStore:
         else:
             scores = self.typed(self._connection, [os.devnull])  # empty, of the same shape
         scores.create_view("scores", replace=True)
+        # The name sql/rank_scores.sql reads; on Athena a view over two tables (compact.py).
+        self._connection.execute("CREATE OR REPLACE VIEW all_scores AS SELECT * FROM scores")
         data = [str(p) for p in sorted(self.local.root.glob("data/*.json"))] or [os.devnull]
         columns = duckdb_types(table_schema("data").columns)
         self._connection.read_json(data, columns=columns, format="newline_delimited").create_view(
