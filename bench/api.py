@@ -10,12 +10,18 @@ from __future__ import annotations
 
 import http.client
 import json
+import subprocess
+import sys
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import urlsplit
+from urllib.request import urlopen
 
+from bench.scale import REPO, lake_env
 from scripts.paths import DEFAULT_DATASET
+from tests.servers import Served
 
 CLIENTS = 8
 FEATURE_KEYS = ("dataset", "point_id", "is_train", "y_true")
@@ -24,6 +30,7 @@ FEATURE_KEYS = ("dataset", "point_id", "is_train", "y_true")
 @dataclass(frozen=True)
 class Load:
     name: str
+    rows: int  # per request
     requests: int
     seconds: float
     latencies: list[float]  # seconds, one per request
@@ -43,8 +50,10 @@ def rows(count: int) -> list[dict]:
     return [{k: v for k, v in p.items() if k not in FEATURE_KEYS} for p in chosen]
 
 
-def hammer(url: str, name: str, body: bytes, per_client: int) -> Load:
-    """CLIENTS threads, each sending per_client POSTs of `body` back to back on one connection."""
+def hammer(url: str, count: int, per_client: int) -> Load:
+    """CLIENTS threads, each sending per_client POSTs of `count` rows back to back on one
+    connection."""
+    body = json.dumps(rows(count)).encode()
     address = urlsplit(url)
     latencies: list[list[float]] = [[] for _ in range(CLIENTS)]
     failures: list[str] = []
@@ -54,15 +63,19 @@ def hammer(url: str, name: str, body: bytes, per_client: int) -> Load:
     def client(mine: list[float]) -> None:
         connection = http.client.HTTPConnection(address.hostname, address.port, timeout=30)
         ready.wait()
-        for _ in range(per_client):
-            started = time.perf_counter()
-            connection.request("POST", "/predict", body, headers)
-            reply = connection.getresponse()
-            reply.read()
-            mine.append(time.perf_counter() - started)
-            if reply.status != 200:
-                failures.append(f"HTTP {reply.status}")
-        connection.close()
+        try:
+            for _ in range(per_client):
+                started = time.perf_counter()
+                connection.request("POST", "/predict", body, headers)
+                reply = connection.getresponse()
+                reply.read()
+                mine.append(time.perf_counter() - started)
+                if reply.status != 200:
+                    failures.append(f"HTTP {reply.status}")
+        except OSError as exc:
+            failures.append(repr(exc))
+        finally:
+            connection.close()
 
     threads = [threading.Thread(target=client, args=(mine,)) for mine in latencies]
     for thread in threads:
@@ -75,39 +88,44 @@ def hammer(url: str, name: str, body: bytes, per_client: int) -> Load:
     if failures:
         raise RuntimeError(f"{len(failures)} requests failed, first: {failures[0]}")
     every = [s for mine in latencies for s in mine]
-    return Load(name, len(every), seconds, every)
+    name = f"POST /predict, {count} row{'s' if count > 1 else ''}"
+    return Load(name, count, len(every), seconds, every)
+
+
+def served_loads(work: Path, single: int, batched: int) -> tuple[str, list[Load]]:
+    """The best of a 40-trial SVR batch, promoted and served; its card's id and the loads."""
+    lake, env = work / "api-lake", lake_env(work / "api-cache")
+    for args in (("run", "--model", "svr", "--seed", "0"), ("promote",)):
+        command = [sys.executable, "-m", "scripts", *args, "--lake", str(lake)]
+        subprocess.run(command, cwd=REPO, env=env, check=True, capture_output=True)
+    served = Served("--lake", str(lake), env={"SWEEPLAKE_CACHE": env["SWEEPLAKE_CACHE"]})
+    try:
+        hyper_id = json.loads(urlopen(f"{served.url}/model", timeout=30).read())["hyper_id"]
+        return hyper_id, measure(served.url, single, batched)
+    finally:
+        served.close()
 
 
 def measure(url: str, single: int, batched: int) -> list[Load]:
-    """Single-row then 100-row requests, after a warm-up of each."""
-    one, hundred = json.dumps(rows(1)).encode(), json.dumps(rows(100)).encode()
-    hammer(url, "warm-up", one, 25)
-    hammer(url, "warm-up", hundred, 5)
-    return [
-        hammer(url, "POST /predict, 1 row", one, single // CLIENTS),
-        hammer(url, "POST /predict, 100 rows", hundred, batched // CLIENTS),
-    ]
+    """Single-row then 100-row requests, each after a warm-up."""
+    hammer(url, 1, 25)
+    single_row = hammer(url, 1, single // CLIENTS)
+    hammer(url, 100, 3)
+    return [single_row, hammer(url, 100, batched // CLIENTS)]
 
 
-def table(loads: list[Load]) -> str:
-    head = ("request", "requests", "seconds", "req/s", "rows/s", "p50 ms", "p99 ms")
-    lines = [head]
+def table_rows(loads: list[Load]) -> list[tuple[str, ...]]:
+    rows = [("request", "requests", "seconds", "req/s", "rows/s", "p50 ms", "p99 ms")]
     for load in loads:
-        per = 100 if "100" in load.name else 1
-        lines.append(
+        rows.append(
             (
                 load.name,
                 f"{load.requests:,}",
                 f"{load.seconds:.2f}",
                 f"{load.rate:,.0f}",
-                f"{load.rate * per:,.0f}",
+                f"{load.rate * load.rows:,.0f}",
                 f"{load.percentile(50) * 1000:.2f}",
                 f"{load.percentile(99) * 1000:.2f}",
             )
         )
-    widths = [max(len(r[i]) for r in lines) for i in range(len(head))]
-    return "\n".join(
-        "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
-        for r in lines
-    )
-
+    return rows
