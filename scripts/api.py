@@ -63,18 +63,20 @@ def build_app(promoted: registry.Promoted) -> FastAPI:
             raise HTTPException(422, "the model gives no finite prediction for these values")
         return y.tolist()
 
-    @app.post("/predict")
+    # Answers built as JSONResponse: FastAPI would otherwise validate each one again.
+    @app.post("/predict", response_class=JSONResponse, responses=answer("predictions", "array"))
     async def predict(
         rows: Annotated[list[body_row], Body(min_length=1, max_length=MAX_ROWS)],
-    ) -> dict:
+    ) -> JSONResponse:
         """Predictions for a JSON list of rows, each an object of every feature."""
         values = predict_rows(rows)
-        return {"hyper_id": card["hyper_id"], "predictions": values}
+        return JSONResponse({"hyper_id": card["hyper_id"], "predictions": values})
 
-    @app.get("/predict")
-    async def predict_one(row: Annotated[query_row, Query()]) -> dict:
+    @app.get("/predict", response_class=JSONResponse, responses=answer("prediction", "number"))
+    async def predict_one(row: Annotated[query_row, Query()]) -> JSONResponse:
         """The prediction for one row given as query parameters, one per feature."""
-        return {"hyper_id": card["hyper_id"], "prediction": predict_rows([row])[0]}
+        values = predict_rows([row])
+        return JSONResponse({"hyper_id": card["hyper_id"], "prediction": values[0]})
 
     @app.get("/health")
     async def health() -> dict:
@@ -172,6 +174,13 @@ def describe(problem: dict) -> str:
         "model_type": "must be a JSON object of features",
     }.get(kind, problem.get("msg", "invalid"))
     return f"{path}: {message}" if path else message
+
+
+def answer(key: str, kind: str) -> dict:
+    """The OpenAPI description of a 200 answer built by hand."""
+    value = {"type": "array", "items": {"type": "number"}} if kind == "array" else {"type": kind}
+    schema = {"type": "object", "properties": {"hyper_id": {"type": "string"}, key: value}}
+    return {200: {"content": {"application/json": {"schema": schema}}}}
 
 
 def fast_predict(estimator):

@@ -41,10 +41,16 @@ def promote(lake_uri: str, hyper_id: str | None = None, by: str | None = None) -
     difference = check_against_facts(lake, scores, dataset, estimator)
     card = model_card(hyper, scores, dataset, difference)
     registry.save(lake, estimator, card)
+    scored = ", ".join(
+        f"{name} {card['metrics'][key]:.4f}"
+        for key, name in (("cv_r2", "CV R²"), ("test_r2", "test R²"))
+        if card["metrics"].get(key) is not None
+    )
     log.info(
-        "promoted %s (%s) to %s/%s/%s/: its refit gives its facts within %g on all %d points",
+        "promoted %s (%s, %s) to %s/%s/%s/: its refit gives its facts within %g on all %d points",
         card["hyper_id"],
         card["model"],
+        scored,
         lake.uri,
         registry.PREFIX,
         card["hyper_id"],
