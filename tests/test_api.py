@@ -22,6 +22,7 @@ from scripts.paths import DEFAULT_DATASET
 POINTS = [json.loads(line) for line in DEFAULT_DATASET.read_text().splitlines()]
 FEATURES = [k for k in POINTS[0] if k not in ("dataset", "point_id", "is_train", "y_true")]
 ROW = {f: POINTS[0][f] for f in FEATURES}
+SWAPPED = "01M8ZZZZZZZZZZZZZZZZZZZZZZ"  # a model file put in the lake by someone else
 
 
 def rows_of(points: list[dict]) -> list[dict]:
@@ -138,11 +139,11 @@ def test_serve_refuses_a_model_file_holding_types_no_sweeplake_model_has(
         == 0
     )
     card = (lake / "models" / hyper_id / "card.json").read_text()
-    swapped = lake / "models" / "SWAPPED"
+    swapped = lake / "models" / SWAPPED
     swapped.mkdir()
     (swapped / "card.json").write_text(card)
     (swapped / "model.skops").write_bytes(skops.io.dumps(FunctionTransformer(func=os.system)))
-    done = sweeplake("serve", "--lake", str(lake), "--model", "SWAPPED", "--port", "0")
+    done = sweeplake("serve", "--lake", str(lake), "--model", SWAPPED, "--port", "0")
     assert done.returncode == 2
     assert done.stderr.strip().splitlines()[-1].endswith("refusing to load it")
 
@@ -150,8 +151,12 @@ def test_serve_refuses_a_model_file_holding_types_no_sweeplake_model_has(
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (("--model", "NOSUCHMODEL"), "no promoted model 'NOSUCHMODEL'"),
+        (
+            ("--model", "01M8NNNNNNNNNNNNNNNNNNNNNN"),
+            "no promoted model '01M8NNNNNNNNNNNNNNNNNNNNNN'",
+        ),
         (("--port", "70000"), "--port must be in [0, 65535], got 70000"),
+        (("--model", "../../../etc"), "--model '../../../etc' is not a hyper_id"),
         (("--host", "no.such.host.invalid"), "cannot listen on no.such.host.invalid:"),
     ],
 )

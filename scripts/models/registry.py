@@ -10,6 +10,7 @@ import json
 from dataclasses import dataclass
 
 from scripts.errors import BadInput
+from scripts.ids import CROCKFORD
 from scripts.lake import Lake
 
 PREFIX = "models"
@@ -51,6 +52,9 @@ def load(lake: Lake, hyper_id: str | None = None) -> Promoted:
 
     if hyper_id is None:
         hyper_id = latest(lake)
+    if len(hyper_id) != 26 or set(hyper_id) - set(CROCKFORD):
+        # It becomes part of a key: a path like ../x must never reach the lake.
+        raise BadInput(f"--model {hyper_id!r:.40} is not a hyper_id (26 characters of 0-9, A-Z)")
     card_body = lake.get(model_key(hyper_id, CARD_FILE))
     if card_body is None:
         raise BadInput(
