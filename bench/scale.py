@@ -9,8 +9,6 @@ to exit, its peak RSS read from the kernel (wait4).
 
 from __future__ import annotations
 
-import gzip
-import json
 import os
 import subprocess
 import sys
@@ -24,7 +22,7 @@ import numpy as np
 from scripts.dataset import Dataset
 from scripts.fitting.fit import encode_facts
 from scripts.ids import new_id
-from scripts.lake import Gzipped, dataset_key, gzip_text
+from scripts.lake import Gzipped, LocalLake, dataset_key, gzip_text
 from scripts.samplers.space import ALL_PARAMS
 from scripts.scores.metrics import score
 from scripts.scores.records import ndjson, scores_record
@@ -45,6 +43,16 @@ PLAIN_SCRIPT = (
 class Timed:
     seconds: float
     peak_rss: int  # bytes
+
+
+@dataclass(frozen=True)
+class ScaleRow:
+    trials: int
+    made: float  # seconds to synthesise the lake
+    first: Timed
+    again: Timed
+    plain: Timed | None
+    batch: Path  # the real batch's hyper object
 
 
 def synthesise(root: Path, dataset: Dataset, trials: int, facts: bool, seed: int = 0) -> None:
@@ -158,21 +166,12 @@ def one_more_batch(lake: Path, env: dict[str, str]) -> Path:
     return added
 
 
-def count_lines(path: Path) -> int:
-    with gzip.open(path, "rb") as handle:
-        return sum(1 for _ in handle)
-
-
-def gib(size: int) -> str:
-    return f"{size / 2**30:.2f} GiB" if size >= 2**30 else f"{size / 2**20:.0f} MiB"
-
-
 def lake_env(cache: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SWEEPLAKE_", "AWS_"))}
     return {**env, "SWEEPLAKE_CACHE": str(cache)}
 
 
-def scale_rows(work: Path, dataset: Dataset, sizes: list[int], facts_up_to: int) -> list[tuple]:
+def scale_rows(work: Path, dataset: Dataset, sizes: list[int], facts_up_to: int) -> list[ScaleRow]:
     """One row per lake size: synthesis, first rank, rank after one more batch, plain DuckDB."""
     rows = []
     for size in sizes:
@@ -182,9 +181,40 @@ def scale_rows(work: Path, dataset: Dataset, sizes: list[int], facts_up_to: int)
         made = time.perf_counter() - started
         env = lake_env(work / f"cache-{size}")
         first = rank(lake, env)
-        one_more_batch(lake, env)
+        batch = one_more_batch(lake, env)
         again = rank(lake, env)
         plain = plain_duckdb(lake, env) if size <= facts_up_to else None
-        rows.append((size, made, first, again, plain))
-        json.dumps(rows[-1], default=str)
+        rows.append(ScaleRow(size, made, first, again, plain, batch))
     return rows
+
+
+def athena_bytes(lake: Path, batch: Path, dataset: Dataset) -> dict[str, float]:
+    """Bytes Athena reads over one month of the default schedule, for the leaderboard query and
+    for the full query over the facts, from one real batch's objects and one synthetic day's
+    Parquet object as `compact` writes it."""
+    from scripts.scores.compact import CLOSED_AFTER_DAYS, daily_parquet
+
+    key = batch.relative_to(lake / "hyper")
+    fact, hyper, scores = (
+        (lake / part / key).stat().st_size for part in ("fact", "hyper", "scores")
+    )
+    first_day = sorted(lake.glob("scores/dt=*"))[0]
+    day_keys = sorted(str(p.relative_to(lake)) for p in first_day.glob("*.json.gz"))
+    assert len(day_keys) == BATCHES_A_DAY, len(day_keys)
+    parquet_day = len(daily_parquet(LocalLake(lake), day_keys))
+    data = len(dataset.canonical)
+    # Just before the daily compact, the days not yet compacted are today, yesterday and the
+    # day before: count all three whole.
+    recent = CLOSED_AFTER_DAYS + 1
+    days = 30
+    leaderboard = (days - recent) * parquet_day + recent * BATCHES_A_DAY * scores + data
+    full = days * BATCHES_A_DAY * (fact + hyper) + data
+    return {
+        "fact": fact,
+        "hyper": hyper,
+        "scores": scores,
+        "parquet_day": parquet_day,
+        "leaderboard": leaderboard,
+        "full": full,
+        "json_only": days * BATCHES_A_DAY * scores + data,
+    }

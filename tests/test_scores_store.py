@@ -13,6 +13,7 @@ import sys
 import time
 from dataclasses import replace
 from pathlib import Path
+from urllib.parse import unquote
 
 import pytest
 
@@ -243,3 +244,25 @@ def test_rescore_writes_the_missing_scores_objects_the_job_would_have(tmp_path: 
     assert "1 scores objects written" in result.stderr
     assert f"skipped hyper/{day}/01GARBAGE.json.gz" in result.stderr
     assert {p: p.read_bytes() for p in lake.root.glob("scores/*/*")} == written
+
+
+def test_an_s3_lake_ranks_without_its_facts_but_where_scores_are_missing(
+    aws, bucket, env, proxy
+) -> None:
+    lake = f"s3://{bucket}/lake"
+    for seed in ("1", "2"):
+        run = ("run", "--lake", lake, "--trials", "3", "--workers", "1", "--seed", seed)
+        assert sweeplake(*run, env=env).returncode == 0
+    client = aws.client()
+    listed = client.list_objects_v2(Bucket=bucket, Prefix="lake/scores/")["Contents"]
+    lost = sorted(item["Key"] for item in listed)[0]
+    client.delete_object(Bucket=bucket, Key=lost)  # as a kill between the two puts leaves it
+    proxy.passed.clear()
+    result = sweeplake("rank", "--lake", lake, "--format", "csv", env=env)
+    assert result.returncode == 0, result.stderr
+    assert len(parse_csv(result.stdout)) == 6
+    fetched = [unquote(p) for method, p in proxy.passed if method == "GET" and "?" not in p]
+    assert [p for p in fetched if "/fact/" in p] == [f"/{bucket}/{lost.replace('scores', 'fact')}"]
+    audit = sweeplake("rank", "--lake", lake, "--audit", env=env)
+    assert audit.returncode == 0, audit.stdout + audit.stderr
+    assert "6 ranked trials" in audit.stdout

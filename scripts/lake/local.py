@@ -57,11 +57,10 @@ class LocalLake(Lake):
             return None
 
     def keys(self, prefix: str) -> list[str]:
-        base = self.root / prefix
-        if not base.is_dir():
-            return []
-        return sorted(
-            str(path.relative_to(self.root))
-            for path in base.rglob("*")
-            if path.is_file() and not path.name.startswith(".")
-        )
+        # os.walk, not Path.rglob: a month of batches is 43,200 files per prefix, listed by
+        # every rank, and a Path per file costs ten times the walk.
+        found = []
+        for folder, _, files in os.walk(self.root / prefix):
+            relative = os.path.relpath(folder, self.root)
+            found += [f"{relative}/{name}" for name in files if not name.startswith(".")]
+        return sorted(found)

@@ -61,7 +61,9 @@ def connect(cache: Path):
     import duckdb
 
     spill = cache / f"spill-{os.getpid()}-{new_id()}"
-    return duckdb.connect(config={**DUCKDB_CONFIG, "temp_directory": str(spill)})
+    connection = duckdb.connect(config={**DUCKDB_CONFIG, "temp_directory": str(spill)})
+    connection.execute("SET enable_progress_bar = false")  # a bar on stderr is no log line
+    return connection
 
 
 class ScoresStore:
