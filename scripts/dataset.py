@@ -12,11 +12,13 @@ from pathlib import Path
 import numpy as np
 
 from scripts.errors import BadInput
+from scripts.outfile import write_user_file
 from scripts.textio import as_float, read_text, strict_json
 
 SPLIT_TEST_SIZE = 0.2
 SPLIT_RANDOM_STATE = 44
 RESERVED_KEYS = ("dataset", "point_id", "is_train", "y_true")
+REQUIRED_KEYS = {"point_id", "is_train", "y_true"}
 DATASET_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}")
 FEATURE_NAME = re.compile(r"[a-z_][a-z0-9_]{0,63}")
 INT64 = 2**63
@@ -62,11 +64,7 @@ def export_diabetes(out: Path) -> Path:
     payload = encode_points(
         "diabetes", tuple(bunch.feature_names), indices, bunch.data, bunch.target, is_train
     )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp")
-    tmp.write_bytes(payload)
-    tmp.replace(out)
-    return out
+    return write_user_file(out, payload, "--out")
 
 
 def load_dataset(path: Path) -> Dataset:
@@ -106,10 +104,8 @@ def load_dataset(path: Path) -> Dataset:
     for i, (number, record) in enumerate(numbered):
         where = f"dataset {path} line {number}"
         keys = set(record) - {"dataset"}
-        expected = set(features) | {"point_id", "is_train", "y_true"}
-        if keys != expected:
-            odd = sorted(keys ^ expected)
-            raise BadInput(f"{where}: keys differ from line 1 ({', '.join(odd)})")
+        if keys != set(features) | REQUIRED_KEYS:
+            raise BadInput(f"{where}: {_key_problem(keys, features)}")
         pid = record["point_id"]
         if type(pid) is not int or not -INT64 <= pid < INT64:
             raise BadInput(f"{where}: point_id must be a 64-bit integer, got {pid!r:.40}")
@@ -134,6 +130,22 @@ def _parse_line(path: Path, number: int, line: str) -> dict:
     if not isinstance(record, dict):
         raise BadInput(f"{where}: not a JSON object")
     return record
+
+
+def _key_problem(keys: set[str], features: tuple[str, ...]) -> str:
+    missing = sorted(REQUIRED_KEYS - keys)
+    if missing:
+        return (
+            f"lacks {', '.join(missing)}: every line needs point_id, is_train and y_true "
+            "besides its features (see the dataset format in the README)"
+        )
+    absent, extra = sorted(set(features) - keys), sorted(keys - set(features) - REQUIRED_KEYS)
+    problems = [f"lacks {', '.join(absent)}"] if absent else []
+    problems += [f"has {', '.join(extra)} as well"] if extra else []
+    return (
+        f"{' and '.join(problems)}: every line holds exactly the features of the first line "
+        f"({', '.join(features)})"
+    )
 
 
 def _finite(where: str, key: str, value: object) -> float:

@@ -7,11 +7,13 @@ import csv
 import io
 import json
 import math
+from collections import Counter
 
 from scripts.engines.duckdb import DuckDBEngine, Engine
 from scripts.engines.sqlfiles import read_sql
 from scripts.errors import BadInput
 from scripts.lake import LocalLake, open_lake
+from scripts.paths import DEFAULT_TABLE_ROWS
 from scripts.samplers.space import ALL_PARAMS
 
 FORMATS = ("table", "csv", "json")
@@ -23,6 +25,7 @@ AUDIT_TOLERANCE = 1e-12
 METRIC_COLUMNS = ("test_r2", "train_r2", "test_rmse", "test_mae")
 TABLE_COLUMNS = (
     "rank",
+    "dataset",
     "model",
     "test_r2",
     "train_r2",
@@ -36,26 +39,53 @@ TABLE_COLUMNS = (
 def rank(
     lake: str,
     engine: str = "duckdb",
-    limit: int = 10,
+    limit: int | None = None,
     fmt: str = "table",
     *,
+    dataset: str | None = None,
     workgroup: str | None = None,
     output: str | None = None,
     database: str | None = None,
 ) -> str:
-    """The leaderboard of a lake, rendered: what `python -m scripts rank` prints."""
-    if limit < 1:
+    """The leaderboard of a lake, rendered: what `sweeplake rank` prints.
+
+    `limit` is the number of trials shown per dataset, best first; when None, the table shows
+    the best DEFAULT_TABLE_ROWS and csv and json show every trial. `dataset` keeps one dataset.
+    """
+    if limit is not None and limit < 1:
         raise BadInput(f"--limit must be at least 1, got {limit}")
     if fmt not in FORMATS:
         raise BadInput(f"unknown format {fmt!r:.40}: choose {', '.join(FORMATS)}")
+    if limit is None and fmt == "table":
+        limit = DEFAULT_TABLE_ROWS
     chosen = open_engine(lake, engine, workgroup, output, database)
-    return render(leaderboard(chosen, limit), fmt)
+    columns, rows = leaderboard(chosen)
+    return render(columns, best_per_dataset(rows, limit, dataset), fmt, dataset)
 
 
-def leaderboard(engine: Engine, limit: int | None = None, sql: str = LEADERBOARD_SQL) -> list[dict]:
-    """The best `limit` trials (all when None), best first, as dicts keyed by column."""
+def leaderboard(
+    engine: Engine, limit: int | None = None, sql: str = LEADERBOARD_SQL
+) -> tuple[list[str], list[dict]]:
+    """The first `limit` ranked trials (all when None), by dataset and best first, as dicts
+    keyed by the query's columns."""
     columns, rows = engine.query(read_sql(sql), limit)
-    return [dict(zip(columns, row, strict=True)) for row in rows]
+    return columns, [dict(zip(columns, row, strict=True)) for row in rows]
+
+
+def best_per_dataset(rows: list[dict], limit: int | None, dataset: str | None) -> list[dict]:
+    """The first `limit` rows (all when None) of each dataset, or of `dataset` alone.
+
+    The dataset is compared here, in Python: a user's value never reaches SQL text.
+    """
+    shown: Counter[str] = Counter()
+    kept = []
+    for row in rows:
+        if dataset is not None and row["dataset"] != dataset:
+            continue
+        if limit is None or shown[row["dataset"]] < limit:
+            shown[row["dataset"]] += 1
+            kept.append(row)
+    return kept
 
 
 def audit(
@@ -69,8 +99,8 @@ def audit(
     """Whether the leaderboard from the scores is the one from every fact, row for row; and
     a report of one line, or of the first differences."""
     settings = {"workgroup": workgroup, "output": output, "database": database}
-    scores = leaderboard(open_engine(lake, engine, **settings))
-    facts = leaderboard(open_engine(lake, engine, facts=True, **settings), sql=AUDIT_SQL)
+    _, scores = leaderboard(open_engine(lake, engine, **settings))
+    _, facts = leaderboard(open_engine(lake, engine, facts=True, **settings), sql=AUDIT_SQL)
     differences = compare(scores, facts)
     if not differences:
         pairs = zip(scores, facts, strict=True)
@@ -141,35 +171,45 @@ def open_engine(
     target = open_lake(lake)
     if not isinstance(target, LocalLake):
         target = target.mirror()
+    elif target.root.exists() and not target.root.is_dir():
+        raise BadInput(
+            f"lake {target.root} is a file, not a folder: give --lake the folder "
+            "(or s3://bucket/prefix) that `sweeplake run --lake` wrote to"
+        )
     elif not target.root.is_dir():
-        raise BadInput(f"no lake at {target.root}: run `python -m scripts run` first")
+        raise BadInput(
+            f"no lake at {target.root}: check --lake (or $SWEEPLAKE_LAKE), "
+            "or run `sweeplake run` to start one there"
+        )
     return DuckDBEngine(target.root)
 
 
-def render(rows: list[dict], fmt: str) -> str:
+def render(columns: list[str], rows: list[dict], fmt: str, dataset: str | None = None) -> str:
     if fmt == "json":
         return json.dumps(rows, indent=2, default=str) + "\n"
     if fmt == "csv":
         out = io.StringIO()
-        if rows:
-            writer = csv.DictWriter(out, fieldnames=list(rows[0]), lineterminator="\n")
-            writer.writeheader()
-            writer.writerows(rows)
+        writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
         return out.getvalue()
+    if not rows:
+        of = "" if dataset is None else f" of dataset {dataset!r:.40}"
+        return f"no ranked trials{of} yet: run `sweeplake run` first\n"
     return render_table(rows)
 
 
 def render_table(rows: list[dict]) -> str:
-    if not rows:
-        return "no ranked trials yet: run `python -m scripts run` first\n"
     cells = [TABLE_COLUMNS]
     for row in rows:
         params = " ".join(f"{k}={_short(row[k])}" for k in ALL_PARAMS if row[k] is not None)
         cells.append(
             (
                 str(row["rank"]),
+                row["dataset"],
                 row["model"],
-                *(_metric(row[k]) for k in ("test_r2", "train_r2", "test_rmse", "test_mae")),
+                *(_r2(row[k]) for k in ("test_r2", "train_r2")),
+                *(_error(row[k]) for k in ("test_rmse", "test_mae")),
                 params,
                 row["hyper_id"],
             )
@@ -179,9 +219,23 @@ def render_table(rows: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _metric(value: float | None) -> str:
+def _r2(value: float | None) -> str:
+    # R² is at most 1, so four decimals read alike down the column.
     return "-" if value is None or math.isnan(value) else f"{value:.4f}"
 
 
+def _error(value: float | None) -> str:
+    # RMSE and MAE are in the target's units, whatever its scale: six significant digits, with
+    # trailing zeros kept so the column reads evenly.
+    return "-" if value is None or math.isnan(value) else f"{value:#.6g}"
+
+
 def _short(value: float | int) -> str:
-    return str(value) if isinstance(value, int) else f"{value:.4g}"
+    """Six significant digits; a float that would print as a whole number but is not one keeps
+    its trailing zeros (18.0000 for 18.000001), so no value reads as a rounder one."""
+    if isinstance(value, int):
+        return str(value)
+    text = f"{value:.6g}"
+    if float(text) != value and text.lstrip("-").isdigit():
+        return f"{value:#.6g}"
+    return text

@@ -103,7 +103,7 @@ def test_the_leaderboard_from_scores_is_rank_runs_sql_over_the_facts(mixed_lake:
     store = open_scores(str(mixed_lake))
     store.refresh()
     scores = leaderboard_of(store)
-    facts = leaderboard(DuckDBEngine(mixed_lake), sql=AUDIT_SQL)
+    _, facts = leaderboard(DuckDBEngine(mixed_lake), sql=AUDIT_SQL)
     assert_same_leaderboard(scores, facts)
     assert len(scores) == 5  # 4 + 2 ok trials, less the nulled one and the unreadable one
     twins = [n for n, r in enumerate(scores) if r["gamma"] == SVR["gamma"] and r["c"] == SVR["c"]]
@@ -119,7 +119,7 @@ def test_the_leaderboard_from_scores_is_rank_runs_sql_over_the_facts(mixed_lake:
 def leaderboard_of(store) -> list[dict]:
     from scripts.engines.scores import ScoresEngine
 
-    return leaderboard(ScoresEngine(store))
+    return leaderboard(ScoresEngine(store))[1]
 
 
 def test_two_identical_lakes_give_byte_identical_csv(mixed_lake: Path, tmp_path: Path) -> None:
@@ -226,7 +226,7 @@ def test_a_lake_without_scores_objects_still_ranks(tmp_path: Path) -> None:
     result = sweeplake("rank", "--lake", str(lake.root), "--format", "csv")
     assert result.returncode == 0, result.stderr
     assert len(parse_csv(result.stdout)) == 2
-    facts = leaderboard(DuckDBEngine(lake.root), sql=AUDIT_SQL)
+    _, facts = leaderboard(DuckDBEngine(lake.root), sql=AUDIT_SQL)
     assert [r["hyper_id"] for r in parse_csv(result.stdout)] == [r["hyper_id"] for r in facts]
 
 

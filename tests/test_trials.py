@@ -97,5 +97,5 @@ def test_a_trial_that_raises_is_recorded_as_failed_and_the_batch_goes_on(tmp_pat
     assert [h["status"] for h in hyper] == ["ok", "failed", "ok"]
     assert "gamma" in hyper[1]["error"] and hyper[1]["fit_ms"] is None
     assert len(records(lake.root, "fact")) == 2 * 442
-    ranked = leaderboard(DuckDBEngine(lake.root), sql=AUDIT_SQL)
+    _, ranked = leaderboard(DuckDBEngine(lake.root), sql=AUDIT_SQL)
     assert {r["hyper_id"] for r in ranked} == {hyper[0]["hyper_id"], hyper[2]["hyper_id"]}

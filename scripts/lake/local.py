@@ -8,6 +8,7 @@ from pathlib import Path
 from scripts.dataset import Dataset
 from scripts.errors import BadInput, BatchLost
 from scripts.lake.base import Batch, Lake, fsync_dir, write_durably
+from scripts.outfile import file_in_the_way
 
 
 class LocalLake(Lake):
@@ -16,6 +17,13 @@ class LocalLake(Lake):
         self.uri = str(self.root)
 
     def check_writable(self) -> None:
+        blocker = self.root.absolute() if self.root.is_file() else file_in_the_way(self.root)
+        if blocker is not None:
+            where = "" if blocker == self.root.absolute() else f": {blocker}"
+            raise BadInput(
+                f"lake {self.root}{where} is a file, not a folder: give --lake a folder "
+                "(created if missing) or s3://bucket/prefix"
+            )
         probe = self.root / f".probe-{os.getpid()}"
         try:
             self.root.mkdir(parents=True, exist_ok=True)
