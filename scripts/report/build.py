@@ -20,7 +20,7 @@ from scripts.errors import BadInput
 from scripts.lake import open_lake
 from scripts.lake.trial import hyper_record, lake_dataset, trial_facts
 from scripts.models.promote import best_trial
-from scripts.rank import _metric, _short
+from scripts.rank import _error, _r2, _short
 from scripts.report import figures
 from scripts.samplers.space import MODEL_PARAMS
 
@@ -160,7 +160,11 @@ def leaderboard_table(leaders: list[dict]) -> str:
     rows = []
     for rank, row in enumerate(leaders, 1):
         params = " ".join(f"{p}={_short(row[p])}" for p in MODEL_PARAMS[row["model"]])
-        cells = [str(rank), row["model"], *(_metric(row[m]) for m in metrics)]
+        cells = [
+            str(rank),
+            row["model"],
+            *((_r2 if m.endswith("_r2") else _error)(row[m]) for m in metrics),
+        ]
         text = [params, row["hyper_id"], row["created_at"]]
         rows.append(
             "".join(f"<td>{html.escape(c)}</td>" for c in cells)
