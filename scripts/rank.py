@@ -169,18 +169,10 @@ def open_engine(
 
         return ScoresEngine(open_scores(lake))
     target = open_lake(lake)
-    if not isinstance(target, LocalLake):
+    if isinstance(target, LocalLake):
+        target.check_readable()
+    else:
         target = target.mirror()
-    elif target.root.exists() and not target.root.is_dir():
-        raise BadInput(
-            f"lake {target.root} is a file, not a folder: give --lake the folder "
-            "(or s3://bucket/prefix) that `sweeplake run --lake` wrote to"
-        )
-    elif not target.root.is_dir():
-        raise BadInput(
-            f"no lake at {target.root}: check --lake (or $SWEEPLAKE_LAKE), "
-            "or run `sweeplake run` to start one there"
-        )
     return DuckDBEngine(target.root)
 
 
