@@ -180,11 +180,11 @@ def build_parser() -> Parser:
     )
     add_athena_flags(rank)
 
-    rescore = command("rescore", "write missing scores objects from the facts")
+    rescore = command("rescore", "write the scores objects a lake lacks, from its facts")
     rescore.add_argument("--lake", default=lake, metavar="URI", help=f"the lake: {lake_help}")
 
-    compact = command("compact", "closed days' scores into Parquet, for Athena")
-    compact.add_argument("--lake", default=lake, metavar="URI", help="s3://bucket/prefix")
+    compact = command("compact", "write closed days' scores as Parquet, for Athena")
+    compact.add_argument("--lake", default=lake, metavar="URI", help="the s3://bucket/prefix")
     add_athena_flags(compact)
 
     setup = command("setup", "create the Athena database and tables over an S3 lake")

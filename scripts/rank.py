@@ -59,16 +59,17 @@ def rank(
     if limit is None and fmt == "table":
         limit = DEFAULT_TABLE_ROWS
     chosen = open_engine(lake, engine, workgroup, output, database)
-    columns, rows = leaderboard(chosen)
+    columns, rows = leaderboard(chosen, within=limit)
     return render(columns, best_per_dataset(rows, limit, dataset), fmt, dataset)
 
 
 def leaderboard(
-    engine: Engine, limit: int | None = None, sql: str = LEADERBOARD_SQL
+    engine: Engine, sql: str = LEADERBOARD_SQL, within: int | None = None
 ) -> tuple[list[str], list[dict]]:
-    """The first `limit` ranked trials (all when None), by dataset and best first, as dicts
-    keyed by the query's columns."""
-    columns, rows = engine.query(read_sql(sql), limit)
+    """Every ranked trial, by dataset and best first, as dicts keyed by the query's columns;
+    given `within`, an engine may leave out trials ranked below it (the first `within` of each
+    dataset rank within it), so that a million-trial lake never reaches Python whole."""
+    columns, rows = engine.query(read_sql(sql), within=within)
     return columns, [dict(zip(columns, row, strict=True)) for row in rows]
 
 
@@ -119,22 +120,42 @@ def audit(
 
 def compare(scores: list[dict], facts: list[dict]) -> list[str]:
     """Each difference, as a line: the trials only one side ranks, or else, row by row, metrics
-    beyond AUDIT_TOLERANCE and any other column not equal."""
-    ours, theirs = {r["hyper_id"] for r in scores}, {r["hyper_id"] for r in facts}
-    if ours != theirs:
-        return [f"only in the scores: {h}" for h in sorted(ours - theirs)] + [
-            f"only in the facts: {h}" for h in sorted(theirs - ours)
+    beyond AUDIT_TOLERANCE and any other column not equal.
+
+    Trials of equal score share a rank in the scores; the facts' sums, in whatever order the
+    engine adds them, may split them by the last bit. So the order is checked up to such ties:
+    each row's test R² equals the other side's at the same place, and each trial's ranks fall
+    within its tie.
+    """
+    ours, theirs = {r["hyper_id"]: r for r in scores}, {r["hyper_id"]: r for r in facts}
+    if ours.keys() != theirs.keys():
+        return [f"only in the scores: {h}" for h in sorted(ours.keys() - theirs.keys())] + [
+            f"only in the facts: {h}" for h in sorted(theirs.keys() - ours.keys())
         ]
+    ties = {
+        "rank": Counter((r["dataset"], r["rank"]) for r in scores),
+        "model_rank": Counter((r["dataset"], r["model"], r["model_rank"]) for r in scores),
+    }
     differences = []
     for position, (a, b) in enumerate(zip(scores, facts, strict=True), 1):
+        if relative_gap(a["test_r2"], b["test_r2"]) > AUDIT_TOLERANCE:
+            differences.append(f"row {position}: scores {a['hyper_id']}, facts {b['hyper_id']}")
+    for hyper_id, a in ours.items():
+        b = theirs[hyper_id]
         for key in a:
-            same = (
-                relative_gap(a[key], b[key]) <= AUDIT_TOLERANCE
-                if key in METRIC_COLUMNS
-                else a[key] == b[key]
-            )
+            if key in ties:
+                group = (
+                    (a["dataset"], a["model"], a[key])
+                    if key == "model_rank"
+                    else (a["dataset"], a[key])
+                )
+                same = a[key] <= b[key] < a[key] + ties[key][group]
+            elif key in METRIC_COLUMNS:
+                same = relative_gap(a[key], b[key]) <= AUDIT_TOLERANCE
+            else:
+                same = a[key] == b[key]
             if not same:
-                differences.append(f"row {position} {key}: scores {a[key]!r}, facts {b[key]!r}")
+                differences.append(f"{hyper_id} {key}: scores {a[key]!r}, facts {b[key]!r}")
     return differences
 
 
@@ -163,15 +184,15 @@ def open_engine(
         return AthenaEngine.from_environment(workgroup, output, database)
     if engine != "duckdb":
         raise BadInput(f"unknown engine {engine!r:.40}: choose duckdb or athena")
+    target = open_lake(lake)
+    if isinstance(target, LocalLake):
+        target.check_readable()
     if not facts:
         from scripts.engines.scores import ScoresEngine
         from scripts.scores.store import open_scores
 
         return ScoresEngine(open_scores(lake))
-    target = open_lake(lake)
-    if isinstance(target, LocalLake):
-        target.check_readable()
-    else:
+    if not isinstance(target, LocalLake):
         target = target.mirror()
     return DuckDBEngine(target.root)
 

@@ -18,7 +18,7 @@ def test_every_put_the_lake_sends_asks_for_server_side_encryption(aws, bucket, t
     )
     assert done.returncode == 0, done.stderr
     puts = [r for r in aws.recorded() if r.method == "PUT" and f"/{bucket}/" in r.url]
-    assert len(puts) == 3  # the dataset, the fact object, the hyper object
+    assert len(puts) == 4  # the dataset, the fact, hyper and scores objects
     for put in puts:
         headers = {k.lower(): v for k, v in put.headers.items()}
         assert headers.get("x-amz-server-side-encryption") == "AES256", put.url

@@ -112,11 +112,12 @@ class AthenaEngine(Engine):
     ) -> AthenaEngine:
         return cls(AthenaSettings.resolve(workgroup, output, database))
 
-    def query(self, sql: str, limit: int | None = None) -> tuple[list[str], list[tuple]]:
-        cursor = self._run(sql, self.settings.database, limit)
+    def query(self, sql: str, within: int | None = None) -> tuple[list[str], list[tuple]]:
+        """Every row, `within` or not: the statement runs as it stands, as in the console."""
+        cursor = self._run(sql, self.settings.database, None)
         with athena_errors("fetching results"):
             columns = [d[0] for d in cursor.description]
-            rows = cursor.fetchall() if limit is None else cursor.fetchmany(limit)
+            rows = cursor.fetchall()
         return columns, rows
 
     def execute(self, sql: str, database: str | None = None) -> str:

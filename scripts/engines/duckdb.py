@@ -22,18 +22,23 @@ class Engine(ABC):
     """Runs one statement from sql/ as it stands and yields its rows."""
 
     @abstractmethod
-    def query(self, sql: str, limit: int | None = None) -> tuple[list[str], list[tuple]]: ...
+    def query(self, sql: str, within: int | None = None) -> tuple[list[str], list[tuple]]:
+        """The statement's columns and rows; given `within`, a ranking's rows whose "rank" is
+        past it may be left out."""
 
 
-def fetch(connection, sql: str, limit: int | None) -> tuple[list[str], list[tuple]]:
-    """The statement's column names and its first `limit` rows (all when None).
+def fetch(connection, sql: str, within: int | None) -> tuple[list[str], list[tuple]]:
+    """The statement's columns and rows, those ranked past `within` left out (when given).
 
-    The limit goes on the relation, not into the text: DuckDB then keeps the top rows as it
-    goes instead of sorting them all.
+    The filter goes on the relation, not into the text: DuckDB drops the rows before they
+    reach Python, where a million of them would not fit in a small machine's memory.
     """
+    import duckdb
+
     relation = connection.sql(sql)
-    if limit is not None:
-        relation = relation.limit(limit)
+    if within is not None:
+        rank = duckdb.ColumnExpression("rank")
+        relation = relation.filter(rank <= duckdb.ConstantExpression(within))
     return relation.columns, relation.fetchall()
 
 
@@ -72,18 +77,18 @@ class DuckDBEngine(Engine):
         relation.create_view(table, replace=True)
         return relation
 
-    def query(self, sql: str, limit: int | None = None) -> tuple[list[str], list[tuple]]:
+    def query(self, sql: str, within: int | None = None) -> tuple[list[str], list[tuple]]:
         import duckdb
 
         try:
-            return self._fetch(sql, limit)
+            return self._fetch(sql, within)
         except duckdb.Error:
             # The lake holds something unreadable: find it once, leave it out, ask again.
             self._skip_unreadable()
-            return self._fetch(sql, limit)
+            return self._fetch(sql, within)
 
-    def _fetch(self, sql: str, limit: int | None) -> tuple[list[str], list[tuple]]:
-        return fetch(self.connection, sql, limit)
+    def _fetch(self, sql: str, within: int | None) -> tuple[list[str], list[tuple]]:
+        return fetch(self.connection, sql, within)
 
     def _skip_unreadable(self) -> None:
         import duckdb

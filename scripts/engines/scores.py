@@ -13,5 +13,5 @@ class ScoresEngine(Engine):
         store.refresh()
         self.store = store
 
-    def query(self, sql: str, limit: int | None = None) -> tuple[list[str], list[tuple]]:
-        return fetch(self.store.connection, sql, limit)
+    def query(self, sql: str, within: int | None = None) -> tuple[list[str], list[tuple]]:
+        return fetch(self.store.connection, sql, within)

@@ -70,7 +70,6 @@ class ScoresStore:
         self.cache = Path(cache)
         self.cache.mkdir(parents=True, exist_ok=True)
         self._connection = None
-        self.skipped: dict[str, str] = {}
 
     @property
     def local(self) -> LocalLake:
@@ -151,7 +150,8 @@ class ScoresStore:
         import duckdb
 
         try:
-            self.typed(connection, files).aggregate("count(*)").fetchall()
+            if files:
+                self.typed(connection, files).aggregate("count(*)").fetchall()
             return files
         except duckdb.Error:
             pass
@@ -188,7 +188,6 @@ class ScoresStore:
                     )
                 except duckdb.Error as exc:
                     reason = str(exc).strip().splitlines()[0][:200]
-                    self.skipped[hyper_key] = reason
                     log.warning("skipped %s: %s", hyper_key, reason)
                     continue
                 handle.write(ndjson(rows))
