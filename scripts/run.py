@@ -218,7 +218,8 @@ def encode_batch(
 ) -> Batch:
     """The batch's objects: `facts` already gzipped, then one hyper line and one scores line per
     outcome; the scores object is derived, so it goes after hyper, the commit."""
-    host = socket.gethostname()
+    # SWEEPLAKE_HOST names the worker where the machine's name does not (several on one box).
+    host = os.environ.get("SWEEPLAKE_HOST") or socket.gethostname()
     dt = datetime.now(UTC).strftime("%Y-%m-%d")
     common = {"dataset": dataset.name, "dataset_sha256": dataset.sha256, "sampler": sampler}
     hyper_lines, scores_lines = [], []

@@ -18,6 +18,7 @@ from tests.conftest import REPO, sweeplake
 from tests.lakeread import records
 
 RUN = ("run", "--trials", "4", "--workers", "1", "--model", "svr")
+WAIT_SECONDS = 120  # only an upper bound for a machine stuck for good: each wait ends on its event
 
 
 def start(*args: str, settings: dict | None = None) -> subprocess.Popen:
@@ -35,11 +36,10 @@ def start(*args: str, settings: dict | None = None) -> subprocess.Popen:
 
 def test_kill_during_the_fits_writes_nothing_and_the_next_run_carries_on(tmp_path: Path) -> None:
     lake = tmp_path / "lake"
-    process = start("run", "--lake", str(lake), "--trials", "100000", "--budget", "600")
-    for line in process.stderr:
-        if " trials on " in line:  # logged just before the first fit starts
-            time.sleep(0.5)
-            break
+    process = start(
+        "run", "--lake", str(lake), "--trials", "100000", "--budget", "600", "--workers", "2"
+    )
+    fitting_workers(process)
     kill_group(process)
     assert not list(lake.glob("*/dt=*/*"))
     assert sweeplake("run", "--lake", str(lake), *RUN[1:]).returncode == 0
@@ -108,6 +108,30 @@ def children(pid: int) -> list[int]:
     return sorted(found)
 
 
+def cpu_ticks(pid: int) -> int:
+    """User plus system CPU time of pid in clock ticks (fields 14 and 15 of /proc/pid/stat)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0  # gone since it was listed
+    return int(fields[11]) + int(fields[12])
+
+
+def fitting_workers(process: subprocess.Popen, ticks: int = 5) -> list[int]:
+    """Wait until a worker process of the run has spent `ticks` of CPU (a fork's own start-up
+    takes far less), so it is fitting and holds queued trials; returns the busy workers.
+
+    Waits for the event, however long a loaded machine takes to get there.
+    """
+    deadline = time.monotonic() + WAIT_SECONDS
+    while time.monotonic() < deadline and process.poll() is None:
+        busy = [pid for pid in children(process.pid) if cpu_ticks(pid) >= ticks]
+        if busy:
+            return busy
+        time.sleep(0.01)
+    raise AssertionError(f"no worker started fitting (exit status {process.poll()})")
+
+
 def test_a_worker_killed_mid_batch_fails_its_trials_and_the_rest_ships(tmp_path: Path) -> None:
     lake = tmp_path / "lake"
     process = start(
@@ -123,11 +147,7 @@ def test_a_worker_killed_mid_batch_fails_its_trials_and_the_rest_ships(tmp_path:
         "--model",
         "svr",
     )
-    for line in process.stderr:
-        if " trials on " in line:
-            time.sleep(1.5)
-            break
-    os.kill(children(process.pid)[0], signal.SIGKILL)
+    os.kill(fitting_workers(process)[0], signal.SIGKILL)
     rest = process.stderr.read()
     assert process.wait(timeout=120) == 0, rest
     assert "1 worker process(es) died; the batch goes on" in rest
