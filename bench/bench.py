@@ -21,6 +21,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench.api import CLIENTS, served_loads, table_rows
+from bench.report_build import WITH_FACTS, time_report
 from bench.scale import ScaleRow, athena_bytes, scale_rows
 from scripts.dataset import Dataset, load_dataset
 from scripts.samplers.space import DEFAULT_SPACE, Param, load_space
@@ -39,6 +41,8 @@ TARGETS = (
     ("rank after one more batch, largest lake", "<=", 5.0, "s"),
     ("peak RSS of any rank", "<=", 1024, "MiB"),
     ("Athena leaderboard bytes / full query's", "<=", 2.0, "%"),
+    ("API single-row requests/s", ">=", 1000, "req/s"),
+    ("API single-row p99", "<=", 20.0, " ms"),
 )
 
 
@@ -73,6 +77,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--facts-up-to", type=int, default=10000, help="largest synthetic lake given facts"
     )
+    parser.add_argument("--requests", type=int, default=8000, help="single-row API requests")
+    parser.add_argument("--report-trials", type=int, default=100_000, help="trials in the lake")
     args = parser.parse_args(argv)
     sizes = [int(n) for n in args.scale.split(",")]
 
@@ -82,6 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     flags = (
         f"--trials {args.trials} --rounds {args.rounds} --starts {args.starts} --seed {args.seed}"
         f" --scale {args.scale} --facts-up-to {args.facts_up_to}"
+        f" --requests {args.requests} --report-trials {args.report_trials}"
     )
     print(f"python -m bench.bench {flags}")
     print(f"{args.trials} SVR trials per contender (SVR only in every figure), {cores} cores,")
@@ -101,6 +108,8 @@ def main(argv: list[str] | None = None) -> int:
         start, bare = time_starts(work / "start-lake", args.starts)
         scale = scale_rows(work, dataset, sizes, args.facts_up_to)
         month = athena_bytes(work / f"lake-{sizes[-1]}", scale[-1].batch, dataset)
+        served, loads = served_loads(work, args.requests, args.requests // 10)
+        report_cold, report_warm = time_report(work, dataset, args.report_trials)
     print()
     print(f"best of {args.rounds} interleaved rounds per contender:")
     print(results_table(results))
@@ -112,8 +121,17 @@ def main(argv: list[str] | None = None) -> int:
     print(scale_table(scale, args.facts_up_to))
     print()
     print(athena_table(month))
+    print()
+    print(f"the prediction API: {CLIENTS} concurrent keep-alive clients on loopback, serving the")
+    print(f"best of 40 SVR trials ({served}):")
+    print(render(table_rows(loads)))
+    print()
+    print(f"report of a {args.report_trials:,}-trial lake (bench/scale.py's, {WITH_FACTS:,} with")
+    print(f"facts): {report_cold.seconds:.1f} s with a cold scores cache, then ", end="")
+    print(f"{report_warm.seconds:.1f} s; peak RSS {report_cold.peak_rss / 2**20:.0f} MiB")
     ours, search, optuna = results
     ranks = [t for row in scale for t in (row.first, row.again)]
+    single = loads[0]
     measured = (
         ours.rate / search.rate,
         ours.rate / optuna.rate,
@@ -122,6 +140,8 @@ def main(argv: list[str] | None = None) -> int:
         scale[-1].again.seconds,
         max(t.peak_rss for t in ranks) / 2**20,
         100 * month["leaderboard"] / month["full"],
+        single.rate,
+        single.percentile(99) * 1000,
     )
     table, passed = targets_table(measured)
     print()

@@ -49,6 +49,7 @@ def build_parser() -> Parser:
         DEFAULT_DATASET,
         DEFAULT_LAKE,
         DEFAULT_MODEL,
+        DEFAULT_REPORT,
         DEFAULT_TABLE_ROWS,
         DEFAULT_TRIALS,
     )
@@ -217,6 +218,34 @@ def build_parser() -> Parser:
     drop = add_command(actions, "drop", "delete one waiting batch for good: its trials are lost")
     drop.add_argument("batch_id", metavar="BATCH_ID", help="as `spool list` shows it")
     drop.add_argument("--yes", action="store_true", help="drop it (without: only say what is lost)")
+
+    report = command("report", "write the lake's report: one self-contained HTML page of plots")
+    report.add_argument("--lake", default=lake, metavar="URI", help=f"the lake: {lake_help}")
+    report.add_argument(
+        "--out", type=Path, default=DEFAULT_REPORT, metavar="PATH", help="HTML file to write"
+    )
+
+    promote = command("promote", "refit a trial, check it against its facts, store it as a model")
+    promote.add_argument("--lake", default=lake, metavar="URI", help=f"the lake: {lake_help}")
+    chosen = promote.add_mutually_exclusive_group()
+    chosen.add_argument(
+        "--hyper-id", metavar="ID", help="the trial to promote (default: the best, see --by)"
+    )
+    chosen.add_argument(
+        "--by",
+        metavar="SCORE",
+        help="the best by test or cv R2 (default: cv when the lake has it, else test)",
+    )
+
+    serve = command("serve", "serve a promoted model over HTTP (FastAPI, docs at /docs)")
+    serve.add_argument("--lake", default=lake, metavar="URI", help=f"the lake: {lake_help}")
+    serve.add_argument(
+        "--model", metavar="ID", help="hyper_id of a promoted model (default: the latest)"
+    )
+    serve.add_argument("--host", default="127.0.0.1", metavar="HOST", help="address to listen on")
+    serve.add_argument(
+        "--port", type=int, default=8000, metavar="N", help="port to listen on; 0 picks a free one"
+    )
     return parser
 
 
@@ -257,6 +286,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     # botocore's INFO lines (where it found credentials, which endpoint) are not the job's events.
     logging.getLogger("botocore").setLevel(logging.WARNING)
+    logging.getLogger("matplotlib").setLevel(logging.WARNING)  # its font cache is no event of ours
     try:
         args = build_parser().parse_args(argv)
         return dispatch(args)
@@ -357,4 +387,16 @@ def dispatch(args: argparse.Namespace) -> int:
             log.info("%d batch(es) shipped", spooled.ship_spool(args.lake))
         else:
             log.warning(spooled.drop_batch(args.batch_id, args.yes))
+    elif args.command == "report":
+        from scripts.report.build import report
+
+        report(args.lake, args.out)
+    elif args.command == "promote":
+        from scripts.models.promote import promote
+
+        promote(args.lake, args.hyper_id, args.by)
+    elif args.command == "serve":
+        from scripts.api import serve
+
+        serve(args.lake, args.model, args.host, args.port)
     return 0

@@ -11,6 +11,7 @@ DEFAULT_DATASET = REPO / "data" / "diabetes.json"
 DEFAULT_LAKE = str(REPO / "results" / "lake")
 DEFAULT_SPOOL = REPO / "results" / "spool"
 DEFAULT_CACHE = REPO / "results" / "cache"
+DEFAULT_REPORT = REPO / "results" / "report.html"
 DEFAULT_MODEL = "all"
 DEFAULT_TRIALS = 40
 DEFAULT_TABLE_ROWS = 10

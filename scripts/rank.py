@@ -196,16 +196,8 @@ def open_engine(
     if engine != "duckdb":
         raise BadInput(f"unknown engine {engine!r:.40}: choose duckdb or athena")
     target = open_lake(lake)
-    if isinstance(target, LocalLake) and target.root.exists() and not target.root.is_dir():
-        raise BadInput(
-            f"lake {target.root} is a file, not a folder: give --lake the folder "
-            "(or s3://bucket/prefix) that `sweeplake run --lake` wrote to"
-        )
-    if isinstance(target, LocalLake) and not target.root.is_dir():
-        raise BadInput(
-            f"no lake at {target.root}: check --lake (or $SWEEPLAKE_LAKE), "
-            "or run `sweeplake run` to start one there"
-        )
+    if isinstance(target, LocalLake):
+        target.check_readable()
     if not facts:
         from scripts.engines.scores import ScoresEngine
         from scripts.scores.store import open_scores

@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import socket
+import sys
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
@@ -20,6 +21,7 @@ from scripts.fitting.workers import WorkerPool
 from scripts.ids import new_id
 from scripts.lake import Batch, Gzipped, gzip_text, open_lake
 from scripts.paths import DEFAULT_DATASET, DEFAULT_LAKE, DEFAULT_MODEL, DEFAULT_TRIALS
+from scripts.progress import Progress
 from scripts.samplers.space import (
     ALL_PARAMS,
     DEFAULT_SPACE,
@@ -111,19 +113,24 @@ def run(
     )
     # The budget covers the fits alone: a slow lake before them never turns trials into failures.
     deadline = time.monotonic() + budget
+    progress = Progress(len(planned), deadline, sys.stderr)
     cores = workers or available_cores()
-    outcomes, facts = fit_batch(data, planned, used, cores, deadline, cv=cv > 0)
+    outcomes, facts = fit_batch(data, planned, used, cores, deadline, cv=cv > 0, progress=progress)
+    progress.close()
     batch = encode_batch(batch_id, data, outcomes, sampler, facts)
     target.write_batch(batch, None if dataset_held else data)
     failed = sum(not o.ok for o in outcomes)
     seconds = time.monotonic() - started
     log.info(
-        "batch %s: %d trials (%d failed) in %.1f s written to %s",
+        "batch %s: %d trials (%d failed) in %.1f s written to %s%s",
         batch_id,
         len(outcomes),
         failed,
         seconds,
         target.uri,
+        f"; the {budget:g} s budget, not the cap of {len(planned)}, ended it"
+        if progress.cut_short
+        else "",
     )
     return RunSummary(batch_id, len(outcomes), failed, seconds, target.uri)
 
@@ -139,12 +146,13 @@ def fit_batch(
     workers: int,
     deadline: float,
     cv: bool = False,
+    progress: Progress | None = None,
 ) -> tuple[list[Outcome], dict[str, bytes]]:
     """The outcomes, by id and without their facts, and the ok ones' facts, already gzipped, by
     prefix: "fact", then with `cv` "oof" (every training point's out-of-fold prediction)."""
     packed = {"fact": Gzipped(), **({"oof": Gzipped()} if cv else {})}
     outcomes = []
-    for outcome in execute(dataset, trials, models, workers, deadline, cv):
+    for outcome in execute(dataset, trials, models, workers, deadline, cv, progress):
         if outcome.ok:
             packed["fact"].write(outcome.facts)
             if cv:
@@ -161,13 +169,14 @@ def execute(
     workers: int,
     deadline: float,
     cv: bool = False,
+    progress: Progress | None = None,
 ) -> Iterator[Outcome]:
     """Fit trials in order until done or until the next one would pass the deadline.
 
     Yields each outcome as it finishes, in no particular order.
     """
     inputs = prepare(dataset, models, cv=cv)
-    clock = Deadline(deadline)
+    clock = Deadline(deadline, progress)
     if workers == 1 or len(trials) == 1:
         for trial in trials:
             if clock.near():
@@ -200,19 +209,24 @@ def execute(
 
 
 class Deadline:
-    """Whether one more trial would likely end after the deadline, judged by the slowest yet."""
+    """Whether one more trial would likely end after the deadline, judged by the slowest yet;
+    what it records and refuses goes on to the progress shown to people."""
 
-    def __init__(self, deadline: float) -> None:
+    def __init__(self, deadline: float, progress: Progress | None = None) -> None:
         self.deadline = deadline
         self.slowest: float | None = None
+        self.progress = progress or Progress(0, deadline, None)
 
     def record(self, outcome: Outcome) -> Outcome:
         spent = ((outcome.fit_ms or 0) + (outcome.predict_ms or 0) + (outcome.cv_ms or 0)) / 1000
         self.slowest = spent if self.slowest is None else max(self.slowest, spent)
+        self.progress.record(outcome)
         return outcome
 
     def near(self) -> bool:
-        return self.slowest is not None and time.monotonic() + self.slowest > self.deadline
+        near = self.slowest is not None and time.monotonic() + self.slowest > self.deadline
+        self.progress.refused |= near
+        return near
 
 
 def encode_batch(

@@ -22,3 +22,19 @@ def object_records(path: Path) -> list[dict]:
 
 def parse_csv(text: str) -> list[dict]:
     return list(csv.DictReader(io.StringIO(text)))
+
+
+def holdout_r2_by_trial(lake: Path, dataset_path: Path) -> dict[str, float]:
+    """The oracle for a trial's score: scikit-learn's r2_score of its facts on the test points."""
+    import numpy as np
+    from sklearn.metrics import r2_score
+
+    points = [json.loads(line) for line in dataset_path.read_text().splitlines()]
+    y_true = {p["point_id"]: p["y_true"] for p in points if not p["is_train"]}
+    pairs: dict[str, list[tuple[float, float]]] = {}
+    for fact in records(lake, "fact"):
+        if fact["point_id"] in y_true:
+            pairs.setdefault(fact["hyper_id"], []).append(
+                (y_true[fact["point_id"]], fact["y_pred"])
+            )
+    return {h: r2_score(*np.array(p).T) for h, p in pairs.items()}

@@ -10,7 +10,7 @@ from sklearn.ensemble import RandomForestRegressor
 from sklearn.svm import SVR
 
 from scripts.dataset import load_dataset
-from scripts.fitting.fit import prepare, run_trial
+from scripts.fitting.fit import prepare, rbf_decision, run_trial
 from scripts.paths import DEFAULT_DATASET
 from scripts.samplers.space import Trial, load_space
 
@@ -49,6 +49,15 @@ def test_svr_predicts_every_point_as_sklearn_rbf_does(diabetes, kernel_limit):
         ids = sorted(expected)
         # The same model; only the kernel's last bits differ in the order of floating-point sums.
         np.testing.assert_allclose([got[i] for i in ids], [expected[i] for i in ids], rtol=1e-9)
+
+
+def test_the_served_rbf_decision_is_sklearns_svr_predict(diabetes):
+    train = diabetes.is_train
+    for trial in load_space().sample(["svr"], 12, seed=9):
+        model = svr(trial).fit(diabetes.x[train], diabetes.y[train])
+        np.testing.assert_allclose(
+            rbf_decision(model, diabetes.x), model.predict(diabetes.x), rtol=1e-9
+        )
 
 
 def test_the_kernel_buffer_carries_nothing_from_one_trial_to_the_next(diabetes):

@@ -21,7 +21,16 @@ def test_there_is_one_file_per_table_plus_the_database_and_the_rankings() -> Non
     names = {p.name for p in SQL_FILES}
     rankings = {"rank_runs.sql", "rank_scores.sql"}
     compacted = {"create_scores_daily.sql", "create_all_scores.sql"}
-    assert names == {"create_database.sql", *rankings, *compacted, *TABLE_FILES.values()}
+    # The questions promote and report ask of the scores.
+    questions = {"best_by_test.sql", "best_by_cv.sql", "promote_trial.sql"}
+    questions |= {"report_trials.sql", "report_outcomes.sql"}
+    assert names == {
+        "create_database.sql",
+        *rankings,
+        *compacted,
+        *questions,
+        *TABLE_FILES.values(),
+    }
 
 
 @pytest.mark.parametrize("path", SQL_FILES, ids=lambda p: p.name)

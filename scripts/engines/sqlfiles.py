@@ -70,3 +70,10 @@ def table_schema(table: str) -> TableSchema:
 
 def duckdb_types(columns: dict[str, str]) -> dict[str, str]:
     return {name: ATHENA_TO_DUCKDB[kind] for name, kind in columns.items()}
+
+
+def query_file(connection, name: str, parameters: list) -> list[dict]:
+    """Rows of a statement in sql/ run on a DuckDB connection, as dicts keyed by column."""
+    cursor = connection.execute(read_sql(name), parameters)
+    columns = [d[0] for d in cursor.description]
+    return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]

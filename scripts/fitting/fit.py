@@ -122,6 +122,13 @@ def svr_predict(model, kernel: np.ndarray, fitted_on: np.ndarray | None = None) 
     return np.einsum("ij,j->i", kernel, coef) + model.intercept_[0]
 
 
+def rbf_decision(model, x: np.ndarray) -> np.ndarray:
+    """A fitted SVR(kernel="rbf")'s predictions of the rows of x, as svr_predict computes them,
+    from its support vectors alone: sum_i dual_coef_i exp(-gamma |x - sv_i|²) + intercept."""
+    kernel = np.exp(-model.gamma * squared_distances(x, model.support_vectors_))
+    return np.einsum("ij,j->i", kernel, model.dual_coef_[0]) + model.intercept_[0]
+
+
 def estimator_class(model: str) -> type:
     # Imported on first use: an SVR-only start never pays for sklearn.ensemble.
     if model == "svr":

@@ -33,6 +33,19 @@ class LocalLake(Lake):
             reason = exc.strerror or type(exc).__name__
             raise BadInput(f"lake directory {self.root} is not writable ({reason})") from None
 
+    def check_readable(self) -> None:
+        """BadInput unless the lake is a folder that exists, saying which it is not."""
+        if self.root.exists() and not self.root.is_dir():
+            raise BadInput(
+                f"lake {self.root} is a file, not a folder: give --lake the folder "
+                "(or s3://bucket/prefix) that `sweeplake run --lake` wrote to"
+            )
+        if not self.root.is_dir():
+            raise BadInput(
+                f"no lake at {self.root}: check --lake (or $SWEEPLAKE_LAKE), "
+                "or run `sweeplake run` to start one there"
+            )
+
     def put(self, key: str, body: bytes) -> None:
         target = self.root / key
         target.parent.mkdir(parents=True, exist_ok=True)

@@ -21,7 +21,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from scripts.engines.sqlfiles import duckdb_types, table_schema
-from scripts.errors import BadInput
 from scripts.ids import new_id
 from scripts.lake import Lake, LocalLake, open_lake
 from scripts.lake.base import write_durably
@@ -47,8 +46,7 @@ def open_scores(lake_uri: str) -> ScoresStore:
     lake = open_lake(lake_uri)
     cache_root = Path(os.environ.get("SWEEPLAKE_CACHE") or DEFAULT_CACHE)
     if isinstance(lake, LocalLake):
-        if not lake.root.is_dir():
-            raise BadInput(f"no lake at {lake.root}: run `python -m scripts run` first")
+        lake.check_readable()
         cache = cache_root / ".local" / lake.root.resolve().relative_to("/") / ".scores"
     else:
         cache = lake.cache_root / ".scores"
