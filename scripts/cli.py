@@ -39,6 +39,7 @@ def build_parser() -> Parser:
     run.add_argument("--seed", type=int, default=None)
     run.add_argument("--params", type=Path, default=None, help="exact sets, one JSON per line")
     run.add_argument("--space", type=Path, default=DEFAULT_SPACE, help="search space file")
+    run.add_argument("--sampler", default="random", help="random or tpe (learns from the lake)")
 
     rank = commands.add_parser("rank", help="print the leaderboard")
     rank.add_argument("--lake", default=lake)
@@ -107,6 +108,7 @@ def dispatch(args: argparse.Namespace) -> int:
             seed=args.seed,
             params=args.params,
             space=args.space,
+            sampler=args.sampler,
         )
     elif args.command == "rank":
         from scripts.rank import rank

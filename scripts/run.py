@@ -20,11 +20,12 @@ from scripts.fitting.workers import WorkerPool
 from scripts.ids import new_id
 from scripts.lake import Batch, Gzipped, gzip_text, open_lake
 from scripts.paths import DEFAULT_DATASET, DEFAULT_LAKE
+from scripts.samplers import SAMPLERS, Proposal, open_sampler
 from scripts.samplers.space import (
     ALL_PARAMS,
     DEFAULT_SPACE,
     MODEL_PARAMS,
-    SampledTrials,
+    SearchSpace,
     Trial,
     load_space,
     read_params,
@@ -54,6 +55,7 @@ def run(
     seed: int | None = None,
     params: Path | None = None,
     space: Path = DEFAULT_SPACE,
+    sampler: str = "random",
 ) -> RunSummary:
     """Check everything, fit the trials, then write the batch: bad input writes nothing."""
     started = time.monotonic()
@@ -69,26 +71,36 @@ def run(
         raise BadInput(f"--workers must be at least 1, got {workers}")
     if seed is not None and not 0 <= seed < 2**32:
         raise BadInput(f"--seed must be in [0, 2**32), got {seed}")
+    if sampler not in SAMPLERS:
+        raise BadInput(f"unknown sampler {sampler!r:.40}: choose {' or '.join(SAMPLERS)}")
     data = load_dataset(dataset)
-    planned: Sequence[Trial]
-    if params is not None:
-        planned, sampler = read_params(params, search_space), "params"
-        used = {t.model for t in planned}
-    else:
-        seed = int.from_bytes(os.urandom(4), "big") if seed is None else seed
-        planned, sampler = SampledTrials(search_space, models, trials, seed), "random"
-        used = planned.models_used
+    given = read_params(params, search_space) if params is not None else None
     target = open_lake(lake)
     target.check_writable()
     dataset_held = target.check_dataset(data)
-    target.ship_waiting()
+    target.ship_waiting()  # before the sampler reads the history: these batches are part of it
 
+    if given is not None:
+        sampler, proposal = "params", Proposal(given)
+    else:
+        # Drawn per start, never from the clock: machines starting in the same minute differ.
+        seed = int.from_bytes(os.urandom(4), "big") if seed is None else seed
+        chosen = open_sampler(sampler, lake, data.sha256)
+        proposal = chosen.propose(search_space, models, trials, seed)
+    planned = proposal.trials
+    used = set(models[:trials]) if given is None else {t.model for t in given}
     batch_id = new_id()
     log.info(
-        "batch %s: %d trials on %s (sha256 %s)", batch_id, len(planned), data.name, data.sha256[:12]
+        "batch %s: %d trials on %s (sha256 %s) from sampler %s",
+        batch_id,
+        len(planned),
+        data.name,
+        data.sha256[:12],
+        sampler,
     )
     outcomes, facts = fit_batch(data, planned, used, workers or available_cores(), started + budget)
-    batch = encode_batch(batch_id, data, outcomes, sampler, facts)
+    lineage = trial_lineage(search_space, sampler, proposal.history)
+    batch = encode_batch(batch_id, data, outcomes, lineage, facts)
     target.write_batch(batch, None if dataset_held else data)
     failed = sum(not o.ok for o in outcomes)
     seconds = time.monotonic() - started
@@ -175,12 +187,28 @@ class Deadline:
         return self.slowest is not None and time.monotonic() + self.slowest > self.deadline
 
 
+def trial_lineage(space: SearchSpace, sampler: str, history: dict[str, int]) -> dict[str, dict]:
+    """By model, what proposed its trials: the sampler, the space, the history it saw."""
+    return {
+        model: {
+            "sampler": sampler,
+            "space_sha256": space.sha256(model),
+            "history": history.get(model, 0),
+        }
+        for model in space.models
+    }
+
+
 def encode_batch(
-    batch_id: str, dataset: Dataset, outcomes: list[Outcome], sampler: str, facts: bytes
+    batch_id: str,
+    dataset: Dataset,
+    outcomes: list[Outcome],
+    lineage: dict[str, dict],
+    facts: bytes,
 ) -> Batch:
     """The batch's two objects: `facts` already gzipped, one hyper line per outcome."""
     host = socket.gethostname()
-    common = {"dataset": dataset.name, "dataset_sha256": dataset.sha256, "sampler": sampler}
+    common = {"dataset": dataset.name, "dataset_sha256": dataset.sha256}
     hyper_lines = []
     for o in outcomes:
         record = {
@@ -190,6 +218,7 @@ def encode_batch(
             "status": "ok" if o.ok else "failed",
             "error": o.error,
             **common,
+            **lineage[o.trial.model],
             "seed": o.trial.seed,
             "batch_id": batch_id,
             "created_at": o.created_at,
