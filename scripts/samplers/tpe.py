@@ -51,7 +51,14 @@ def ask(
     """`count` trials from TPE given `past`; those asked earlier in the batch stay RUNNING, so
     the constant liar steers the later ones away from them."""
     space = {p.name: distribution(p) for p in params}
-    sampler = optuna.samplers.TPESampler(seed=int(rng.integers(SEED_LIMIT)), constant_liar=True)
+    study = study_of(space, past, int(rng.integers(SEED_LIMIT)))
+    asked = [study.ask(space).params for _ in range(count)]
+    return [Trial(model, p, int(rng.integers(SEED_LIMIT))) for p in asked]
+
+
+def study_of(space: dict[str, BaseDistribution], past: list[PastTrial], seed: int) -> optuna.Study:
+    """An in-memory study holding the past trials that lie in `space`, failed ones as FAIL."""
+    sampler = optuna.samplers.TPESampler(seed=seed, constant_liar=True)
     study = optuna.create_study(direction="maximize", sampler=sampler)
     study.add_trials(
         create_trial(
@@ -63,8 +70,7 @@ def ask(
         for t in past
         if within(space, t.params)
     )
-    asked = [study.ask(space).params for _ in range(count)]
-    return [Trial(model, p, int(rng.integers(SEED_LIMIT))) for p in asked]
+    return study
 
 
 def distribution(param: Param) -> BaseDistribution:
