@@ -46,6 +46,9 @@ def build_parser() -> Parser:
     rank.add_argument("--engine", default="duckdb", help="duckdb or athena")
     rank.add_argument("--limit", type=int, default=10)
     rank.add_argument("--format", default="table", help="table, csv or json")
+    rank.add_argument(
+        "--audit", action="store_true", help="check the scores against sql/rank_runs.sql"
+    )
     add_athena_flags(rank)
 
     setup = commands.add_parser("setup", help="create the Athena database and tables")
@@ -110,6 +113,18 @@ def dispatch(args: argparse.Namespace) -> int:
             space=args.space,
             sampler=args.sampler,
         )
+    elif args.command == "rank" and args.audit:
+        from scripts.rank import audit
+
+        agrees, report = audit(
+            args.lake,
+            args.engine,
+            workgroup=args.workgroup,
+            output=args.output,
+            database=args.database,
+        )
+        sys.stdout.write(report)
+        return 0 if agrees else 1
     elif args.command == "rank":
         from scripts.rank import rank
 

@@ -1,4 +1,5 @@
-"""The leaderboard: sql/rank_runs.sql on an engine, printed as a table, CSV or JSON."""
+"""The leaderboard: sql/rank_scores.sql on an engine, printed as a table, CSV or JSON; and its
+audit, sql/rank_runs.sql over every fact, which must give the same rows."""
 
 from __future__ import annotations
 
@@ -14,6 +15,12 @@ from scripts.lake import LocalLake, open_lake
 from scripts.samplers.space import ALL_PARAMS
 
 FORMATS = ("table", "csv", "json")
+LEADERBOARD_SQL = "rank_scores.sql"
+AUDIT_SQL = "rank_runs.sql"
+# How far a metric from the scores may be from the audit's, relative to its size (at least 1):
+# the two sum the same numbers in different orders.
+AUDIT_TOLERANCE = 1e-12
+METRIC_COLUMNS = ("test_r2", "train_r2", "test_rmse", "test_mae")
 TABLE_COLUMNS = (
     "rank",
     "model",
@@ -45,10 +52,66 @@ def rank(
     return render(leaderboard(chosen, limit), fmt)
 
 
-def leaderboard(engine: Engine, limit: int | None = None) -> list[dict]:
+def leaderboard(engine: Engine, limit: int | None = None, sql: str = LEADERBOARD_SQL) -> list[dict]:
     """The best `limit` trials (all when None), best first, as dicts keyed by column."""
-    columns, rows = engine.query(read_sql("rank_runs.sql"), limit)
+    columns, rows = engine.query(read_sql(sql), limit)
     return [dict(zip(columns, row, strict=True)) for row in rows]
+
+
+def audit(
+    lake: str,
+    engine: str = "duckdb",
+    *,
+    workgroup: str | None = None,
+    output: str | None = None,
+    database: str | None = None,
+) -> tuple[bool, str]:
+    """Whether the leaderboard from the scores is the one from every fact, row for row; and
+    a report of one line, or of the first differences."""
+    settings = {"workgroup": workgroup, "output": output, "database": database}
+    scores = leaderboard(open_engine(lake, engine, **settings))
+    facts = leaderboard(open_engine(lake, engine, facts=True, **settings), sql=AUDIT_SQL)
+    differences = compare(scores, facts)
+    if not differences:
+        pairs = zip(scores, facts, strict=True)
+        gaps = [relative_gap(a[k], b[k]) for a, b in pairs for k in METRIC_COLUMNS]
+        largest = max(gaps, default=0.0)
+        return True, (
+            f"audit: the scores agree with {AUDIT_SQL} over the facts: {len(scores)} ranked "
+            f"trials, same order, largest relative metric difference {largest:.1e}\n"
+        )
+    shown = "".join(f"  {line}\n" for line in differences[:10])
+    return False, (
+        f"audit: the scores DISAGREE with {AUDIT_SQL} over the facts "
+        f"({len(scores)} rows against {len(facts)}; {len(differences)} differences):\n{shown}"
+    )
+
+
+def compare(scores: list[dict], facts: list[dict]) -> list[str]:
+    """Each difference, as a line: the trials only one side ranks, or else, row by row, metrics
+    beyond AUDIT_TOLERANCE and any other column not equal."""
+    ours, theirs = {r["hyper_id"] for r in scores}, {r["hyper_id"] for r in facts}
+    if ours != theirs:
+        return [f"only in the scores: {h}" for h in sorted(ours - theirs)] + [
+            f"only in the facts: {h}" for h in sorted(theirs - ours)
+        ]
+    differences = []
+    for position, (a, b) in enumerate(zip(scores, facts, strict=True), 1):
+        for key in a:
+            same = (
+                relative_gap(a[key], b[key]) <= AUDIT_TOLERANCE
+                if key in METRIC_COLUMNS
+                else a[key] == b[key]
+            )
+            if not same:
+                differences.append(f"row {position} {key}: scores {a[key]!r}, facts {b[key]!r}")
+    return differences
+
+
+def relative_gap(a: float | None, b: float | None) -> float:
+    if a is None or b is None:
+        return 0.0 if a is b else math.inf
+    return abs(a - b) / max(1.0, abs(a), abs(b))
 
 
 def open_engine(
@@ -57,14 +120,24 @@ def open_engine(
     workgroup: str | None = None,
     output: str | None = None,
     database: str | None = None,
+    facts: bool = False,
 ) -> Engine:
-    """The engine to rank with; the Athena settings fall back to the environment when None."""
+    """The engine to rank with; the Athena settings fall back to the environment when None.
+
+    DuckDB reads the lake's scores (kept in a local cache), or with `facts` every object of the
+    lake (an S3 lake mirrored whole), for the audit.
+    """
     if engine == "athena":
         from scripts.engines.athena import AthenaEngine
 
         return AthenaEngine.from_environment(workgroup, output, database)
     if engine != "duckdb":
         raise BadInput(f"unknown engine {engine!r:.40}: choose duckdb or athena")
+    if not facts:
+        from scripts.engines.scores import ScoresEngine
+        from scripts.scores.store import open_scores
+
+        return ScoresEngine(open_scores(lake))
     target = open_lake(lake)
     if not isinstance(target, LocalLake):
         target = target.mirror()

@@ -1,4 +1,4 @@
-"""One start of the job: trials in, one fact object and one hyper object out."""
+"""One start of the job: trials in; a fact, a hyper and a scores object out."""
 
 from __future__ import annotations
 
@@ -30,6 +30,7 @@ from scripts.samplers.space import (
     load_space,
     read_params,
 )
+from scripts.scores.records import scores_record
 
 log = logging.getLogger("sweeplake.run")
 # How long past the budget a trial may still run before its worker is stopped.
@@ -206,10 +207,12 @@ def encode_batch(
     lineage: dict[str, dict],
     facts: bytes,
 ) -> Batch:
-    """The batch's two objects: `facts` already gzipped, one hyper line per outcome."""
+    """The batch's objects: `facts` already gzipped, then one hyper line and one scores line per
+    outcome; the scores object is derived, so it goes after hyper, the commit."""
     host = socket.gethostname()
+    dt = datetime.now(UTC).strftime("%Y-%m-%d")
     common = {"dataset": dataset.name, "dataset_sha256": dataset.sha256}
-    hyper_lines = []
+    hyper_lines, scores_lines = [], []
     for o in outcomes:
         record = {
             "hyper_id": o.hyper_id,
@@ -228,5 +231,9 @@ def encode_batch(
             "version": __version__,
         }
         hyper_lines.append(json.dumps(record, allow_nan=False) + "\n")
-    dt = datetime.now(UTC).strftime("%Y-%m-%d")
-    return Batch(batch_id, dt, {"fact": facts, "hyper": gzip_text("".join(hyper_lines))})
+        scores_lines.append(
+            json.dumps(scores_record(record, dt, o.metrics), allow_nan=False) + "\n"
+        )
+    objects = {"fact": facts, "hyper": gzip_text("".join(hyper_lines))}
+    objects["scores"] = gzip_text("".join(scores_lines))
+    return Batch(batch_id, dt, objects)

@@ -1,7 +1,8 @@
 -- Every ok trial ranked by test R², overall and within its model, one dataset at a time.
 -- R² = 1 - SSE/SST over the test points (and likewise over the train points), with SST taken
 -- around the mean of those same points; RMSE and MAE over the test points. A trial whose facts
--- do not cover every point of its dataset (an object skipped as unreadable) is left out.
+-- do not cover every point of its dataset (an object skipped as unreadable, a null y_pred) is
+-- left out. This is the audit of the per-trial scores (rank_scores.sql), from the facts.
 WITH dataset_points AS (
   SELECT dataset, COUNT(*) AS points
   FROM data
@@ -19,7 +20,7 @@ scored AS (
     ON h.hyper_id = p.hyper_id AND h.dt = p.dt
   JOIN data AS d
     ON d.dataset = h.dataset AND d.point_id = p.point_id
-  WHERE h.status = 'ok'
+  WHERE h.status = 'ok' AND p.y_pred IS NOT NULL
 ),
 metrics AS (
   SELECT

@@ -1,4 +1,4 @@
-"""A lake holding garbage: rank names what it skipped and why, and ranks the rest right."""
+"""A lake holding garbage: rank and its audit name what they skipped and why, and rank the rest."""
 
 from __future__ import annotations
 
@@ -37,9 +37,17 @@ def test_rank_skips_unreadable_objects_names_them_and_ranks_the_rest(tmp_path: P
         gzip.compress(b'{"hyper_id": "z", "model": "svr", "status": "ok", "colour": "red"}\n')
     )
 
+    # rank reads the scores the job wrote before the damage; the hyper it cannot read it skips.
     result = sweeplake("rank", "--lake", str(lake), "--format", "csv", "--limit", "100")
     assert result.returncode == 0, result.stderr
-    assert {r["hyper_id"] for r in parse_csv(result.stdout)} == good
+    assert {r["hyper_id"] for r in parse_csv(result.stdout)} == good | damaged
+    warnings = [line for line in result.stderr.splitlines() if "skipped" in line]
+    assert len(warnings) == 1 and "MALFORMED.json.gz" in warnings[0], result.stderr
+
+    # The audit reads every fact: it skips what it cannot read and finds the damage.
+    result = sweeplake("rank", "--lake", str(lake), "--audit")
+    assert result.returncode == 1, result.stderr
+    assert "DISAGREE" in result.stdout and "only in the scores" in result.stdout
     warnings = [line for line in result.stderr.splitlines() if "skipped" in line]
     assert len(warnings) == 3, result.stderr
     named = " ".join(warnings)

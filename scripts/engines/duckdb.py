@@ -14,6 +14,7 @@ TABLE_GLOBS = {
     "data": "data/*.json",
     "hyperparams": "hyper/dt=*/*.json.gz",
     "predict": "fact/dt=*/*.json.gz",
+    "scores": "scores/dt=*/*.json.gz",
 }
 
 
@@ -22,6 +23,14 @@ class Engine(ABC):
 
     @abstractmethod
     def query(self, sql: str, limit: int | None = None) -> tuple[list[str], list[tuple]]: ...
+
+
+def fetch(connection, sql: str, limit: int | None) -> tuple[list[str], list[tuple]]:
+    """The statement's column names and its first `limit` rows (all when None)."""
+    cursor = connection.execute(sql)
+    columns = [d[0] for d in cursor.description]
+    rows = cursor.fetchall() if limit is None else cursor.fetchmany(limit)
+    return columns, rows
 
 
 class DuckDBEngine(Engine):
@@ -70,10 +79,7 @@ class DuckDBEngine(Engine):
             return self._fetch(sql, limit)
 
     def _fetch(self, sql: str, limit: int | None) -> tuple[list[str], list[tuple]]:
-        cursor = self.connection.execute(sql)
-        columns = [d[0] for d in cursor.description]
-        rows = cursor.fetchall() if limit is None else cursor.fetchmany(limit)
-        return columns, rows
+        return fetch(self.connection, sql, limit)
 
     def _skip_unreadable(self) -> None:
         import duckdb

@@ -12,6 +12,7 @@ TABLE_FILES = {
     "data": "create_data.sql",
     "hyperparams": "create_hyperparams.sql",
     "predict": "create_predict.sql",
+    "scores": "create_scores.sql",
 }
 COLUMN = re.compile(r"^\s*`?(\w+)`?\s+(\w+)\s*,?\s*$")
 ATHENA_TO_DUCKDB = {

@@ -11,11 +11,13 @@ import numpy as np
 
 from scripts.dataset import Dataset
 from scripts.samplers.space import Trial
+from scripts.scores.metrics import score
 
 
 @dataclass
 class Outcome:
-    """What became of a trial: its predictions as NDJSON fact lines, or the error it raised."""
+    """What became of a trial: its predictions as NDJSON fact lines and their metrics, or the
+    error it raised."""
 
     hyper_id: str
     trial: Trial
@@ -24,6 +26,7 @@ class Outcome:
     predict_ms: float | None
     facts: str | None
     error: str | None
+    metrics: dict[str, float | int | None] | None = None
 
     @property
     def ok(self) -> bool:
@@ -44,7 +47,8 @@ class TrialInputs:
 
     point_ids: np.ndarray
     x: np.ndarray
-    y_train: np.ndarray
+    y: np.ndarray
+    is_train: np.ndarray
     # Squared distance from every point to every training point, or None when too large: the
     # RBF kernel of any gamma is then one vectorised exp instead of libsvm's pairwise loop.
     sq_distances: np.ndarray | None
@@ -52,20 +56,27 @@ class TrialInputs:
     # costs more in page faults than the exp itself. One per process: workers are processes.
     kernel: np.ndarray | None
 
+    @property
+    def y_train(self) -> np.ndarray:
+        return self.y[: np.count_nonzero(self.is_train)]
+
 
 def prepare(
     dataset: Dataset, models: set[str], kernel_limit: int = KERNEL_LIMIT_BYTES
 ) -> TrialInputs:
     for model in models:
         estimator_class(model)  # imported here, once, so that forked workers inherit it
-    order = np.argsort(~dataset.is_train, kind="stable")
+    # Training points first, each part in point_id order: the order in which the metrics sum,
+    # so that scores computed here and from the facts (rescore) are the same to the bit.
+    order = np.lexsort((dataset.point_ids, ~dataset.is_train))
     x = dataset.x[order]
-    y_train = dataset.y[order][: dataset.is_train.sum()]
+    train = int(dataset.is_train.sum())
     sq_distances = kernel = None
-    if "svr" in models and len(x) * len(y_train) * 8 <= kernel_limit:
-        sq_distances = squared_distances(x, x[: len(y_train)])
+    if "svr" in models and len(x) * train * 8 <= kernel_limit:
+        sq_distances = squared_distances(x, x[:train])
         kernel = np.empty_like(sq_distances)
-    return TrialInputs(dataset.point_ids[order], x, y_train, sq_distances, kernel)
+    y, is_train = dataset.y[order], dataset.is_train[order]
+    return TrialInputs(dataset.point_ids[order], x, y, is_train, sq_distances, kernel)
 
 
 def squared_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -144,11 +155,11 @@ def run_trial(inputs: TrialInputs, trial: Trial, hyper_id: str) -> Outcome:
         if not np.isfinite(y_pred).all():
             raise ValueError("the model predicted a value that is not finite")
         facts = encode_facts(hyper_id, inputs.point_ids, y_pred)
-        error = None
+        metrics, error = score(inputs.y, y_pred, inputs.is_train), None
     except Exception as exc:  # a trial's failure is data, recorded with the batch
-        facts = None
+        facts = metrics = None
         error = "".join(traceback.format_exception_only(exc)).strip()
-    return Outcome(hyper_id, trial, utc_now(), fit_ms, predict_ms, facts, error)
+    return Outcome(hyper_id, trial, utc_now(), fit_ms, predict_ms, facts, error, metrics)
 
 
 def encode_facts(hyper_id: str, point_ids: np.ndarray, y_pred: np.ndarray) -> str:

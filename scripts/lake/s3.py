@@ -7,6 +7,7 @@ import logging
 import math
 import os
 import re
+from collections.abc import Sequence
 from pathlib import Path
 
 from scripts.dataset import Dataset
@@ -216,25 +217,32 @@ class S3Lake(Lake):
         elif held != hashlib.sha256(body).hexdigest():
             raise ShipFailed(f"{self.uri}/{key} now holds a different dataset")
 
-    def mirror(self) -> LocalLake:
-        """A local copy of the lake for DuckDB, fetching only objects not already cached."""
+    def mirror(self, parts: Sequence[str] = MIRROR_ORDER, keys: Sequence[str] = ()) -> LocalLake:
+        """A local copy of the lake for DuckDB, fetching only objects not already cached: every
+        object under `parts`, and the objects named in `keys`."""
         from botocore.exceptions import BotoCoreError, ClientError
 
         cache = LocalLake(self.cache_root)
         fetched = 0
         try:
-            for part in MIRROR_ORDER:
+            for part in parts:
                 cached = set(cache.keys(part))
-                for key in self.keys(part):
-                    if key not in cached:
-                        body = self.get(key)
-                        if body is not None:
-                            cache.put(key, body)
-                            fetched += 1
+                fetched += self.copy([k for k in self.keys(part) if k not in cached], cache)
+            fetched += self.copy([k for k in keys if not (cache.root / k).is_file()], cache)
         except (BotoCoreError, ClientError) as exc:
             raise LakeUnreachable(f"cannot read the lake {self.uri}: {describe(exc)}") from None
         log.info("mirror of %s: %d new objects into %s", self.uri, fetched, cache.root)
         return cache
+
+    def copy(self, keys: list[str], cache: LocalLake) -> int:
+        """Copy these objects into the cache; returns how many there were to copy."""
+        fetched = 0
+        for key in keys:
+            body = self.get(key)
+            if body is not None:
+                cache.put(key, body)
+                fetched += 1
+        return fetched
 
     def full_key(self, key: str) -> str:
         return f"{self.prefix}/{key}" if self.prefix else key

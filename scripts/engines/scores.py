@@ -1,0 +1,17 @@
+"""DuckDB over the lake's per-trial scores: what `rank` reads instead of every fact."""
+
+from __future__ import annotations
+
+from scripts.engines.duckdb import Engine, fetch
+from scripts.scores.store import ScoresStore
+
+
+class ScoresEngine(Engine):
+    """Runs statements on the store's connection (tables `scores` and `data`), refreshed once."""
+
+    def __init__(self, store: ScoresStore) -> None:
+        store.refresh()
+        self.store = store
+
+    def query(self, sql: str, limit: int | None = None) -> tuple[list[str], list[tuple]]:
+        return fetch(self.store.connection, sql, limit)

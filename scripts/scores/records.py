@@ -1,0 +1,17 @@
+"""A scores line: the trial's hyper record, its day and its metrics, keyed as the DDL says."""
+
+from __future__ import annotations
+
+from scripts.engines.sqlfiles import table_schema
+
+
+def scores_columns() -> list[str]:
+    """Every key of a scores line, in order: sql/create_scores.sql's columns, then dt."""
+    schema = table_schema("scores")
+    return [*schema.columns, *schema.partitions]
+
+
+def scores_record(hyper: dict, dt: str, metrics: dict | None) -> dict:
+    """Metrics absent (a failed trial, a metric this trial did not compute) are null."""
+    merged = {**hyper, "dt": dt, **(metrics or {})}
+    return {column: merged.get(column) for column in scores_columns()}
