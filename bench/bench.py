@@ -24,13 +24,12 @@ from pathlib import Path
 
 import numpy as np
 
-from bench import search
+from bench import search as quality
 from scripts.dataset import Dataset, load_dataset
 from scripts.samplers.space import DEFAULT_SPACE, Param, load_space
 
 REPO = Path(__file__).resolve().parent.parent
 DATASET = REPO / "data" / "diabetes.json"
-SKLEARN_NAMES = {"gamma": "gamma", "c": "C", "epsilon": "epsilon"}
 PREVIOUS_RATE = 1 / 60  # the previous system: one trial per cron start, one start a minute
 # Each target: what is measured, how it must compare with the limit, and how both are shown.
 TARGETS = (
@@ -100,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
         results = [min(runs, key=lambda r: r.seconds) for runs in zip(*rounds, strict=True)]
         start, bare = time_starts(work / "start-lake", args.starts)
         searches = search_quality(dataset, work, args.seeds, args.forest_trees)
-        history = search.history_seconds(run_process, work / "history-lake", args.copies, dataset)
+        history = quality.history_seconds(run_process, work / "history-lake", args.copies, dataset)
     print()
     print(f"best of {args.rounds} interleaved rounds per contender:")
     print(results_table(results))
@@ -110,16 +109,16 @@ def main(argv: list[str] | None = None) -> int:
     print(f'python -c "import sklearn.svm": {bare:.2f} s; ratio {start / bare:.2f}x')
     print()
     print(SEARCH_NOTES.format(seeds=args.seeds, trees=args.forest_trees))
-    print(render(search.quality_rows(searches, search.CHECKPOINTS)))
+    print(render(quality.quality_rows(searches, quality.CHECKPOINTS)))
     trials = 40 * (args.copies + 2)
     print(f"\n{trials:,}-trial lake: reading the new batch and proposing 40 took {history:.2f} s")
     ours, randomized, optuna = results
     best = {(s.model, s.contender): s for s in searches}
 
     def at(model: str, contender: str, trials: int) -> float:
-        return search.median_best(best[model, contender], trials)
+        return quality.median_best(best[model, contender], trials)
 
-    tpe, peer = f"sweeplake tpe, batches of {search.BATCH}", "Optuna TPESampler, 1 process"
+    tpe, peer = f"sweeplake tpe, batches of {quality.BATCH}", "Optuna TPESampler, 1 process"
     measured = (
         ours.rate / randomized.rate,
         ours.rate / optuna.rate,
@@ -127,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
         start / bare,
         at("svr", tpe, 100) - at("svr", peer, 100),
         at("random_forest", tpe, 100) - at("random_forest", peer, 100),
-        at("svr", tpe, 100) - at("svr", f"sweeplake random, batches of {search.BATCH}", 100),
+        at("svr", tpe, 100) - at("svr", "sweeplake random, one start of 200", 100),
         abs(at("svr", f"{tpe}, 4 processes at once", 200) - at("svr", tpe, 200)),
         history,
     )
@@ -144,9 +143,9 @@ search quality: the best cv_r2 among each search's first N trials (its median ov
   scikit-learn. Forests: at most {trees} trees (the space's 200 would take hours), 100 trials."""
 
 
-def search_quality(dataset: Dataset, work: Path, seeds: int, trees: int) -> list[search.Search]:
+def search_quality(dataset: Dataset, work: Path, seeds: int, trees: int) -> list[quality.Search]:
     """Every contender on SVR (200 trials) and on forests (100 trials, smaller forests)."""
-    objective = search.Objective(dataset)
+    objective = quality.Objective(dataset)
     svr_space, forest_file = load_space(), work / "forest-space.json"
     spec = json.loads(DEFAULT_SPACE.read_text())
     spec["random_forest"]["n_estimators"]["high"] = trees
@@ -159,18 +158,20 @@ def search_quality(dataset: Dataset, work: Path, seeds: int, trees: int) -> list
     ):
         lakes = work / "search"
         ours = [
-            search.sweeplake_search(run_process, lakes, model, "tpe", seeds, trials, space=file),
-            search.sweeplake_search(run_process, lakes, model, "random", seeds, trials, space=file),
+            quality.sweeplake_search(run_process, lakes, model, "tpe", seeds, trials, space=file),
+            quality.sweeplake_search(
+                run_process, lakes, model, "random", seeds, trials, space=file
+            ),
         ]
         if model == "svr":
-            parallel = search.sweeplake_search(
+            parallel = quality.sweeplake_search(
                 run_process, lakes, model, "tpe", seeds, trials, processes=4
             )
             ours.append(parallel)
         for found_by_us in ours:
-            search.check_against_sklearn(objective, found_by_us)
+            quality.check_against_sklearn(objective, found_by_us)
         peers = [
-            search.optuna_search(objective, space, model, sampler, seeds, trials)
+            quality.optuna_search(objective, space, model, sampler, seeds, trials)
             for sampler in ("tpe", "random")
         ]
         found += ours + peers
@@ -205,7 +206,7 @@ def time_randomized_search(dataset: Dataset, space: tuple[Param, ...], trials: i
 
     # -1: always in the training fold; 0: the one test fold. refit=False: nothing persisted.
     split = PredefinedSplit(np.where(dataset.is_train, -1, 0))
-    distributions = {SKLEARN_NAMES[p.name]: scipy_distribution(p) for p in space}
+    distributions = {quality.SKLEARN_NAMES[p.name]: scipy_distribution(p) for p in space}
     search = RandomizedSearchCV(
         SVR(kernel="rbf"),
         distributions,
@@ -232,7 +233,7 @@ def time_optuna(dataset: Dataset, space: tuple[Param, ...], trials: int, seed: i
 
     def objective(trial: optuna.Trial) -> float:
         params = {
-            SKLEARN_NAMES[p.name]: trial.suggest_float(p.name, p.low, p.high, log=p.log)
+            quality.SKLEARN_NAMES[p.name]: trial.suggest_float(p.name, p.low, p.high, log=p.log)
             for p in space
         }
         model = SVR(kernel="rbf", **params).fit(dataset.x[train], dataset.y[train])

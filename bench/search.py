@@ -140,6 +140,8 @@ def sweeplake_search(
     shown = f"sweeplake {sampler}, batches of {BATCH}"
     if processes > 1:
         shown += f", {processes} processes at once"
+    if sampler == "random":
+        shown = f"sweeplake random, one start of {trials}"
     runs = []
     for seed in range(seeds):
         lake = work / f"{model}-{sampler}-{processes}-{seed}"
@@ -159,13 +161,17 @@ def cron_run(
     space: Path | None,
 ) -> None:
     """Batches of BATCH trials, each one `run` process; `processes` of them at a time on one
-    lake, each running its share of the batches back to back, as that many machines would."""
-    batches = list(range(trials // BATCH))
+    lake, each running its share of the batches back to back, as that many machines would.
+    Random search, which reads no history, runs as one start of every trial."""
+    # Random search reads no history: one start of every trial draws from the same distribution
+    # as many batches would, at a tenth of the interpreter starts.
+    size = trials if sampler == "random" else BATCH
+    batches = list(range(trials // size))
     extra = ["--space", str(space)] if space else []
 
     def instance(first: int) -> None:
         for batch in batches[first::processes]:
-            flags = ["--model", model, "--sampler", sampler, "--trials", str(BATCH)]
+            flags = ["--model", model, "--sampler", sampler, "--trials", str(size)]
             run(*flags, "--seed", str(seed * 1000 + batch), "--lake", str(lake), *extra)
 
     with ThreadPoolExecutor(processes) as pool:
