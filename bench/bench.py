@@ -72,6 +72,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--starts", type=int, default=5, help="timed runs of each start")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--seeds", type=int, default=10, help="searches per contender")
+    parser.add_argument("--svr-trials", type=int, default=200, help="per search, search bench")
+    parser.add_argument("--forest-trials", type=int, default=100, help="per search, search bench")
     parser.add_argument("--forest-trees", type=int, default=30, help="most trees, search bench")
     parser.add_argument("--copies", type=int, default=2500, help="of a 40-trial batch: history")
     args = parser.parse_args(argv)
@@ -79,14 +81,15 @@ def main(argv: list[str] | None = None) -> int:
     space = load_space().models["svr"]
     dataset = load_dataset(DATASET)
     cores = len(os.sched_getaffinity(0))
-    flags = (
-        f"--trials {args.trials} --rounds {args.rounds} --starts {args.starts} --seed {args.seed}"
-    )
+    flags = " ".join(f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items())
     print(f"python -m bench.bench {flags}")
-    print(f"{args.trials} SVR trials per contender (SVR only in every figure), {cores} cores,")
+    print(
+        f"{args.trials} SVR trials per contender (SVR only in throughput figures), {cores} cores,"
+    )
     print(f"search space {DEFAULT_SPACE.name}, train/test split of {DATASET.name}")
     with tempfile.TemporaryDirectory(prefix="sweeplake-bench-") as scratch:
         work = Path(scratch)
+        os.environ["SWEEPLAKE_CACHE"] = str(work / "cache")  # for the scores of its lakes
         rounds = [
             [
                 time_sweeplake(work / f"lake-{n}", args.trials, args.seed),
@@ -98,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
         # Other load on the machine only ever slows a run down: each contender's best round.
         results = [min(runs, key=lambda r: r.seconds) for runs in zip(*rounds, strict=True)]
         start, bare = time_starts(work / "start-lake", args.starts)
-        searches = search_quality(dataset, work, args.seeds, args.forest_trees)
+        searches = search_quality(dataset, work, args)
         history = quality.history_seconds(run_process, work / "history-lake", args.copies, dataset)
     print()
     print(f"best of {args.rounds} interleaved rounds per contender:")
@@ -108,7 +111,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"one-trial start (median of {args.starts}): {start:.2f} s; ", end="")
     print(f'python -c "import sklearn.svm": {bare:.2f} s; ratio {start / bare:.2f}x')
     print()
-    print(SEARCH_NOTES.format(seeds=args.seeds, trees=args.forest_trees))
+    print(
+        SEARCH_NOTES.format(seeds=args.seeds, trees=args.forest_trees, forests=args.forest_trials)
+    )
     print(render(quality.quality_rows(searches, quality.CHECKPOINTS)))
     trials = 40 * (args.copies + 2)
     print(f"\n{trials:,}-trial lake: reading the new batch and proposing 40 took {history:.2f} s")
@@ -126,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
         start / bare,
         at("svr", tpe, 100) - at("svr", peer, 100),
         at("random_forest", tpe, 100) - at("random_forest", peer, 100),
-        at("svr", tpe, 100) - at("svr", "sweeplake random, one start of 200", 100),
+        at("svr", tpe, 100) - at("svr", f"sweeplake random, one start of {args.svr_trials}", 100),
         abs(at("svr", f"{tpe}, 4 processes at once", 200) - at("svr", tpe, 200)),
         history,
     )
@@ -140,11 +145,13 @@ SEARCH_NOTES = """\
 search quality: the best cv_r2 among each search's first N trials (its median over {seeds} seeds,
   the interquartile range) and that trial's test R² (median). Same space, same 5 folds; the peers
   score with scikit-learn, sweeplake with its own lake, its best trials checked against
-  scikit-learn. Forests: at most {trees} trees (the space's 200 would take hours), 100 trials."""
+  scikit-learn. Forests: at most {trees} trees (the space's 200 would take hours), {forests}
+  trials; 4 processes at once on SVR only."""
 
 
-def search_quality(dataset: Dataset, work: Path, seeds: int, trees: int) -> list[quality.Search]:
-    """Every contender on SVR (200 trials) and on forests (100 trials, smaller forests)."""
+def search_quality(dataset: Dataset, work: Path, args: argparse.Namespace) -> list[quality.Search]:
+    """Every contender on SVR and on (smaller) forests; 4 processes at once on SVR only."""
+    seeds, trees = args.seeds, args.forest_trees
     objective = quality.Objective(dataset)
     svr_space, forest_file = load_space(), work / "forest-space.json"
     spec = json.loads(DEFAULT_SPACE.read_text())
@@ -153,8 +160,8 @@ def search_quality(dataset: Dataset, work: Path, seeds: int, trees: int) -> list
     forest_space = load_space(forest_file)
     found = []
     for model, space, file, trials in (
-        ("svr", svr_space, None, 200),
-        ("random_forest", forest_space, forest_file, 100),
+        ("svr", svr_space, None, args.svr_trials),
+        ("random_forest", forest_space, forest_file, args.forest_trials),
     ):
         lakes = work / "search"
         ours = [
@@ -266,6 +273,7 @@ def sweeplake(*args: str) -> list[str]:
 
 def time_process(command: list[str]) -> float:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SWEEPLAKE_", "AWS_"))}
+    env["SWEEPLAKE_CACHE"] = os.environ["SWEEPLAKE_CACHE"]  # the bench's own, in its scratch
     started = time.perf_counter()
     subprocess.run(command, cwd=REPO, env=env, check=True, capture_output=True)
     return time.perf_counter() - started
