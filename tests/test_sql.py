@@ -17,10 +17,10 @@ from tests.lakeread import records
 SQL_FILES = sorted(SQL_DIR.glob("*.sql"))
 
 
-def test_there_is_one_file_per_table_plus_the_database_and_the_rankings() -> None:
+def test_there_is_one_file_per_table_plus_the_database_and_the_queries() -> None:
     names = {p.name for p in SQL_FILES}
-    rankings = {"rank_runs.sql", "rank_scores.sql"}
-    assert names == {"create_database.sql", *rankings, *TABLE_FILES.values()}
+    queries = {"rank_runs.sql", "rank_scores.sql", "sampler_history.sql"}
+    assert names == {"create_database.sql", *queries, *TABLE_FILES.values()}
 
 
 @pytest.mark.parametrize("path", SQL_FILES, ids=lambda p: p.name)
