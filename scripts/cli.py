@@ -39,6 +39,9 @@ def build_parser() -> Parser:
     run.add_argument("--seed", type=int, default=None)
     run.add_argument("--params", type=Path, default=None, help="exact sets, one JSON per line")
     run.add_argument("--space", type=Path, default=DEFAULT_SPACE, help="search space file")
+    run.add_argument(
+        "--cv", type=int, default=None, help="cross-validate on the dataset's folds (default) or 0"
+    )
     run.add_argument("--sampler", default="random", help="random or tpe (learns from the lake)")
 
     rank = commands.add_parser("rank", help="print the leaderboard")
@@ -46,14 +49,21 @@ def build_parser() -> Parser:
     rank.add_argument("--engine", default="duckdb", help="duckdb or athena")
     rank.add_argument("--limit", type=int, default=10)
     rank.add_argument("--format", default="table", help="table, csv or json")
+    rank.add_argument("--by", default="test", help="test (R² on the test points) or cv")
     rank.add_argument(
         "--audit", action="store_true", help="check the scores against sql/rank_runs.sql"
     )
     add_athena_flags(rank)
 
+    rescore = commands.add_parser("rescore", help="write missing scores objects from the facts")
+    rescore.add_argument("--lake", default=lake)
+
     setup = commands.add_parser("setup", help="create the Athena database and tables")
     setup.add_argument("--lake", default=lake, help="s3://bucket/prefix the tables read")
     setup.add_argument("--print", action="store_true", help="print the statements, run nothing")
+    setup.add_argument(
+        "--first-day", help="YYYY-MM-DD the partitions start at (default: the lake's first)"
+    )
     add_athena_flags(setup)
     return parser
 
@@ -111,6 +121,7 @@ def dispatch(args: argparse.Namespace) -> int:
             seed=args.seed,
             params=args.params,
             space=args.space,
+            cv=args.cv,
             sampler=args.sampler,
         )
     elif args.command == "rank" and args.audit:
@@ -137,15 +148,20 @@ def dispatch(args: argparse.Namespace) -> int:
                 workgroup=args.workgroup,
                 output=args.output,
                 database=args.database,
+                by=args.by,
             )
         )
+    elif args.command == "rescore":
+        from scripts.scores.rebuild import rescore
+
+        rescore(args.lake)
     elif args.command == "setup":
         from scripts.engines.athena import resolve_database
         from scripts.engines.tables import printable, setup, setup_statements
 
         if args.print:
             database = resolve_database(args.database)
-            sys.stdout.write(printable(setup_statements(args.lake, database)))
+            sys.stdout.write(printable(setup_statements(args.lake, database, args.first_day)))
         else:
-            setup(args.lake, args.database, args.workgroup, args.output)
+            setup(args.lake, args.database, args.workgroup, args.output, args.first_day)
     return 0

@@ -16,10 +16,13 @@ from scripts.textio import as_float, read_text, strict_json
 
 SPLIT_TEST_SIZE = 0.2
 SPLIT_RANDOM_STATE = 44
-RESERVED_KEYS = ("dataset", "point_id", "is_train", "y_true")
+FOLDS = 5  # KFold over the training points in point_id order, shuffled with the split's seed
+RESERVED_KEYS = ("dataset", "point_id", "is_train", "fold", "y_true")
 DATASET_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}")
 FEATURE_NAME = re.compile(r"[a-z_][a-z0-9_]{0,63}")
 INT64 = 2**63
+INT32 = 2**31
+NO_FOLD = -1  # a test point's fold: it is never fitted on nor predicted out of fold
 
 
 @dataclass(frozen=True)
@@ -30,22 +33,62 @@ class Dataset:
     x: np.ndarray
     y: np.ndarray
     is_train: np.ndarray
+    # Each training point's cross-validation fold (0, 1, ...); NO_FOLD for test points.
+    fold: np.ndarray
     canonical: bytes
 
     @property
     def sha256(self) -> str:
         return hashlib.sha256(self.canonical).hexdigest()
 
+    @property
+    def folds(self) -> int:
+        return len(np.unique(self.fold[self.is_train]))
 
-def encode_points(name: str, features, point_ids, x, y, is_train) -> bytes:
+    @property
+    def sha256_without_folds(self) -> str:
+        """The sha256 this dataset had before folds were data: what lakes written then hold."""
+        return hashlib.sha256(without_folds(self.canonical)).hexdigest()
+
+
+def encode_points(name: str, features, point_ids, x, y, is_train, fold) -> bytes:
     """The canonical NDJSON of a dataset: the bytes that go to the lake and get hashed."""
     lines = []
-    for pid, row, target, train in zip(point_ids, x, y, is_train, strict=True):
+    for pid, row, target, train, k in zip(point_ids, x, y, is_train, fold, strict=True):
         record = {"dataset": name, "point_id": int(pid), "is_train": bool(train)}
+        record["fold"] = int(k) if train else None
         record.update(zip(features, (float(v) for v in row), strict=True))
         record["y_true"] = float(target)
         lines.append(json.dumps(record, allow_nan=False))
     return ("\n".join(lines) + "\n").encode()
+
+
+def without_folds(canonical: bytes) -> bytes:
+    """The canonical bytes with every `fold` key left out: the encoding before folds were data.
+
+    json.dumps(json.loads(line)) gives the line back as it was (same key order, same shortest
+    float reprs), so dropping the key gives exactly what that encoding wrote.
+    """
+    lines = []
+    for line in canonical.decode().splitlines():
+        record = json.loads(line)
+        record.pop("fold", None)
+        lines.append(json.dumps(record, allow_nan=False))
+    return ("\n".join(lines) + "\n").encode()
+
+
+def derive_folds(point_ids: np.ndarray, is_train: np.ndarray) -> np.ndarray:
+    """KFold(FOLDS, shuffle=True, random_state=44) over the training points in point_id order."""
+    from sklearn.model_selection import KFold
+
+    fold = np.full(len(point_ids), NO_FOLD, dtype=np.int64)
+    train = np.flatnonzero(is_train)
+    train = train[np.argsort(point_ids[train], kind="stable")]
+    # A dataset of fewer training points than FOLDS leaves one out at a time.
+    splitter = KFold(n_splits=min(FOLDS, len(train)), shuffle=True, random_state=SPLIT_RANDOM_STATE)
+    for k, (_, held_out) in enumerate(splitter.split(train)):
+        fold[train[held_out]] = k
+    return fold
 
 
 def export_diabetes(out: Path) -> Path:
@@ -59,8 +102,9 @@ def export_diabetes(out: Path) -> Path:
         indices, test_size=SPLIT_TEST_SIZE, random_state=SPLIT_RANDOM_STATE, shuffle=True
     )
     is_train = np.isin(indices, train)
+    fold = derive_folds(indices, is_train)
     payload = encode_points(
-        "diabetes", tuple(bunch.feature_names), indices, bunch.data, bunch.target, is_train
+        "diabetes", tuple(bunch.feature_names), indices, bunch.data, bunch.target, is_train, fold
     )
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp")
@@ -103,10 +147,14 @@ def load_dataset(path: Path) -> Dataset:
     y = np.empty(len(records))
     point_ids = np.empty(len(records), dtype=np.int64)
     is_train = np.empty(len(records), dtype=bool)
+    fold = np.full(len(records), NO_FOLD, dtype=np.int64)
+    has_folds = "fold" in records[0]
     for i, (number, record) in enumerate(numbered):
         where = f"dataset {path} line {number}"
         keys = set(record) - {"dataset"}
-        expected = set(features) | {"point_id", "is_train", "y_true"}
+        expected = (
+            set(features) | {"point_id", "is_train", "y_true"} | ({"fold"} if has_folds else set())
+        )
         if keys != expected:
             odd = sorted(keys ^ expected)
             raise BadInput(f"{where}: keys differ from line 1 ({', '.join(odd)})")
@@ -117,6 +165,8 @@ def load_dataset(path: Path) -> Dataset:
             raise BadInput(f"{where}: is_train must be true or false")
         point_ids[i] = pid
         is_train[i] = record["is_train"]
+        if has_folds:
+            fold[i] = _fold(where, record["fold"], is_train[i])
         y[i] = _finite(where, "y_true", record["y_true"])
         x[i] = [_finite(where, f, record[f]) for f in features]
 
@@ -124,8 +174,14 @@ def load_dataset(path: Path) -> Dataset:
         raise BadInput(f"dataset {path}: point_id values repeat")
     if is_train.all() or not is_train.any():
         raise BadInput(f"dataset {path}: needs both train and test points")
-    canonical = encode_points(name, features, point_ids, x, y, is_train)
-    return Dataset(name, features, point_ids, x, y, is_train, canonical)
+    if not has_folds and is_train.sum() < 2:
+        raise BadInput(f"dataset {path}: needs at least two training points, for two folds")
+    if not has_folds:
+        fold = derive_folds(point_ids, is_train)
+    elif len(np.unique(fold[is_train])) < 2:
+        raise BadInput(f"dataset {path}: the training points need at least two folds")
+    canonical = encode_points(name, features, point_ids, x, y, is_train, fold)
+    return Dataset(name, features, point_ids, x, y, is_train, fold, canonical)
 
 
 def _parse_line(path: Path, number: int, line: str) -> dict:
@@ -134,6 +190,18 @@ def _parse_line(path: Path, number: int, line: str) -> dict:
     if not isinstance(record, dict):
         raise BadInput(f"{where}: not a JSON object")
     return record
+
+
+def _fold(where: str, value: object, train: bool) -> int:
+    if not train:
+        if value is not None:
+            raise BadInput(f"{where}: a test point's fold must be null, got {value!r:.40}")
+        return NO_FOLD
+    if type(value) is not int or not 0 <= value < INT32:
+        raise BadInput(
+            f"{where}: a training point's fold must be an integer >= 0, got {value!r:.40}"
+        )
+    return value
 
 
 def _finite(where: str, key: str, value: object) -> float:

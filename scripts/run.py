@@ -1,4 +1,4 @@
-"""One start of the job: trials in; a fact, a hyper and a scores object out."""
+"""One start of the job: trials in; a fact, (with CV) an oof, a hyper and a scores object out."""
 
 from __future__ import annotations
 
@@ -56,6 +56,7 @@ def run(
     seed: int | None = None,
     params: Path | None = None,
     space: Path = DEFAULT_SPACE,
+    cv: int | None = None,
     sampler: str = "random",
 ) -> RunSummary:
     """Check everything, fit the trials, then write the batch: bad input writes nothing."""
@@ -75,6 +76,12 @@ def run(
     if sampler not in SAMPLERS:
         raise BadInput(f"unknown sampler {sampler!r:.40}: choose {' or '.join(SAMPLERS)}")
     data = load_dataset(dataset)
+    if cv is None:
+        cv = data.folds
+    if cv not in (0, data.folds):
+        raise BadInput(
+            f"--cv must be 0 (off) or the {data.folds} folds of the dataset {data.name}, got {cv}"
+        )
     given = read_params(params, search_space) if params is not None else None
     target = open_lake(lake)
     target.check_writable()
@@ -99,7 +106,8 @@ def run(
         data.sha256[:12],
         sampler,
     )
-    outcomes, facts = fit_batch(data, planned, used, workers or available_cores(), started + budget)
+    cores = workers or available_cores()
+    outcomes, facts = fit_batch(data, planned, used, cores, started + budget, cv=cv > 0)
     lineage = trial_lineage(search_space, sampler, proposal.history)
     batch = encode_batch(batch_id, data, outcomes, lineage, facts)
     target.write_batch(batch, None if dataset_held else data)
@@ -121,25 +129,40 @@ def available_cores() -> int:
 
 
 def fit_batch(
-    dataset: Dataset, trials: Sequence[Trial], models: set[str], workers: int, deadline: float
-) -> tuple[list[Outcome], bytes]:
-    """The outcomes, by id and without their facts, and the ok ones' facts, already gzipped."""
-    facts, outcomes = Gzipped(), []
-    for outcome in execute(dataset, trials, models, workers, deadline):
+    dataset: Dataset,
+    trials: Sequence[Trial],
+    models: set[str],
+    workers: int,
+    deadline: float,
+    cv: bool = False,
+) -> tuple[list[Outcome], dict[str, bytes]]:
+    """The outcomes, by id and without their facts, and the ok ones' facts, already gzipped, by
+    prefix: "fact", then with `cv` "oof" (every training point's out-of-fold prediction)."""
+    packed = {"fact": Gzipped(), **({"oof": Gzipped()} if cv else {})}
+    outcomes = []
+    for outcome in execute(dataset, trials, models, workers, deadline, cv):
         if outcome.ok:
-            facts.write(outcome.facts)
-        outcomes.append(replace(outcome, facts=None))  # from here on, held compressed only
-    return sorted(outcomes, key=lambda o: o.hyper_id), facts.close()
+            packed["fact"].write(outcome.facts)
+            if cv:
+                packed["oof"].write(outcome.oof)
+        outcomes.append(replace(outcome, facts=None, oof=None))  # held compressed only from here
+    facts = {prefix: gzipped.close() for prefix, gzipped in packed.items()}
+    return sorted(outcomes, key=lambda o: o.hyper_id), facts
 
 
 def execute(
-    dataset: Dataset, trials: Sequence[Trial], models: set[str], workers: int, deadline: float
+    dataset: Dataset,
+    trials: Sequence[Trial],
+    models: set[str],
+    workers: int,
+    deadline: float,
+    cv: bool = False,
 ) -> Iterator[Outcome]:
     """Fit trials in order until done or until the next one would pass the deadline.
 
     Yields each outcome as it finishes, in no particular order.
     """
-    inputs = prepare(dataset, models)
+    inputs = prepare(dataset, models, cv=cv)
     clock = Deadline(deadline)
     if workers == 1 or len(trials) == 1:
         for trial in trials:
@@ -180,7 +203,7 @@ class Deadline:
         self.slowest: float | None = None
 
     def record(self, outcome: Outcome) -> Outcome:
-        spent = ((outcome.fit_ms or 0) + (outcome.predict_ms or 0)) / 1000
+        spent = ((outcome.fit_ms or 0) + (outcome.predict_ms or 0) + (outcome.cv_ms or 0)) / 1000
         self.slowest = spent if self.slowest is None else max(self.slowest, spent)
         return outcome
 
@@ -205,10 +228,11 @@ def encode_batch(
     dataset: Dataset,
     outcomes: list[Outcome],
     lineage: dict[str, dict],
-    facts: bytes,
+    facts: dict[str, bytes],
 ) -> Batch:
-    """The batch's objects: `facts` already gzipped, then one hyper line and one scores line per
-    outcome; the scores object is derived, so it goes after hyper, the commit."""
+    """The batch's objects: `facts` already gzipped (fact, and oof with CV), then one hyper line
+    and one scores line per outcome; the scores object is derived, so it goes after hyper, the
+    commit."""
     host = socket.gethostname()
     dt = datetime.now(UTC).strftime("%Y-%m-%d")
     common = {"dataset": dataset.name, "dataset_sha256": dataset.sha256}
@@ -227,6 +251,7 @@ def encode_batch(
             "created_at": o.created_at,
             "fit_ms": o.fit_ms,
             "predict_ms": o.predict_ms,
+            "cv_ms": o.cv_ms,
             "host": host,
             "version": __version__,
         }
@@ -234,6 +259,6 @@ def encode_batch(
         scores_lines.append(
             json.dumps(scores_record(record, dt, o.metrics), allow_nan=False) + "\n"
         )
-    objects = {"fact": facts, "hyper": gzip_text("".join(hyper_lines))}
+    objects = {**facts, "hyper": gzip_text("".join(hyper_lines))}
     objects["scores"] = gzip_text("".join(scores_lines))
     return Batch(batch_id, dt, objects)

@@ -2,6 +2,7 @@ CREATE EXTERNAL TABLE IF NOT EXISTS `data` (
   `dataset` STRING,
   `point_id` BIGINT,
   `is_train` BOOLEAN,
+  `fold` BIGINT,
   `age` DOUBLE,
   `sex` DOUBLE,
   `bmi` DOUBLE,

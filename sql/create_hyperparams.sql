@@ -21,6 +21,7 @@ CREATE EXTERNAL TABLE IF NOT EXISTS `hyperparams` (
   `created_at` STRING,
   `fit_ms` DOUBLE,
   `predict_ms` DOUBLE,
+  `cv_ms` DOUBLE,
   `host` STRING,
   `version` STRING
 )
@@ -32,7 +33,7 @@ TBLPROPERTIES (
   'projection.enabled' = 'true',
   'projection.dt.type' = 'date',
   'projection.dt.format' = 'yyyy-MM-dd',
-  'projection.dt.range' = '2024-01-01,NOW',
+  'projection.dt.range' = '{{first_day}},NOW',
   'projection.dt.interval' = '1',
   'projection.dt.interval.unit' = 'DAYS',
   'storage.location.template' = '{{location}}/hyper/dt=${dt}/'

@@ -21,13 +21,17 @@ CREATE EXTERNAL TABLE IF NOT EXISTS `scores` (
   `created_at` STRING,
   `fit_ms` DOUBLE,
   `predict_ms` DOUBLE,
+  `cv_ms` DOUBLE,
   `host` STRING,
   `version` STRING,
   `test_r2` DOUBLE,
   `train_r2` DOUBLE,
   `test_rmse` DOUBLE,
   `test_mae` DOUBLE,
-  `points` BIGINT
+  `points` BIGINT,
+  `cv_r2` DOUBLE,
+  `cv_r2_std` DOUBLE,
+  `cv_oof_r2` DOUBLE
 )
 PARTITIONED BY (`dt` STRING)
 ROW FORMAT SERDE 'org.openx.data.jsonserde.JsonSerDe'
@@ -37,7 +41,7 @@ TBLPROPERTIES (
   'projection.enabled' = 'true',
   'projection.dt.type' = 'date',
   'projection.dt.format' = 'yyyy-MM-dd',
-  'projection.dt.range' = '2024-01-01,NOW',
+  'projection.dt.range' = '{{first_day}},NOW',
   'projection.dt.interval' = '1',
   'projection.dt.interval.unit' = 'DAYS',
   'storage.location.template' = '{{location}}/scores/dt=${dt}/'

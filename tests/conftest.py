@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,8 @@ from tcpproxy import Proxy
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
+# The readers' caches, out of the repository: each test's lake has a path, so a cache, of its own.
+CACHE = Path(tempfile.mkdtemp(prefix="sweeplake-test-cache-"))
 
 
 def sweeplake(
@@ -20,6 +23,7 @@ def sweeplake(
 ) -> subprocess.CompletedProcess:
     """`python -m scripts ARGS` from the repository, as a user would type it."""
     full_env = {k: v for k, v in os.environ.items() if not k.startswith(("SWEEPLAKE_", "AWS_"))}
+    full_env["SWEEPLAKE_CACHE"] = str(CACHE)
     full_env.update(env or {})
     return subprocess.run(
         [sys.executable, "-m", "scripts", *args],

@@ -12,9 +12,10 @@ from awsserver import SECRET_KEY, AwsServer, free_port
 from conftest import REPO, sweeplake
 
 SETUP_FILES = ("create_database.sql", "create_data.sql", "create_hyperparams.sql")
-SETUP_FILES += ("create_predict.sql",)
+SETUP_FILES += ("create_predict.sql", "create_oof.sql", "create_scores.sql")
 LAKE = "s3://sweep-lake/runs/v1"
 OUTPUT = "s3://sweep-results/athena"
+DAY = "2026-01-05"
 RANK_COLUMNS = [
     ("rank", "bigint"),
     ("model_rank", "bigint"),
@@ -34,24 +35,34 @@ RANK_COLUMNS = [
     ("test_rmse", "double"),
     ("test_mae", "double"),
     ("points", "bigint"),
+    ("cv_r2", "double"),
+    ("cv_r2_std", "double"),
+    ("cv_oof_r2", "double"),
+    ("cv_rank", "bigint"),
     ("created_at", "varchar"),
 ]
 RANK_ROWS = [
     [1, 1, "diabetes", "01HSVRBEST0000000000000000", "svr", 16.39, 40.45, 0.1757]
     + [None] * 5
-    + [0.5612345678901234, 0.52, 53.1, 42.7, 442, "2026-01-02T03:04:05.678Z"],
+    + [0.5612345678901234, 0.52, 53.1, 42.7, 442, 0.47, 0.06, 0.48, 1, "2026-01-02T03:04:05.678Z"],
     [2, 1, "diabetes", "01HFORESTNEXT0000000000000", "random_forest", None, None, None]
-    + [120, 9, 4, 2, 0.5, 0.4811, 0.71, 55.0, 44.2, 442, "2026-01-02T03:04:06.000Z"],
+    + [120, 9, 4, 2, 0.5, 0.4811, 0.71, 55.0, 44.2, 442, 0.45, 0.08, 0.46, 2]
+    + ["2026-01-02T03:04:06.000Z"],
     [3, 2, "diabetes", "01HSVRTHIRD000000000000000", "svr", 0.5, 1.0, 0.2]
     + [None] * 5
-    + [0.1, 0.2, 70.0, 60.0, 442, "2026-01-02T03:04:07.000Z"],
+    + [0.1, 0.2, 70.0, 60.0, 442, None, None, None, 3, "2026-01-02T03:04:07.000Z"],
 ]
 
 
-def expected_ddl(lake: str, database: str) -> list[str]:
+def expected_ddl(lake: str, database: str, first_day: str) -> list[str]:
     """The files with their placeholders replaced by hand: an oracle independent of fill()."""
     texts = [(REPO / "sql" / name).read_text() for name in SETUP_FILES]
-    return [t.replace("{{location}}", lake).replace("{{database}}", database) for t in texts]
+    return [
+        t.replace("{{location}}", lake)
+        .replace("{{database}}", database)
+        .replace("{{first_day}}", first_day)
+        for t in texts
+    ]
 
 
 def new_workgroup(aws: AwsServer, output: str | None = None) -> str:
@@ -79,22 +90,28 @@ def executions(aws: AwsServer, workgroup: str) -> list[dict]:
 
 def test_setup_runs_every_filled_ddl_file_in_order(aws: AwsServer) -> None:
     workgroup = new_workgroup(aws)
+    bucket = aws.new_bucket()
+    lake = f"s3://{bucket}/runs/v1"
+    for day in ("2026-03-09", "2026-01-05", "2026-02-01"):
+        key = f"runs/v1/hyper/dt={day}/01B{day[-1]}.json.gz"
+        aws.client().put_object(Bucket=bucket, Key=key, Body=b"")
     aws.reset_recording()
     result = sweeplake(
         "setup",
-        *("--lake", LAKE + "/", "--database", "sweep_test", "--workgroup", workgroup),
+        *("--lake", lake + "/", "--database", "sweep_test", "--workgroup", workgroup),
         *("--output", OUTPUT),
         env=aws.env(),
     )
     assert result.returncode == 0, result.stderr
-    expected = expected_ddl(LAKE, "sweep_test")
+    expected = expected_ddl(lake, "sweep_test", "2026-01-05")  # the lake's first day
     assert all("{{" not in statement for statement in expected)
+    assert "'2026-01-05,NOW'" in expected[-1]
 
     sent = started_queries(aws)
     assert [s["QueryString"] for s in sent] == expected
     assert [s["QueryExecutionContext"]["Database"] for s in sent] == ["default"] + [
         "sweep_test"
-    ] * 3
+    ] * (len(SETUP_FILES) - 1)
     assert {s["WorkGroup"] for s in sent} == {workgroup}
     assert {s["ResultConfiguration"]["OutputLocation"] for s in sent} == {OUTPUT + "/"}
 
@@ -106,12 +123,14 @@ def test_setup_runs_every_filled_ddl_file_in_order(aws: AwsServer) -> None:
 
 def test_setup_print_fills_the_files_and_sends_nothing(aws: AwsServer) -> None:
     aws.reset_recording()
-    result = sweeplake("setup", "--print", env={**aws.env(), "SWEEPLAKE_LAKE": LAKE})
+    result = sweeplake(
+        "setup", "--print", "--first-day", "2026-02-03", env={**aws.env(), "SWEEPLAKE_LAKE": LAKE}
+    )
     assert result.returncode == 0, result.stderr
     statements = result.stdout.split(";\n")
     assert statements[-1] == ""
     assert [s.strip() for s in statements[:-1]] == [
-        s.strip() for s in expected_ddl(LAKE, "sweeplake")
+        s.strip() for s in expected_ddl(LAKE, "sweeplake", "2026-02-03")
     ]
     assert aws.recorded() == []
 
@@ -125,6 +144,8 @@ def test_setup_print_fills_the_files_and_sends_nothing(aws: AwsServer) -> None:
         (("--lake", "s3://sweep-lake/it's"), "is not s3://bucket/prefix"),
         (("--lake", LAKE, "--output", "/tmp/results"), "is not s3://bucket/prefix"),
         (("--lake", LAKE, "--workgroup", "no such group"), "workgroup"),
+        (("--lake", LAKE, "--first-day", "2026-13-01"), "is not a day as YYYY-MM-DD"),
+        (("--lake", LAKE, "--first-day", "yesterday"), "is not a day as YYYY-MM-DD"),
     ],
 )
 def test_setup_bad_input_exits_2_and_sends_nothing(
@@ -137,7 +158,7 @@ def test_setup_bad_input_exits_2_and_sends_nothing(
     assert aws.recorded() == []
 
 
-def test_rank_on_athena_sends_rank_runs_sql_and_prints_the_rows(aws: AwsServer) -> None:
+def test_rank_on_athena_sends_rank_scores_sql_and_prints_the_rows(aws: AwsServer) -> None:
     workgroup = new_workgroup(aws)
     aws.seed_athena_results(RANK_COLUMNS, RANK_ROWS)
     aws.reset_recording()
@@ -151,7 +172,7 @@ def test_rank_on_athena_sends_rank_runs_sql_and_prints_the_rows(aws: AwsServer) 
     assert result.returncode == 0, result.stderr
 
     (sent,) = started_queries(aws)
-    assert sent["QueryString"] == (REPO / "sql" / "rank_runs.sql").read_text()
+    assert sent["QueryString"] == (REPO / "sql" / "rank_scores.sql").read_text()
     assert sent["WorkGroup"] == workgroup
     assert sent["QueryExecutionContext"]["Database"] == "sweep_rank"
     assert sent["ResultConfiguration"]["OutputLocation"] == OUTPUT + "/"
@@ -202,7 +223,7 @@ def test_rank_without_a_results_location_is_bad_input(aws: AwsServer) -> None:
 
 @pytest.mark.parametrize("command", ["rank", "setup"])
 def test_unknown_workgroup_is_one_line_exit_1_without_secrets(aws: AwsServer, command: str) -> None:
-    args = ("--engine", "athena") if command == "rank" else ("--lake", LAKE)
+    args = ("--engine", "athena") if command == "rank" else ("--lake", LAKE, "--first-day", DAY)
     result = sweeplake(
         command, *args, "--workgroup", "nobody-made-this", "--output", OUTPUT, env=aws.env()
     )

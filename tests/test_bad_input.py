@@ -121,6 +121,7 @@ def test_a_different_dataset_under_a_name_the_lake_holds_is_refused(tmp_path: Pa
     other.write_text(
         '{"point_id": 1, "is_train": true, "x": 1, "y_true": 2}\n'
         '{"point_id": 2, "is_train": false, "x": 2, "y_true": 3}\n'
+        '{"point_id": 3, "is_train": true, "x": 3, "y_true": 1}\n'
     )
     result = sweeplake("run", "--lake", str(lake), "--dataset", str(other))
     assert result.returncode == 2

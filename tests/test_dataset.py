@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from pathlib import Path
@@ -9,13 +10,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 from sklearn.datasets import load_diabetes
-from sklearn.model_selection import train_test_split
+from sklearn.model_selection import KFold, train_test_split
 
 from scripts.dataset import export_diabetes, load_dataset
 from scripts.errors import BadInput
 from tests.conftest import FIXTURES, REPO, sweeplake
 
 COMMITTED = REPO / "data" / "diabetes.json"
+# The dataset object a lake got before folds were data: the same points, no `fold` key.
+WITHOUT_FOLDS = FIXTURES / "lake-before-cv" / "data" / "diabetes.json"
 
 
 def read_lines(path: Path) -> list[dict]:
@@ -36,7 +39,7 @@ def test_export_holds_the_previous_systems_points_split_and_values() -> None:
     assert [p["is_train"] for p in ours] == [p["is_train"] for p in previous]
     for mine, theirs in zip(ours, previous, strict=True):
         assert mine["dataset"] == "diabetes"
-        assert set(mine) - {"dataset"} == set(theirs)
+        assert set(mine) - {"dataset", "fold"} == set(theirs)
         assert mine["y_true"] == theirs["y_true"]
         for key, value in theirs.items():
             # The previous export differs from scikit-learn's doubles in the last bit, 11 times.
@@ -51,6 +54,31 @@ def test_split_is_the_one_train_test_split_gives() -> None:
     assert sorted(dataset.point_ids[~dataset.is_train]) == sorted(test)
     assert dataset.features == tuple(load_diabetes().feature_names)
     np.testing.assert_array_equal(dataset.x, load_diabetes().data)
+
+
+def test_training_points_carry_kfolds_folds_and_test_points_none() -> None:
+    lines = read_lines(COMMITTED)
+    train_ids = sorted(p["point_id"] for p in lines if p["is_train"])
+    expected = {}
+    for k, (_, held_out) in enumerate(KFold(5, shuffle=True, random_state=44).split(train_ids)):
+        expected.update({train_ids[i]: k for i in held_out})
+    assert {p["point_id"]: p["fold"] for p in lines if p["is_train"]} == expected
+    assert {p["fold"] for p in lines if not p["is_train"]} == {None}
+    assert list(lines[0])[:4] == ["dataset", "point_id", "is_train", "fold"]
+
+
+def test_a_file_without_folds_gets_the_same_folds_on_load() -> None:
+    assert "fold" not in WITHOUT_FOLDS.read_text().splitlines()[0]
+    dataset = load_dataset(WITHOUT_FOLDS)
+    assert dataset.canonical == COMMITTED.read_bytes()
+    assert dataset.folds == 5
+
+
+def test_the_sha256_before_folds_is_the_one_old_lakes_hold() -> None:
+    dataset = load_dataset(COMMITTED)
+    assert dataset.sha256_without_folds == hashlib.sha256(WITHOUT_FOLDS.read_bytes()).hexdigest()
+    assert dataset.sha256 == hashlib.sha256(COMMITTED.read_bytes()).hexdigest()
+    assert dataset.sha256 != dataset.sha256_without_folds
 
 
 def write(path: Path, lines: list) -> Path:
@@ -87,6 +115,14 @@ GOOD = [
         ([{**GOOD[0], "Bad Name": 1.0}], "must be a lowercase SQL name"),
         ([{**GOOD[0], "dataset": "a b"}, {**GOOD[1], "dataset": "a b"}], "must be letters"),
         ([{**GOOD[0], "dataset": "a"}, {**GOOD[1], "dataset": "b"}], "more than one dataset"),
+        ([{**GOOD[0], "fold": 0}, GOOD[1]], "keys differ from line 1 (fold)"),
+        ([{**GOOD[0], "fold": 0}, {**GOOD[1], "fold": 1}], "a test point's fold must be null"),
+        ([{**GOOD[0], "fold": None}, {**GOOD[1], "fold": None}], "fold must be an integer"),
+        ([{**GOOD[0], "fold": -1}, {**GOOD[1], "fold": None}], "fold must be an integer"),
+        ([{**GOOD[0], "fold": 1.0}, {**GOOD[1], "fold": None}], "fold must be an integer"),
+        ([{**GOOD[0], "fold": True}, {**GOOD[1], "fold": None}], "fold must be an integer"),
+        ([{**GOOD[0], "fold": 0}, {**GOOD[1], "fold": None}], "at least two folds"),
+        (GOOD, "needs at least two training points, for two folds"),
     ],
 )
 def test_a_bad_dataset_is_refused_with_one_clear_line(
@@ -122,4 +158,8 @@ def test_any_dataset_of_that_shape_is_read_with_its_own_features(tmp_path: Path)
     assert dataset.x.shape == (20, 2)
     assert int(dataset.is_train.sum()) == 15
     reread = [json.loads(line) for line in dataset.canonical.decode().splitlines()]
-    assert reread[3] == {"dataset": "toy", **rows[3]}
+    assert {k: v for k, v in reread[3].items() if k != "fold"} == {"dataset": "toy", **rows[3]}
+    assert [line["fold"] for line in reread] == [
+        int(k) if train else None for k, train in zip(dataset.fold, dataset.is_train, strict=True)
+    ]
+    assert sorted(set(dataset.fold[dataset.is_train])) == [0, 1, 2, 3, 4]

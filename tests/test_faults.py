@@ -135,7 +135,7 @@ def test_a_fault_leaves_the_batch_whole_in_the_spool_until_lifted(aws, bucket, e
 
 PAGE = 4096  # tmpfs counts whole pages
 DISK = 64 * PAGE
-SEED = ("--seed", "7")  # a fixed batch: its fact object takes a few pages, its dataset 39
+SEED = ("--seed", "7")  # a fixed batch: its fact object takes a few pages, its dataset 40
 
 
 @pytest.fixture
@@ -198,7 +198,7 @@ def test_a_full_spool_disk_keeps_no_half_entry_and_ships_nothing(
 
 def test_a_full_local_lake_shows_no_partial_object(tiny_disk):
     lake = tiny_disk.root / "lake"
-    tiny_disk.fill(39 * PAGE)  # room for the dataset object, not for the fact object after it
+    tiny_disk.fill(40 * PAGE)  # room for the dataset object, not for the fact object after it
 
     full = sweeplake(*RUN, *SEED, "--lake", str(lake))
     assert full.returncode == 1

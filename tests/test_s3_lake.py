@@ -125,7 +125,7 @@ def test_s3_leaderboard_equals_the_local_one_and_every_object_is_encrypted(
         if path.is_file()
     }
     assert predictions_by_trial(objects) == predictions_by_trial(local_objects)
-    assert sorted(k.split("/")[2] for k in objects) == ["data", "fact", "hyper"]
+    assert sorted({k.split("/")[2] for k in objects}) == ["data", "fact", "hyper", "oof", "scores"]
     for key in objects:
         assert client.head_object(Bucket=bucket, Key=key)["ServerSideEncryption"] == "AES256"
     assert spooled(env) == []
@@ -141,17 +141,21 @@ def test_the_dataset_goes_once_and_the_mirror_fetches_only_new_objects(bucket, e
         return [path for method, path in proxy.passed if method == "PUT"]
 
     assert sweeplake(*RUN, "--lake", lake, env=env).returncode == 0
-    assert [p.split("/")[2] for p in puts()] == ["data", "fact", "hyper"]
+    assert [p.split("/")[2] for p in puts()] == ["data", "fact", "oof", "hyper", "scores"]
+    data_put = puts()[:1]
     assert len(leaderboard(lake, env)) >= 1
-    assert len(object_gets()) == 3  # data, fact and hyper, all new
+    # data, hyper and scores, all new: rank reads the scores, never the facts
+    assert sorted(p.split("/")[2] for p in object_gets()) == ["data", "hyper", "scores"]
 
     proxy.passed.clear()
     assert sweeplake(*RUN, "--lake", lake, env=env).returncode == 0
     new = puts()
-    assert [p.split("/")[2] for p in new] == ["fact", "hyper"]  # the dataset is there already
+    assert [p.split("/")[2] for p in new] == ["fact", "oof", "hyper", "scores"]  # not the dataset
     proxy.passed.clear()
     assert len(leaderboard(lake, env)) >= 2
-    assert sorted(object_gets()) == sorted(new)
+    # The new hyper and scores, and the dataset, read every time: it may have gained its folds.
+    read = [p for p in new if p.split("/")[2] in ("hyper", "scores")]
+    assert sorted(object_gets()) == sorted(read + data_put)
 
 
 @pytest.mark.parametrize("outage", ["after-fact-put", "after-dataset-put", "endpoint-down"])
@@ -319,6 +323,25 @@ def test_a_spool_entry_is_whole_or_absent(tmp_path):
     spool.remove(batch.batch_id)  # a second shipper finding it gone
     assert spool.load(batch.batch_id) is None
     assert spool.pending("s3://a-lake") == []
+
+
+def test_an_entry_spooled_before_batches_had_more_objects_still_ships(tmp_path):
+    """An instance upgraded with batches waiting: their manifests name no object list."""
+    batch = synthetic_batch(2)
+    folder = tmp_path / batch.batch_id
+    folder.mkdir()
+    (folder / "fact.json.gz").write_bytes(batch.fact)
+    (folder / "hyper.json.gz").write_bytes(batch.hyper)
+    manifest = {
+        "lake": "s3://a-lake",
+        "batch_id": batch.batch_id,
+        "dt": batch.dt,
+        "fact_key": batch.fact_key,
+        "hyper_key": batch.hyper_key,
+        "dataset_key": None,
+    }
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    assert Spool(tmp_path).load(batch.batch_id) == SpoolEntry("s3://a-lake", batch)
 
 
 def test_kms_key_when_set_else_aes256(aws, bucket, tmp_path, aws_env, monkeypatch):

@@ -25,14 +25,19 @@ def test_there_is_one_file_per_table_plus_the_database_and_the_queries() -> None
 
 @pytest.mark.parametrize("path", SQL_FILES, ids=lambda p: p.name)
 def test_every_file_parses_as_one_athena_statement(path: Path) -> None:
-    for text in (path.read_text(), fill(path.read_text(), location="s3://b/p", database="db")):
+    for text in (
+        path.read_text(),
+        fill(path.read_text(), location="s3://b/p", database="db", first_day="2026-01-05"),
+    ):
         statements = [s for s in sqlglot.parse(text, read="athena") if s is not None]
         assert len(statements) == 1
 
 
 @pytest.mark.parametrize("table", sorted(TABLE_FILES))
 def test_the_schema_reader_agrees_with_sqlglot(table: str) -> None:
-    text = fill((SQL_DIR / TABLE_FILES[table]).read_text(), location="s3://b/p")
+    text = fill(
+        (SQL_DIR / TABLE_FILES[table]).read_text(), location="s3://b/p", first_day="2026-01-05"
+    )
     create = sqlglot.parse_one(text, read="athena")
     schema = create.this
     columns = {c.name: c.args["kind"].sql("athena").upper() for c in schema.expressions}
@@ -57,7 +62,7 @@ def test_doubles_keep_full_precision_in_the_ddl() -> None:
 def test_records_carry_exactly_the_columns_of_the_ddl(tmp_path: Path) -> None:
     lake = tmp_path / "lake"
     assert sweeplake("run", "--lake", str(lake), "--trials", "2", "--workers", "1").returncode == 0
-    for table, prefix in (("hyperparams", "hyper"), ("predict", "fact")):
+    for table, prefix in (("hyperparams", "hyper"), ("predict", "fact"), ("oof", "oof")):
         expected = list(table_schema(table).columns)
         for record in records(lake, prefix):
             assert list(record) == expected

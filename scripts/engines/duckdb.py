@@ -14,6 +14,7 @@ TABLE_GLOBS = {
     "data": "data/*.json",
     "hyperparams": "hyper/dt=*/*.json.gz",
     "predict": "fact/dt=*/*.json.gz",
+    "oof": "oof/dt=*/*.json.gz",
     "scores": "scores/dt=*/*.json.gz",
 }
 

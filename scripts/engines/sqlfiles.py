@@ -12,6 +12,7 @@ TABLE_FILES = {
     "data": "create_data.sql",
     "hyperparams": "create_hyperparams.sql",
     "predict": "create_predict.sql",
+    "oof": "create_oof.sql",
     "scores": "create_scores.sql",
 }
 COLUMN = re.compile(r"^\s*`?(\w+)`?\s+(\w+)\s*,?\s*$")

@@ -1,4 +1,5 @@
-"""Fitting one trial and predicting every point: the unit of work a worker runs."""
+"""Fitting one trial, predicting every point and, with CV, every training point out of fold:
+the unit of work a worker runs."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import numpy as np
 
 from scripts.dataset import Dataset
 from scripts.samplers.space import Trial
-from scripts.scores.metrics import score
+from scripts.scores.metrics import cv_score, score
 
 
 @dataclass
@@ -27,6 +28,9 @@ class Outcome:
     facts: str | None
     error: str | None
     metrics: dict[str, float | int | None] | None = None
+    # With CV: each training point's out-of-fold prediction as NDJSON lines, and their cost.
+    oof: str | None = None
+    cv_ms: float | None = None
 
     @property
     def ok(self) -> bool:
@@ -55,6 +59,11 @@ class TrialInputs:
     # Scratch space for that kernel, overwritten by each SVR trial: a fresh 1 MB array per trial
     # costs more in page faults than the exp itself. One per process: workers are processes.
     kernel: np.ndarray | None
+    # Each training point's fold, in the order above; and each fold's (fit rows, held-out rows)
+    # as indices into the training rows, in point order as cross_val_score takes them. No
+    # splits: the batch runs without CV.
+    train_fold: np.ndarray
+    splits: tuple[tuple[np.ndarray, np.ndarray], ...]
 
     @property
     def y_train(self) -> np.ndarray:
@@ -62,7 +71,7 @@ class TrialInputs:
 
 
 def prepare(
-    dataset: Dataset, models: set[str], kernel_limit: int = KERNEL_LIMIT_BYTES
+    dataset: Dataset, models: set[str], kernel_limit: int = KERNEL_LIMIT_BYTES, cv: bool = False
 ) -> TrialInputs:
     for model in models:
         estimator_class(model)  # imported here, once, so that forked workers inherit it
@@ -76,7 +85,14 @@ def prepare(
         sq_distances = squared_distances(x, x[:train])
         kernel = np.empty_like(sq_distances)
     y, is_train = dataset.y[order], dataset.is_train[order]
-    return TrialInputs(dataset.point_ids[order], x, y, is_train, sq_distances, kernel)
+    train_fold = dataset.fold[order][:train]
+    splits = tuple(
+        (np.flatnonzero(train_fold != k), np.flatnonzero(train_fold == k))
+        for k in (np.unique(train_fold) if cv else ())
+    )
+    return TrialInputs(
+        dataset.point_ids[order], x, y, is_train, sq_distances, kernel, train_fold, splits
+    )
 
 
 def squared_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -93,14 +109,16 @@ def rbf_kernel(inputs: TrialInputs, gamma: float) -> np.ndarray:
     return np.exp(inputs.kernel, out=inputs.kernel)
 
 
-def svr_predict(model, kernel: np.ndarray) -> np.ndarray:
+def svr_predict(model, kernel: np.ndarray, fitted_on: np.ndarray | None = None) -> np.ndarray:
     """SVR.predict on a precomputed kernel: sum_i dual_coef_i K(x, sv_i) + intercept.
 
     libsvm walks the support vectors point by point; with the kernel already in memory this is
     one matrix-vector product, ~10x faster. einsum, not BLAS: no thread pool to oversubscribe.
+    `fitted_on`: the kernel's columns the model was fitted on, when not all of them (a fold).
     """
     coef = np.zeros(kernel.shape[1])
-    coef[model.support_] = model.dual_coef_[0]
+    support = model.support_ if fitted_on is None else fitted_on[model.support_]
+    coef[support] = model.dual_coef_[0]
     return np.einsum("ij,j->i", kernel, coef) + model.intercept_[0]
 
 
@@ -135,9 +153,27 @@ def make_estimator(trial: Trial, precomputed: bool = False):
     )
 
 
+def out_of_fold(
+    inputs: TrialInputs, trial: Trial, every_point: np.ndarray, precomputed: bool
+) -> np.ndarray:
+    """Each training point predicted by the trial's model (same parameters, same seed) fitted on
+    the other folds. An SVR's folds are slices of the kernel the trial has already computed."""
+    train = every_point[: len(inputs.y_train)]
+    y_oof = np.empty(len(inputs.y_train))
+    for fit_rows, held_out in inputs.splits:
+        estimator = make_estimator(trial, precomputed)
+        if precomputed:
+            model = estimator.fit(train[np.ix_(fit_rows, fit_rows)], inputs.y_train[fit_rows])
+            y_oof[held_out] = svr_predict(model, train[held_out], fitted_on=fit_rows)
+        else:
+            model = estimator.fit(train[fit_rows], inputs.y_train[fit_rows])
+            y_oof[held_out] = model.predict(train[held_out])
+    return y_oof
+
+
 def run_trial(inputs: TrialInputs, trial: Trial, hyper_id: str) -> Outcome:
     """Never raises for the trial's own faults: those become a failed Outcome."""
-    fit_ms = predict_ms = None
+    fit_ms = predict_ms = cv_ms = oof = None
     precomputed = trial.model == "svr" and inputs.sq_distances is not None
     from sklearn import config_context  # here, not at module level: bad input fails fast
 
@@ -155,20 +191,41 @@ def run_trial(inputs: TrialInputs, trial: Trial, hyper_id: str) -> Outcome:
         if not np.isfinite(y_pred).all():
             raise ValueError("the model predicted a value that is not finite")
         facts = encode_facts(hyper_id, inputs.point_ids, y_pred)
-        metrics, error = score(inputs.y, y_pred, inputs.is_train), None
+        metrics = score(inputs.y, y_pred, inputs.is_train)
+        if inputs.splits:
+            started = time.perf_counter()
+            with config_context(assume_finite=True):
+                y_oof = out_of_fold(inputs, trial, every_point, precomputed)
+            cv_ms = (time.perf_counter() - started) * 1000
+            if not np.isfinite(y_oof).all():
+                raise ValueError("a fold's model predicted a value that is not finite")
+            train_ids = inputs.point_ids[: len(inputs.y_train)]
+            oof = encode_facts(hyper_id, train_ids, y_oof, inputs.train_fold)
+            metrics.update(cv_score(inputs.y_train, y_oof, inputs.train_fold))
+        error = None
     except Exception as exc:  # a trial's failure is data, recorded with the batch
-        facts = metrics = None
+        facts = metrics = oof = None
         error = "".join(traceback.format_exception_only(exc)).strip()
-    return Outcome(hyper_id, trial, utc_now(), fit_ms, predict_ms, facts, error, metrics)
+    return Outcome(
+        hyper_id, trial, utc_now(), fit_ms, predict_ms, facts, error, metrics, oof, cv_ms
+    )
 
 
-def encode_facts(hyper_id: str, point_ids: np.ndarray, y_pred: np.ndarray) -> str:
+def encode_facts(
+    hyper_id: str, point_ids: np.ndarray, y_pred: np.ndarray, fold: np.ndarray | None = None
+) -> str:
+    """Fact lines, or with `fold` out-of-fold lines (each point's fold before its y_pred)."""
     # Formatted by hand: json.dumps per record costs more than an SVR fit on this data.
     # repr(float) is the shortest text that reads back to the same double.
     head = '{"hyper_id":"' + hyper_id + '","point_id":'
+    if fold is None:
+        return "".join(
+            f'{head}{pid},"y_pred":{value!r}}}\n'
+            for pid, value in zip(point_ids.tolist(), y_pred.tolist(), strict=True)
+        )
     return "".join(
-        f'{head}{pid},"y_pred":{value!r}}}\n'
-        for pid, value in zip(point_ids.tolist(), y_pred.tolist(), strict=True)
+        f'{head}{pid},"fold":{k},"y_pred":{value!r}}}\n'
+        for pid, k, value in zip(point_ids.tolist(), fold.tolist(), y_pred.tolist(), strict=True)
     )
 
 

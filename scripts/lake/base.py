@@ -100,14 +100,24 @@ class Lake(ABC):
     def keys(self, prefix: str) -> list[str]:
         """Keys of whole objects under prefix, sorted."""
 
+    def first_key(self, prefix: str) -> str | None:
+        """The first key under prefix in sorted order, None if there is none."""
+        return next(iter(self.keys(prefix)), None)
+
     def held_dataset_sha256(self, key: str) -> str | None:
         """The sha256 of the dataset object at key, None if there is none."""
         held = self.get(key)
         return None if held is None else hashlib.sha256(held).hexdigest()
 
     def check_dataset(self, dataset: Dataset) -> bool:
-        """True if the lake already holds this dataset; BadInput if another one has its name."""
+        """True if the lake already holds this dataset; BadInput if another one has its name.
+
+        A lake written before folds were data holds the same points without them: that is
+        this dataset, not another, and False says to write it again, now with its folds.
+        """
         held = self.held_dataset_sha256(dataset_key(dataset))
+        if held is not None and held == dataset.sha256_without_folds:
+            return False
         if held is not None and held != dataset.sha256:
             raise BadInput(
                 f"the lake {self.uri} already holds a different dataset named {dataset.name!r}; "

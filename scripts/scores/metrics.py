@@ -13,6 +13,8 @@ import numpy as np
 
 # Metric columns of a scores line, after the hyper record's fields; absent ones are null.
 METRICS = ("test_r2", "train_r2", "test_rmse", "test_mae", "points")
+# From the trial's out-of-fold predictions; null when it ran without CV.
+CV_METRICS = ("cv_r2", "cv_r2_std", "cv_oof_r2")
 
 
 def score(y_true: np.ndarray, y_pred: np.ndarray, is_train: np.ndarray) -> dict[str, float | int]:
@@ -35,6 +37,19 @@ def score(y_true: np.ndarray, y_pred: np.ndarray, is_train: np.ndarray) -> dict[
         "test_rmse": float(np.sqrt(test_sse / count)) if count else None,
         "test_mae": float(np.abs(test_errors).mean()) if count else None,
         "points": int(predicted.sum()),
+    }
+
+
+def cv_score(y_train: np.ndarray, y_oof: np.ndarray, fold: np.ndarray) -> dict[str, float | None]:
+    """cv_r2 and cv_r2_std: the mean and the standard deviation (ddof 0) of each fold's R², as
+    cross_val_score's scores and RandomizedSearchCV's mean_test_score and std_test_score are;
+    cv_oof_r2: R² of every out-of-fold prediction pooled. None where a fold's R² is None."""
+    per_fold = [r2(y_train[fold == k], y_oof[fold == k]) for k in np.unique(fold)]
+    known = None not in per_fold
+    return {
+        "cv_r2": float(np.mean(per_fold)) if known else None,
+        "cv_r2_std": float(np.std(per_fold)) if known else None,
+        "cv_oof_r2": r2(y_train, y_oof),
     }
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from scripts.engines.sqlfiles import table_schema
 
 
@@ -15,3 +17,7 @@ def scores_record(hyper: dict, dt: str, metrics: dict | None) -> dict:
     """Metrics absent (a failed trial, a metric this trial did not compute) are null."""
     merged = {**hyper, "dt": dt, **(metrics or {})}
     return {column: merged.get(column) for column in scores_columns()}
+
+
+def ndjson(records: list[dict]) -> str:
+    return "".join(json.dumps(r, allow_nan=False) + "\n" for r in records)

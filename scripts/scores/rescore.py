@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from scripts.engines.sqlfiles import duckdb_types, table_schema
-from scripts.scores.metrics import score
+from scripts.scores.metrics import cv_score, score
 from scripts.scores.records import scores_record
 
 
@@ -55,11 +55,17 @@ def read_points(connection, paths: list[Path]) -> dict[str, Points]:
 
 
 def batch_scores(
-    connection, hyper: Path, fact: Path, dt: str, datasets: dict[str, Points]
+    connection,
+    hyper: Path,
+    fact: Path,
+    dt: str,
+    datasets: dict[str, Points],
+    oof: Path | None = None,
 ) -> list[dict]:
     """One scores record per hyper record; raises duckdb.Error if the hyper object is unreadable.
 
-    An unreadable fact object gives its trials no predictions (points 0), as the audit does.
+    An unreadable fact object gives its trials no predictions (points 0), as the audit does;
+    an absent or unreadable oof object (a batch run without CV) gives null cv scores.
     """
     import duckdb
 
@@ -71,10 +77,44 @@ def batch_scores(
         found = facts.filter("y_pred IS NOT NULL").fetchnumpy()
     except duckdb.Error:
         found = {"hyper_id": np.array([], dtype=object), "point_id": [], "y_pred": []}
+    out_of_fold = read_oof(connection, oof)
     return [
-        scores_record(h, dt, trial_metrics(h, found, datasets) if h["status"] == "ok" else None)
+        scores_record(
+            h,
+            dt,
+            {**trial_metrics(h, found, datasets), **trial_cv(h, out_of_fold, datasets)}
+            if h["status"] == "ok"
+            else None,
+        )
         for h in hyper_rows
     ]
+
+
+def read_oof(connection, path: Path | None) -> dict | None:
+    import duckdb
+
+    if path is None or not path.is_file():
+        return None
+    try:
+        return read_typed(connection, "oof", path).filter("y_pred IS NOT NULL").fetchnumpy()
+    except duckdb.Error:
+        return None
+
+
+def trial_cv(hyper: dict, oof: dict | None, datasets: dict[str, Points]) -> dict:
+    """The cv scores from the trial's out-of-fold predictions, if they cover every training
+    point of its dataset once, as the audit demands; none otherwise."""
+    points = datasets.get(hyper["dataset"])
+    if oof is None or points is None:
+        return {}
+    mine = oof["hyper_id"] == hyper["hyper_id"]
+    point_ids = np.asarray(oof["point_id"], dtype=np.int64)[mine]
+    order = np.argsort(point_ids)
+    if not np.array_equal(point_ids[order], points.point_ids[points.is_train]):
+        return {}
+    y_oof = np.asarray(oof["y_pred"], dtype=np.float64)[mine][order]
+    fold = np.asarray(oof["fold"], dtype=np.int64)[mine][order]
+    return cv_score(points.y_true[points.is_train], y_oof, fold)
 
 
 def trial_metrics(hyper: dict, facts: dict, datasets: dict[str, Points]) -> dict:

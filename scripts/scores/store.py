@@ -26,6 +26,7 @@ from scripts.ids import new_id
 from scripts.lake import Lake, LocalLake, open_lake
 from scripts.lake.base import write_durably
 from scripts.paths import DEFAULT_CACHE
+from scripts.scores.records import ndjson
 from scripts.scores.rescore import batch_scores, read_points
 
 log = logging.getLogger("sweeplake.scores")
@@ -171,7 +172,8 @@ class ScoresStore:
         import duckdb
 
         if local is not self.lake:
-            self.lake.mirror((), ["fact/" + k.removeprefix("hyper/") for k in unscored])
+            tails = [k.removeprefix("hyper/") for k in unscored]
+            self.lake.mirror((), [f"{part}/{t}" for t in tails for part in ("fact", "oof")])
         datasets = read_points(connection, sorted(local.root.glob("data/*.json")))
         with open(out, "w") as handle:
             for hyper_key in unscored:
@@ -184,13 +186,14 @@ class ScoresStore:
                         local.root / ("fact/" + rest),
                         dt,
                         datasets,
+                        local.root / ("oof/" + rest),
                     )
                 except duckdb.Error as exc:
                     reason = str(exc).strip().splitlines()[0][:200]
                     self.skipped[hyper_key] = reason
                     log.warning("skipped %s: %s", hyper_key, reason)
                     continue
-                handle.writelines(json.dumps(r, allow_nan=False) + "\n" for r in rows)
+                handle.write(ndjson(rows))
 
     def merge(self, parts: list[str]) -> list[str]:
         """Merge every part but the largest into one: each merge costs what is recent."""

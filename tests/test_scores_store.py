@@ -1,0 +1,247 @@
+"""The scores store: its leaderboard is sql/rank_runs.sql's over the facts, row for row; it
+reads only what is new; refreshers at once neither corrupt nor block it; old lakes rank."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import logging
+import math
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from scripts.dataset import load_dataset
+from scripts.engines.duckdb import DuckDBEngine
+from scripts.ids import new_id
+from scripts.lake import LocalLake
+from scripts.paths import DEFAULT_DATASET
+from scripts.rank import AUDIT_SQL, leaderboard
+from scripts.run import encode_batch, fit_batch, trial_lineage
+from scripts.samplers.space import Trial, load_space
+from scripts.scores.store import MAX_PARTS, open_scores
+from tests.conftest import REPO, sweeplake
+from tests.lakeread import object_records, parse_csv
+
+DATASET = load_dataset(DEFAULT_DATASET)
+SVR = {"gamma": 0.8, "c": 30.0, "epsilon": 0.1}
+FOREST = {
+    "n_estimators": 15,
+    "max_depth": 5,
+    "min_samples_split": 4,
+    "min_samples_leaf": 2,
+    "max_features": 0.6,
+}
+METRICS = ("test_r2", "train_r2", "test_rmse", "test_mae")
+
+
+@pytest.fixture(autouse=True)
+def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("SWEEPLAKE_CACHE", str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
+def write_batch(lake: LocalLake, trials: list[Trial], scores: bool = True) -> list[str]:
+    """Fit and write one batch (without its scores object: as a lake before scores); its ids."""
+    outcomes, facts = fit_batch(
+        DATASET, trials, {t.model for t in trials}, 2, time.monotonic() + 60
+    )
+    batch = encode_batch(
+        new_id(), DATASET, outcomes, trial_lineage(load_space(), "params", {}), facts
+    )
+    if not scores:
+        batch = replace(batch, objects={k: v for k, v in batch.objects.items() if k != "scores"})
+    lake.write_batch(batch, None if lake.get("data/diabetes.json") else DATASET)
+    return [o.hyper_id for o in outcomes]
+
+
+def fact_of(lake: LocalLake, ids: list[str]) -> Path:
+    (fact,) = [p for p in lake.root.glob("fact/*/*") if object_records(p)[0]["hyper_id"] in ids]
+    return fact
+
+
+def rewrite(path: Path, change) -> None:
+    lines = [change(r) for r in object_records(path)]
+    path.write_bytes(gzip.compress("".join(json.dumps(r) + "\n" for r in lines).encode()))
+
+
+def assert_same_leaderboard(scores: list[dict], facts: list[dict]) -> None:
+    """Row for row, in the same order: metrics within 1e-12, everything else equal."""
+    assert [r["hyper_id"] for r in scores] == [r["hyper_id"] for r in facts]
+    for ours, theirs in zip(scores, facts, strict=True):
+        assert list(ours) == list(theirs)
+        for key, value in ours.items():
+            if key in METRICS:
+                assert math.isclose(value, theirs[key], rel_tol=1e-12, abs_tol=1e-12), key
+            else:
+                assert value == theirs[key], key
+
+
+@pytest.fixture(scope="module")
+def mixed_lake(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Both models, failed trials, equal scores, a null prediction, unreadable objects, and
+    batches with and without scores objects."""
+    lake = LocalLake(tmp_path_factory.mktemp("mixed") / "lake")
+    svr, forest = Trial("svr", SVR, 0), Trial("random_forest", FOREST, 5)
+    refused = Trial("svr", {**SVR, "gamma": -1.0}, 0)  # scikit-learn refuses it: failed
+    write_batch(lake, [svr, forest, refused, svr])  # the two svr trials score the same
+    write_batch(lake, [Trial("svr", {**SVR, "c": 3.0}, 0), Trial("random_forest", FOREST, 6)])
+    nulled = write_batch(lake, [Trial("svr", {**SVR, "gamma": 0.3}, 0), refused], scores=False)
+    rewrite(fact_of(lake, nulled), lambda r: {**r, "y_pred": None} if r["point_id"] == 17 else r)
+    fact = fact_of(lake, write_batch(lake, [Trial("random_forest", FOREST, 7)], scores=False))
+    fact.write_bytes(fact.read_bytes()[:300])  # a truncated gzip: skipped as unreadable
+    day = fact.parent.name
+    (lake.root / "hyper" / day / "01GARBAGE.json.gz").write_bytes(gzip.compress(b'{"hyper_id": '))
+    return lake.root
+
+
+def test_the_leaderboard_from_scores_is_rank_runs_sql_over_the_facts(mixed_lake: Path) -> None:
+    store = open_scores(str(mixed_lake))
+    store.refresh()
+    scores = leaderboard_of(store)
+    facts = leaderboard(DuckDBEngine(mixed_lake), sql=AUDIT_SQL)
+    assert_same_leaderboard(scores, facts)
+    assert len(scores) == 5  # 4 + 2 ok trials, less the nulled one and the unreadable one
+    twins = [n for n, r in enumerate(scores) if r["gamma"] == SVR["gamma"] and r["c"] == SVR["c"]]
+    assert len(twins) == 2 and twins[1] == twins[0] + 1
+    first, second = scores[twins[0]], scores[twins[1]]
+    assert first["rank"] == second["rank"] and first["test_r2"] == second["test_r2"]
+    assert first["hyper_id"] < second["hyper_id"]  # equal scores in hyper_id order
+    assert {r["model"] for r in scores} == {"svr", "random_forest"}
+    held = store.connection.execute("SELECT status, count(*) FROM scores GROUP BY 1").fetchall()
+    assert dict(held) == {"ok": 7, "failed": 2}  # every trial of every readable hyper object
+
+
+def leaderboard_of(store) -> list[dict]:
+    from scripts.engines.scores import ScoresEngine
+
+    return leaderboard(ScoresEngine(store))
+
+
+def test_two_identical_lakes_give_byte_identical_csv(mixed_lake: Path, tmp_path: Path) -> None:
+    twin = tmp_path / "twin"
+    shutil.copytree(mixed_lake, twin)
+    shutil.rmtree(twin / "scores")  # every score of the twin comes from its facts
+    printed = [
+        sweeplake("rank", "--lake", str(lake), "--format", "csv", "--limit", "100")
+        for lake in (mixed_lake, twin)
+    ]
+    assert all(p.returncode == 0 for p in printed), printed[1].stderr
+    assert printed[0].stdout == printed[1].stdout
+    assert len(parse_csv(printed[0].stdout)) == 5
+
+
+def test_the_audit_agrees_on_a_sound_lake_and_names_a_nulled_prediction(tmp_path: Path) -> None:
+    lake = LocalLake(tmp_path / "lake")
+    ids = write_batch(lake, [Trial("svr", SVR, 0), Trial("random_forest", FOREST, 1)])
+    result = sweeplake("rank", "--lake", str(lake.root), "--audit")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("audit: the scores agree with rank_runs.sql over the facts:")
+    assert "2 ranked trials" in result.stdout
+    (fact,) = lake.root.glob("fact/*/*")
+    rewrite(fact, lambda r: {**r, "y_pred": None} if r["hyper_id"] == ids[0] else r)
+    result = sweeplake("rank", "--lake", str(lake.root), "--audit")
+    assert result.returncode == 1
+    assert f"only in the scores: {ids[0]}" in result.stdout
+
+
+def test_a_refresh_reads_only_the_batches_that_are_new(tmp_path: Path, caplog) -> None:
+    lake = LocalLake(tmp_path / "lake")
+    first = write_batch(lake, [Trial("svr", SVR, 0), Trial("svr", {**SVR, "c": 2.0}, 0)])
+    store = open_scores(str(lake.root))
+    assert store.refresh() == 2
+    # Were the ingested objects read again, these would now be skipped as unreadable.
+    for path in lake.root.glob("*/dt=*/*.json.gz"):
+        path.write_bytes(b"not gzip")
+    assert store.refresh() == 0
+    second = write_batch(lake, [Trial("random_forest", FOREST, 3)], scores=False)
+    caplog.set_level(logging.WARNING)
+    assert open_scores(str(lake.root)).refresh() == 1
+    assert caplog.records == []
+    held = store.connection.execute("SELECT hyper_id FROM scores ORDER BY 1").fetchall()
+    assert [h for (h,) in held] == sorted(first + second)
+
+
+def test_parts_are_merged_and_nothing_is_lost(tmp_path: Path) -> None:
+    lake = LocalLake(tmp_path / "lake")
+    written = write_batch(lake, [Trial("svr", SVR, 0)])
+    store = open_scores(str(lake.root))
+    assert store.refresh() == 1
+    for n in range(MAX_PARTS + 2):
+        written += write_batch(lake, [Trial("svr", {**SVR, "c": 1.0 + n}, 0)])
+        assert store.refresh() == 1
+        manifest = json.loads((store.cache / "manifest.json").read_text())
+        assert len(manifest["parts"]) <= MAX_PARTS
+    held = store.connection.execute("SELECT hyper_id FROM scores ORDER BY 1").fetchall()
+    assert [h for (h,) in held] == sorted(written)
+
+
+REFRESHER = """
+import sys
+from scripts.scores.store import open_scores
+store = open_scores(sys.argv[1])
+for _ in range(int(sys.argv[2])):
+    store.refresh()
+    ids = [h for (h,) in store.connection.execute("SELECT hyper_id FROM scores").fetchall()]
+    assert len(ids) == len(set(ids)), "a trial twice"
+print(len(ids))
+"""
+
+
+def test_refreshers_at_once_neither_corrupt_nor_block_the_store(tmp_path: Path, cache) -> None:
+    lake = LocalLake(tmp_path / "lake")
+    ids = write_batch(lake, [Trial("svr", SVR, 0)])
+    env = {"SWEEPLAKE_CACHE": str(cache), "PATH": "/usr/bin:/bin"}
+    refreshers = [
+        subprocess.Popen(
+            [sys.executable, "-c", REFRESHER, str(lake.root), "6"],
+            cwd=REPO,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(4)
+    ]
+    for n in range(MAX_PARTS + 2):  # batches arrive while they refresh, and parts get merged
+        ids += write_batch(lake, [Trial("svr", {**SVR, "c": 2.0 + n}, 0)], scores=n % 2 == 0)
+    for refresher in refreshers:
+        out, err = refresher.communicate(timeout=300)
+        assert refresher.returncode == 0, err
+        assert 1 <= int(out) <= len(ids)
+    store = open_scores(str(lake.root))
+    store.refresh()
+    held = store.connection.execute("SELECT hyper_id FROM scores ORDER BY 1").fetchall()
+    assert [h for (h,) in held] == sorted(ids)
+
+
+def test_a_lake_without_scores_objects_still_ranks(tmp_path: Path) -> None:
+    lake = LocalLake(tmp_path / "lake")
+    write_batch(lake, [Trial("svr", SVR, 0), Trial("random_forest", FOREST, 1)], scores=False)
+    assert not (lake.root / "scores").exists()
+    result = sweeplake("rank", "--lake", str(lake.root), "--format", "csv")
+    assert result.returncode == 0, result.stderr
+    assert len(parse_csv(result.stdout)) == 2
+    facts = leaderboard(DuckDBEngine(lake.root), sql=AUDIT_SQL)
+    assert [r["hyper_id"] for r in parse_csv(result.stdout)] == [r["hyper_id"] for r in facts]
+
+
+def test_rescore_writes_the_missing_scores_objects_the_job_would_have(tmp_path: Path) -> None:
+    lake = LocalLake(tmp_path / "lake")
+    write_batch(lake, [Trial("svr", SVR, 0), Trial("svr", {**SVR, "gamma": -1.0}, 0)])
+    write_batch(lake, [Trial("random_forest", FOREST, 4)])
+    written = {p: p.read_bytes() for p in lake.root.glob("scores/*/*")}
+    first = sorted(written)[0]
+    first.unlink()
+    day = first.parent.name
+    (lake.root / "hyper" / day / "01GARBAGE.json.gz").write_bytes(gzip.compress(b'{"hyper_id": '))
+    result = sweeplake("rescore", "--lake", str(lake.root))
+    assert result.returncode == 0, result.stderr
+    assert "1 scores objects written" in result.stderr
+    assert f"skipped hyper/{day}/01GARBAGE.json.gz" in result.stderr
+    assert {p: p.read_bytes() for p in lake.root.glob("scores/*/*")} == written
