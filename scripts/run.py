@@ -98,13 +98,16 @@ def run(
     planned = proposal.trials
     used = set(models[:trials]) if given is None else {t.model for t in given}
     batch_id = new_id()
+    seen = ", ".join(f"{model} {n}" for model, n in proposal.history.items())
+    seen = f" (trials of history: {seen})" if seen else ""
     log.info(
-        "batch %s: %d trials on %s (sha256 %s) from sampler %s",
+        "batch %s: %d trials on %s (sha256 %s) from sampler %s%s",
         batch_id,
         len(planned),
         data.name,
         data.sha256[:12],
         sampler,
+        seen,
     )
     cores = workers or available_cores()
     outcomes, facts = fit_batch(data, planned, used, cores, started + budget, cv=cv > 0)
