@@ -82,6 +82,8 @@ def run(
         raise BadInput(
             f"--cv must be 0 (off) or the {data.folds} folds of the dataset {data.name}, got {cv}"
         )
+    if sampler == "tpe" and cv == 0 and params is None:
+        raise BadInput("--sampler tpe optimises cv_r2: it needs --cv, not --cv 0")
     given = read_params(params, search_space) if params is not None else None
     target = open_lake(lake)
     target.check_writable()

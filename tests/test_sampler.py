@@ -200,6 +200,9 @@ def test_params_and_a_bad_sampler(scored_lake: Path, tmp_path: Path) -> None:
     bad = sweeplake("run", "--lake", str(lake), "--sampler", "grid")
     assert bad.returncode == 2
     assert bad.stderr == "sweeplake: error: unknown sampler 'grid': choose random or tpe\n"
+    blind = sweeplake("run", "--lake", str(lake), "--sampler", "tpe", "--cv", "0")
+    assert (blind.returncode, blind.stderr.count("\n")) == (2, 1)
+    assert "--sampler tpe optimises cv_r2" in blind.stderr
     assert sorted(p for p in lake.rglob("*")) == before
     line = '{"model": "svr", "gamma": 16.39, "c": 40.45, "epsilon": 0.1757}\n'
     (tmp_path / "params.jsonl").write_text(line)
