@@ -62,12 +62,10 @@ class Objective:
     scikit-learn on the dataset's folds."""
 
     def __init__(self, dataset: Dataset) -> None:
-        from sklearn.model_selection import PredefinedSplit
-
         train = dataset.is_train
         self.x_train, self.y_train = dataset.x[train], dataset.y[train]
         self.x_test, self.y_test = dataset.x[~train], dataset.y[~train]
-        self.folds = PredefinedSplit(dataset.fold[train])
+        self.folds = folds(dataset)
 
     def __call__(self, model: str, params: dict[str, float | int], seed: int) -> Scored:
         from sklearn.metrics import r2_score
@@ -78,6 +76,13 @@ class Objective:
         fitted = estimator.fit(self.x_train, self.y_train)
         test_r2 = r2_score(self.y_test, fitted.predict(self.x_test))
         return Scored(params, seed, float(np.mean(folds)), float(test_r2))
+
+
+def folds(dataset: Dataset):
+    """The dataset's own folds of its training points, as scikit-learn's splitter."""
+    from sklearn.model_selection import PredefinedSplit
+
+    return PredefinedSplit(dataset.fold[dataset.is_train])
 
 
 def sklearn_estimator(model: str, params: dict[str, float | int], seed: int):

@@ -60,9 +60,12 @@ def leaderboard(
     ranked = [dict(zip(columns, row, strict=True)) for row in rows]
     if by == "test":
         return ranked
-    # One query gives both ranks; this is its cv_rank order, trials without CV last.
-    key = lambda r: (r["dataset"], r["cv_r2"] is None, r["cv_rank"], r["hyper_id"])  # noqa: E731
-    return sorted(ranked, key=key)[:limit]
+    return sorted(ranked, key=cv_order)[:limit]
+
+
+def cv_order(row: dict) -> tuple:
+    """One query gives both ranks; this is its cv_rank order, trials without CV last."""
+    return (row["dataset"], row["cv_r2"] is None, row["cv_rank"], row["hyper_id"])
 
 
 def audit(

@@ -163,7 +163,9 @@ def out_of_fold(
     for fit_rows, held_out in inputs.splits:
         estimator = make_estimator(trial, precomputed)
         if precomputed:
-            model = estimator.fit(train[np.ix_(fit_rows, fit_rows)], inputs.y_train[fit_rows])
+            # Rows then columns: ~5x faster than one fancy index with np.ix_.
+            block = np.take(np.take(train, fit_rows, axis=0), fit_rows, axis=1)
+            model = estimator.fit(block, inputs.y_train[fit_rows])
             y_oof[held_out] = svr_predict(model, train[held_out], fitted_on=fit_rows)
         else:
             model = estimator.fit(train[fit_rows], inputs.y_train[fit_rows])
@@ -194,7 +196,8 @@ def run_trial(inputs: TrialInputs, trial: Trial, hyper_id: str) -> Outcome:
         metrics = score(inputs.y, y_pred, inputs.is_train)
         if inputs.splits:
             started = time.perf_counter()
-            with config_context(assume_finite=True):
+            # The parameters passed sklearn's checks in the fit above: no need to check them again.
+            with config_context(assume_finite=True, skip_parameter_validation=True):
                 y_oof = out_of_fold(inputs, trial, every_point, precomputed)
             cv_ms = (time.perf_counter() - started) * 1000
             if not np.isfinite(y_oof).all():

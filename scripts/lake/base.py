@@ -116,14 +116,14 @@ class Lake(ABC):
         this dataset, not another, and False says to write it again, now with its folds.
         """
         held = self.held_dataset_sha256(dataset_key(dataset))
-        if held is not None and held == dataset.sha256_without_folds:
+        if held is None or held == dataset.sha256:
+            return held is not None
+        if held == dataset.sha256_without_folds:
             return False
-        if held is not None and held != dataset.sha256:
-            raise BadInput(
-                f"the lake {self.uri} already holds a different dataset named {dataset.name!r}; "
-                "rename yours (its 'dataset' key or its file name)"
-            )
-        return held is not None
+        raise BadInput(
+            f"the lake {self.uri} already holds a different dataset named {dataset.name!r}; "
+            "rename yours (its 'dataset' key or its file name)"
+        )
 
     def ship_waiting(self) -> None:  # noqa: B027  (a default, deliberately empty)
         """Ship what earlier runs left waiting; a lake written directly has nothing waiting."""
