@@ -79,6 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--forest-trials", type=int, default=100, help="per search, search bench")
     parser.add_argument("--forest-trees", type=int, default=30, help="most trees, search bench")
     parser.add_argument("--copies", type=int, default=2500, help="of a 40-trial batch: history")
+    parser.add_argument("--jobs", type=int, default=4, help="searches at once, search bench")
     args = parser.parse_args(argv)
 
     space = load_space().models["svr"]
@@ -168,20 +169,27 @@ def search_quality(dataset: Dataset, work: Path, args: argparse.Namespace) -> li
     ):
         lakes = work / "search"
         ours = [
-            quality.sweeplake_search(run_process, lakes, model, "tpe", seeds, trials, space=file),
             quality.sweeplake_search(
-                run_process, lakes, model, "random", seeds, trials, space=file
-            ),
+                run_process, lakes, model, sampler, seeds, trials, space=file, jobs=args.jobs
+            )
+            for sampler in ("tpe", "random")
         ]
         if model == "svr":
             parallel = quality.sweeplake_search(
-                run_process, lakes, model, "tpe", seeds, trials, processes=4
+                run_process,
+                lakes,
+                model,
+                "tpe",
+                seeds,
+                trials,
+                processes=4,
+                jobs=max(1, args.jobs // 4),
             )
             ours.append(parallel)
         for found_by_us in ours:
             quality.check_against_sklearn(objective, found_by_us)
         peers = [
-            quality.optuna_search(objective, space, model, sampler, seeds, trials)
+            quality.optuna_search(objective, space, model, sampler, seeds, trials, args.jobs)
             for sampler in ("tpe", "random")
         ]
         found += ours + peers

@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import gzip
 import json
+import multiprocessing
 import statistics
 import sys
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -96,11 +97,23 @@ def sklearn_estimator(model: str, params: dict[str, float | int], seed: int):
 
 
 def optuna_search(
-    objective: Objective, space: SearchSpace, model: str, sampler: str, seeds: int, trials: int
+    objective: Objective,
+    space: SearchSpace,
+    model: str,
+    sampler: str,
+    seeds: int,
+    trials: int,
+    jobs: int = 1,
 ) -> Search:
+    """One study per seed; `jobs` seeds at a time, each study in a process of its own."""
     name = "Optuna TPESampler, 1 process" if sampler == "tpe" else "Optuna RandomSampler"
-    runs = [optuna_run(objective, space, model, sampler, seed, trials) for seed in range(seeds)]
-    return Search(name, model, runs)
+    fork = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(jobs, mp_context=fork) as pool:
+        studies = [
+            pool.submit(optuna_run, objective, space, model, sampler, seed, trials)
+            for seed in range(seeds)
+        ]
+        return Search(name, model, [study.result() for study in studies])
 
 
 def optuna_run(
@@ -141,18 +154,22 @@ def sweeplake_search(
     trials: int,
     processes: int = 1,
     space: Path | None = None,
+    jobs: int = 1,
 ) -> Search:
+    """One lake per seed, `jobs` seeds at a time (each seed's searches stay as cron runs them)."""
     shown = f"sweeplake {sampler}, batches of {BATCH}"
     if processes > 1:
         shown += f", {processes} processes at once"
     if sampler == "random":
         shown = f"sweeplake random, one start of {trials}"
-    runs = []
-    for seed in range(seeds):
-        lake = work / f"{model}-{sampler}-{processes}-{seed}"
-        cron_run(run, lake, model, sampler, seed, trials, processes, space)
-        runs.append(lake_trials(lake))
-    return Search(shown, model, runs)
+    lakes = [work / f"{model}-{sampler}-{processes}-{seed}" for seed in range(seeds)]
+
+    def search(seed: int) -> None:
+        cron_run(run, lakes[seed], model, sampler, seed, trials, processes, space)
+
+    with ThreadPoolExecutor(jobs) as pool:
+        list(pool.map(search, range(seeds)))
+    return Search(shown, model, [lake_trials(lake) for lake in lakes])
 
 
 def cron_run(
