@@ -45,6 +45,7 @@ def proposed(lake: Path, batch: int | None = None) -> list[tuple]:
 def writers(lake: str, env: dict, count: int, trials: int) -> None:
     """`count` processes at once, each one random batch into the same lake."""
     command = ["run", "--lake", lake, "--model", "svr", "--trials", str(trials), "--workers", "1"]
+    command += ["--budget", "3600"]  # every trial, however busy the machine
     started = [
         subprocess.Popen(
             [sys.executable, "-m", "scripts", *command], cwd=REPO, env=env, stderr=subprocess.PIPE
@@ -78,6 +79,7 @@ def test_tpe_learns_from_every_writer_and_reads_only_what_is_new(
         "SWEEPLAKE_SPOOL": str(tmp_path / "rs"),
     }
     tpe = ("run", "--lake", lake, "--model", "svr", "--trials", "3", "--sampler", "tpe")
+    tpe += ("--budget", "3600")
 
     first = sweeplake(*tpe, env=reader)
     assert first.returncode == 0, first.stderr
@@ -151,6 +153,7 @@ def scored_lake(tmp_path_factory) -> Path:
     cache = {"SWEEPLAKE_CACHE": str(lake.parent / "cache")}
     for model, trials in (("svr", "30"), ("random_forest", "10")):
         args = ("run", "--lake", str(lake), "--model", model, "--trials", trials, "--seed", "11")
+        args += ("--budget", "3600")  # every trial, however busy the machine
         done = sweeplake(*args, env=cache)
         assert done.returncode == 0, done.stderr
     return lake
