@@ -6,9 +6,11 @@ BIN := $(VENV)/bin
 
 .PHONY: run test lint bench clean
 
-$(VENV)/.runtime: requirements.txt
+# The project itself is installed editable: the `sweeplake` command runs this repository's files.
+$(VENV)/.runtime: requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -e .
 	touch $@
 
 $(VENV)/.test: $(VENV)/.runtime requirements-test.txt
@@ -20,8 +22,8 @@ $(VENV)/.dev: $(VENV)/.test requirements-dev.txt
 	touch $@
 
 run: $(VENV)/.runtime
-	$(BIN)/python -m scripts run
-	$(BIN)/python -m scripts rank --limit 10
+	$(BIN)/sweeplake run
+	$(BIN)/sweeplake rank --limit 10
 
 test: $(VENV)/.test
 	$(BIN)/ruff check scripts tests bench
@@ -36,4 +38,4 @@ lint: $(VENV)/.test
 	$(BIN)/ruff format scripts tests bench
 
 clean:
-	rm -rf $(VENV) results/lake results/spool results/cache
+	rm -rf $(VENV) *.egg-info results/lake results/spool results/cache

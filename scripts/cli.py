@@ -1,4 +1,5 @@
-"""`python -m scripts <command>`: each command parses its flags and calls one library function."""
+"""`sweeplake <command>` (or `python -m scripts <command>` in the repository): each command
+parses its flags and calls one library function."""
 
 from __future__ import annotations
 
@@ -13,67 +14,226 @@ from scripts.errors import BadInput, BatchLost, LakeUnreachable, QueryFailed
 log = logging.getLogger("sweeplake")
 
 
+DESCRIPTION = """\
+Hyperparameter sweeps that land in a data lake you read with SQL. Each `run` samples
+SVR and random-forest hyperparameters, fits every trial on one dataset, predicts every
+point and writes the batch to a lake: a local folder or s3://bucket/prefix. `rank`
+prints every trial ranked by test R2, per dataset. Cron starts one `run` a minute."""
+
+
 class Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # one line, not argparse's usage block
-        raise BadInput(f"{self.prog}: {message}")
+        raise BadInput(f"{message} (see `{self.prog} --help`)")
+
+    def parse_args(self, args=None, namespace=None) -> argparse.Namespace:
+        # argparse finds unknown flags at the top level; point at the command that was meant.
+        parsed, extras = self.parse_known_args(args, namespace)
+        if extras:
+            where = " ".join(filter(None, (self.prog, getattr(parsed, "command", None))))
+            raise BadInput(f"unrecognized arguments: {' '.join(extras)} (see `{where} --help`)")
+        return parsed
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Shows each flag's default; a flag whose default is None says in words what it means."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default is None or isinstance(action.default, bool):
+            return action.help
+        return super()._get_help_string(action)
 
 
 def build_parser() -> Parser:
-    from scripts.paths import DEFAULT_DATASET, DEFAULT_LAKE
+    from scripts.dataset import SPLIT_RANDOM_STATE, SPLIT_TEST_SIZE
+    from scripts.paths import (
+        DEFAULT_DATASET,
+        DEFAULT_LAKE,
+        DEFAULT_MODEL,
+        DEFAULT_TABLE_ROWS,
+        DEFAULT_TRIALS,
+    )
     from scripts.samplers.space import DEFAULT_SPACE
 
     lake = os.environ.get("SWEEPLAKE_LAKE") or DEFAULT_LAKE
-    parser = Parser(prog="sweeplake", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
-
-    export = commands.add_parser("export-data", help="write the fixed dataset from scikit-learn")
-    export.add_argument("--out", type=Path, default=DEFAULT_DATASET)
-
-    run = commands.add_parser("run", help="sample, fit and ship one batch of trials")
-    run.add_argument("--lake", default=lake, help="folder or s3://bucket/prefix")
-    run.add_argument("--dataset", type=Path, default=DEFAULT_DATASET)
-    run.add_argument("--model", default="all", help="svr, random_forest or all")
-    run.add_argument("--trials", type=int, default=40, help="at most this many trials")
-    run.add_argument("--budget", type=float, default=45.0, help="seconds; no trial starts past it")
-    run.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
-    run.add_argument("--seed", type=int, default=None)
-    run.add_argument("--params", type=Path, default=None, help="exact sets, one JSON per line")
-    run.add_argument("--space", type=Path, default=DEFAULT_SPACE, help="search space file")
-    run.add_argument(
-        "--cv", type=int, default=None, help="cross-validate on the dataset's folds (default) or 0"
+    lake_help = "a folder or s3://bucket/prefix; $SWEEPLAKE_LAKE sets the default"
+    parser = Parser(
+        prog="sweeplake",
+        description=DESCRIPTION,
+        epilog="`sweeplake COMMAND --help` explains a command's flags.",
+        formatter_class=HelpFormatter,
+        allow_abbrev=False,
     )
-    run.add_argument("--sampler", default="random", help="random or tpe (learns from the lake)")
+    commands = parser.add_subparsers(
+        dest="command", required=True, parser_class=Parser, metavar="COMMAND"
+    )
 
-    rank = commands.add_parser("rank", help="print the leaderboard")
-    rank.add_argument("--lake", default=lake)
-    rank.add_argument("--engine", default="duckdb", help="duckdb or athena")
-    rank.add_argument("--limit", type=int, default=10)
+    def command(name: str, summary: str) -> Parser:
+        return commands.add_parser(
+            name,
+            help=summary,
+            description=summary,
+            formatter_class=HelpFormatter,
+            allow_abbrev=False,
+        )
+
+    export = command("export-data", "write scikit-learn's diabetes data as a dataset file")
+    export.add_argument(
+        "--out", type=Path, default=DEFAULT_DATASET, metavar="PATH", help="dataset file to write"
+    )
+
+    imported = command("import-data", "write a dataset file from a numeric CSV with a header")
+    imported.add_argument(
+        "--csv", type=Path, required=True, metavar="FILE", help="the CSV file to read"
+    )
+    imported.add_argument("--target", required=True, metavar="COLUMN", help="the column to predict")
+    imported.add_argument(
+        "--test-size",
+        type=float,
+        default=SPLIT_TEST_SIZE,
+        metavar="FRACTION",
+        help="fraction of rows held out as test points",
+    )
+    imported.add_argument(
+        "--seed", type=int, default=SPLIT_RANDOM_STATE, metavar="N", help="the split's random_state"
+    )
+    imported.add_argument(
+        "--out",
+        type=Path,
+        metavar="PATH",
+        help="dataset file to write; its name names the dataset "
+        "(default: the CSV's path with .json in place of .csv)",
+    )
+
+    run = command("run", "sample, fit and write one batch of trials")
+    run.add_argument(
+        "--lake", default=lake, metavar="URI", help=f"where the batch goes: {lake_help}"
+    )
+    run.add_argument(
+        "--dataset",
+        type=Path,
+        default=DEFAULT_DATASET,
+        metavar="PATH",
+        help="dataset file to fit and predict (see import-data)",
+    )
+    run.add_argument(
+        "--model",
+        metavar="MODEL",
+        help=f"svr, random_forest or all (default: {DEFAULT_MODEL}; not with --params)",
+    )
+    run.add_argument(
+        "--trials",
+        type=int,
+        metavar="N",
+        help=f"trials in this start, split between the models "
+        f"(default: {DEFAULT_TRIALS}; not with --params)",
+    )
+    run.add_argument(
+        "--budget",
+        type=float,
+        default=45.0,
+        metavar="SECONDS",
+        help="no trial starts that would end past this many seconds",
+    )
+    run.add_argument(
+        "--workers", type=int, metavar="N", help="worker processes that fit (default: one per core)"
+    )
+    run.add_argument(
+        "--seed",
+        type=int,
+        metavar="N",
+        help="0 to 2**32-1: the same seed samples the same trials "
+        "(default: a fresh random seed each start)",
+    )
+    run.add_argument(
+        "--params",
+        type=Path,
+        metavar="FILE",
+        help="file of exact parameter sets, one JSON object a line, fitted instead of sampling; "
+        "refused with --model or --trials, since the file names the models and the count "
+        "(default: sample from --space)",
+    )
+    run.add_argument(
+        "--space",
+        type=Path,
+        default=DEFAULT_SPACE,
+        metavar="FILE",
+        help="search space file to sample from",
+    )
+    run.add_argument(
+        "--sampler",
+        default="random",
+        help="random, or tpe: Optuna's TPE fed the lake's trials, optimising cv_r2",
+    )
+    run.add_argument(
+        "--cv",
+        type=int,
+        metavar="K",
+        help="cross-validate every trial on the dataset's K folds, 0 for none "
+        "(default: every fold the dataset has)",
+    )
+
+    rank = command("rank", "print the trials ranked by test R2, per dataset")
+    rank.add_argument("--lake", default=lake, metavar="URI", help=f"the lake to rank: {lake_help}")
+    rank.add_argument("--engine", default="duckdb", help="duckdb (embedded) or athena")
+    rank.add_argument(
+        "--limit",
+        type=int,
+        metavar="N",
+        help="the best N trials of each dataset "
+        f"(default: {DEFAULT_TABLE_ROWS} for the table, every trial for csv and json)",
+    )
     rank.add_argument("--format", default="table", help="table, csv or json")
-    rank.add_argument("--by", default="test", help="test (R² on the test points) or cv")
+    rank.add_argument(
+        "--by",
+        default="test",
+        help="order by test R2 (test) or by cross-validated R2 (cv), test R2 beside it",
+    )
     rank.add_argument(
         "--audit", action="store_true", help="check the scores against sql/rank_runs.sql"
     )
+    rank.add_argument(
+        "--dataset", metavar="NAME", help="rank only this dataset (default: every dataset)"
+    )
     add_athena_flags(rank)
 
-    rescore = commands.add_parser("rescore", help="write missing scores objects from the facts")
-    rescore.add_argument("--lake", default=lake)
+    rescore = command("rescore", "write missing scores objects from the facts")
+    rescore.add_argument("--lake", default=lake, metavar="URI", help=f"the lake: {lake_help}")
 
-    setup = commands.add_parser("setup", help="create the Athena database and tables")
-    setup.add_argument("--lake", default=lake, help="s3://bucket/prefix the tables read")
-    setup.add_argument("--print", action="store_true", help="print the statements, run nothing")
+    compact = command("compact", "closed days' scores into Parquet, for Athena")
+    compact.add_argument("--lake", default=lake, metavar="URI", help="s3://bucket/prefix")
+    add_athena_flags(compact)
+
+    setup = command("setup", "create the Athena database and tables over an S3 lake")
     setup.add_argument(
-        "--first-day", help="YYYY-MM-DD the partitions start at (default: the lake's first)"
+        "--lake", default=lake, metavar="URI", help="the s3://bucket/prefix the tables read"
+    )
+    setup.add_argument("--print", action="store_true", help="print the statements and run nothing")
+    setup.add_argument(
+        "--first-day",
+        metavar="YYYY-MM-DD",
+        help="the day the partitions start at (default: the lake's first)",
     )
     add_athena_flags(setup)
     return parser
 
 
 def add_athena_flags(command: argparse.ArgumentParser) -> None:
-    command.add_argument("--database", help="Glue database (SWEEPLAKE_DATABASE, sweeplake)")
     command.add_argument(
-        "--workgroup", help="Athena workgroup (SWEEPLAKE_ATHENA_WORKGROUP, primary)"
+        "--database",
+        metavar="NAME",
+        help="Glue database (default: $SWEEPLAKE_DATABASE, else sweeplake)",
     )
-    command.add_argument("--output", help="s3:// query results location (SWEEPLAKE_ATHENA_OUTPUT)")
+    command.add_argument(
+        "--workgroup",
+        metavar="NAME",
+        help="Athena workgroup (default: $SWEEPLAKE_ATHENA_WORKGROUP, else primary)",
+    )
+    command.add_argument(
+        "--output",
+        metavar="S3URI",
+        help="s3:// location for Athena's query results "
+        "(default: $SWEEPLAKE_ATHENA_OUTPUT, else the workgroup's)",
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -108,6 +268,10 @@ def dispatch(args: argparse.Namespace) -> int:
         from scripts.dataset import export_diabetes
 
         log.info("wrote %s", export_diabetes(args.out))
+    elif args.command == "import-data":
+        from scripts.importcsv import import_csv
+
+        import_csv(args.csv, args.target, args.test_size, args.seed, args.out)
     elif args.command == "run":
         from scripts.run import run
 
@@ -145,6 +309,7 @@ def dispatch(args: argparse.Namespace) -> int:
                 args.engine,
                 args.limit,
                 args.format,
+                dataset=args.dataset,
                 workgroup=args.workgroup,
                 output=args.output,
                 database=args.database,
@@ -155,6 +320,10 @@ def dispatch(args: argparse.Namespace) -> int:
         from scripts.scores.rebuild import rescore
 
         rescore(args.lake)
+    elif args.command == "compact":
+        from scripts.scores.compact import compact
+
+        compact(args.lake, args.database, args.workgroup, args.output)
     elif args.command == "setup":
         from scripts.engines.athena import resolve_database
         from scripts.engines.tables import printable, setup, setup_statements

@@ -12,12 +12,14 @@ from pathlib import Path
 import numpy as np
 
 from scripts.errors import BadInput
+from scripts.outfile import write_user_file
 from scripts.textio import as_float, read_text, strict_json
 
 SPLIT_TEST_SIZE = 0.2
 SPLIT_RANDOM_STATE = 44
 FOLDS = 5  # KFold over the training points in point_id order, shuffled with the split's seed
 RESERVED_KEYS = ("dataset", "point_id", "is_train", "fold", "y_true")
+REQUIRED_KEYS = {"point_id", "is_train", "y_true"}
 DATASET_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}")
 FEATURE_NAME = re.compile(r"[a-z_][a-z0-9_]{0,63}")
 INT64 = 2**63
@@ -106,11 +108,7 @@ def export_diabetes(out: Path) -> Path:
     payload = encode_points(
         "diabetes", tuple(bunch.feature_names), indices, bunch.data, bunch.target, is_train, fold
     )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp")
-    tmp.write_bytes(payload)
-    tmp.replace(out)
-    return out
+    return write_user_file(out, payload, "--out")
 
 
 def load_dataset(path: Path) -> Dataset:
@@ -152,12 +150,8 @@ def load_dataset(path: Path) -> Dataset:
     for i, (number, record) in enumerate(numbered):
         where = f"dataset {path} line {number}"
         keys = set(record) - {"dataset"}
-        expected = (
-            set(features) | {"point_id", "is_train", "y_true"} | ({"fold"} if has_folds else set())
-        )
-        if keys != expected:
-            odd = sorted(keys ^ expected)
-            raise BadInput(f"{where}: keys differ from line 1 ({', '.join(odd)})")
+        if keys != set(features) | REQUIRED_KEYS | ({"fold"} if has_folds else set()):
+            raise BadInput(f"{where}: {_key_problem(keys, features, has_folds)}")
         pid = record["point_id"]
         if type(pid) is not int or not -INT64 <= pid < INT64:
             raise BadInput(f"{where}: point_id must be a 64-bit integer, got {pid!r:.40}")
@@ -202,6 +196,23 @@ def _fold(where: str, value: object, train: bool) -> int:
             f"{where}: a training point's fold must be an integer >= 0, got {value!r:.40}"
         )
     return value
+
+
+def _key_problem(keys: set[str], features: tuple[str, ...], has_folds: bool) -> str:
+    missing = sorted(REQUIRED_KEYS - keys)
+    if missing:
+        return (
+            f"lacks {', '.join(missing)}: every line needs point_id, is_train and y_true "
+            "besides its features (see the dataset format in the README)"
+        )
+    wanted = set(features) | ({"fold"} if has_folds else set())
+    absent, extra = sorted(wanted - keys), sorted(keys - wanted - REQUIRED_KEYS)
+    problems = [f"lacks {', '.join(absent)}"] if absent else []
+    problems += [f"has {', '.join(extra)} as well"] if extra else []
+    return (
+        f"{' and '.join(problems)}: every line holds exactly the features of the first line "
+        f"({', '.join(features)}), and a fold if the first line has one"
+    )
 
 
 def _finite(where: str, key: str, value: object) -> float:

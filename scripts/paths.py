@@ -1,4 +1,5 @@
-"""Where the repository keeps its defaults: the dataset, the local lake, the spool, sql/."""
+"""The job's defaults: where the repository keeps the dataset, the local lake, the spool and
+sql/, and how big one start is."""
 
 from __future__ import annotations
 
@@ -10,3 +11,6 @@ DEFAULT_DATASET = REPO / "data" / "diabetes.json"
 DEFAULT_LAKE = str(REPO / "results" / "lake")
 DEFAULT_SPOOL = REPO / "results" / "spool"
 DEFAULT_CACHE = REPO / "results" / "cache"
+DEFAULT_MODEL = "all"
+DEFAULT_TRIALS = 40
+DEFAULT_TABLE_ROWS = 10

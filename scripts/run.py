@@ -19,7 +19,7 @@ from scripts.fitting.fit import Outcome, prepare, run_trial
 from scripts.fitting.workers import WorkerPool
 from scripts.ids import new_id
 from scripts.lake import Batch, Gzipped, gzip_text, open_lake
-from scripts.paths import DEFAULT_DATASET, DEFAULT_LAKE
+from scripts.paths import DEFAULT_DATASET, DEFAULT_LAKE, DEFAULT_MODEL, DEFAULT_TRIALS
 from scripts.samplers import SAMPLERS, Proposal, open_sampler
 from scripts.samplers.space import (
     ALL_PARAMS,
@@ -49,8 +49,8 @@ class RunSummary:
 def run(
     lake: str = DEFAULT_LAKE,
     dataset: Path = DEFAULT_DATASET,
-    model: str = "all",
-    trials: int = 40,
+    model: str | None = None,
+    trials: int | None = None,
     budget: float = 45.0,
     workers: int | None = None,
     seed: int | None = None,
@@ -59,8 +59,22 @@ def run(
     cv: int | None = None,
     sampler: str = "random",
 ) -> RunSummary:
-    """Check everything, fit the trials, then write the batch: bad input writes nothing."""
+    """Check everything, fit the trials, then write the batch: bad input writes nothing.
+
+    `model` (default all) and `trials` (default 40) shape the sampling; with `params` the file
+    names the models and the count, so giving either as well is refused.
+    """
     started = time.monotonic()
+    if params is not None and (model is not None or trials is not None):
+        given = " and ".join(
+            f for f, v in (("--model", model), ("--trials", trials)) if v is not None
+        )
+        raise BadInput(
+            f"--params fits every set in its file, so {given} would be ignored: "
+            f"leave out {given}, or edit the file"
+        )
+    model = DEFAULT_MODEL if model is None else model
+    trials = DEFAULT_TRIALS if trials is None else trials
     search_space = load_space(space)
     models = list(search_space.models) if model == "all" else [model]
     if any(m not in search_space.models for m in models):

@@ -36,6 +36,8 @@ if [[ ! -x "$repo/.venv/bin/python" ]]; then
 fi
 log "installing requirements.txt into $repo/.venv"
 "$repo/.venv/bin/pip" install -q --disable-pip-version-check -r "$repo/requirements.txt"
+log "installing the sweeplake command into $repo/.venv/bin"
+"$repo/.venv/bin/pip" install -q --disable-pip-version-check --no-deps -e "$repo"
 mkdir -p "$repo/results"
 
 region="${AWS_REGION:-$(instance_region)}"

@@ -13,6 +13,7 @@ from conftest import REPO, sweeplake
 
 SETUP_FILES = ("create_database.sql", "create_data.sql", "create_hyperparams.sql")
 SETUP_FILES += ("create_predict.sql", "create_oof.sql", "create_scores.sql")
+SETUP_FILES += ("create_scores_daily.sql", "create_all_scores.sql")
 LAKE = "s3://sweep-lake/runs/v1"
 OUTPUT = "s3://sweep-results/athena"
 DAY = "2026-01-05"
@@ -54,13 +55,14 @@ RANK_ROWS = [
 ]
 
 
-def expected_ddl(lake: str, database: str, first_day: str) -> list[str]:
+def expected_ddl(lake: str, database: str, first_day: str, through: str) -> list[str]:
     """The files with their placeholders replaced by hand: an oracle independent of fill()."""
     texts = [(REPO / "sql" / name).read_text() for name in SETUP_FILES]
     return [
         t.replace("{{location}}", lake)
         .replace("{{database}}", database)
         .replace("{{first_day}}", first_day)
+        .replace("{{compacted_through}}", through)
         for t in texts
     ]
 
@@ -103,9 +105,10 @@ def test_setup_runs_every_filled_ddl_file_in_order(aws: AwsServer) -> None:
         env=aws.env(),
     )
     assert result.returncode == 0, result.stderr
-    expected = expected_ddl(lake, "sweep_test", "2026-01-05")  # the lake's first day
+    # The lake's first day; nothing compacted yet: the view splits the day before.
+    expected = expected_ddl(lake, "sweep_test", "2026-01-05", "2026-01-04")
     assert all("{{" not in statement for statement in expected)
-    assert "'2026-01-05,NOW'" in expected[-1]
+    assert "'2026-01-05,NOW'" in expected[-2] and "'2026-01-04'" in expected[-1]
 
     sent = started_queries(aws)
     assert [s["QueryString"] for s in sent] == expected
@@ -130,7 +133,7 @@ def test_setup_print_fills_the_files_and_sends_nothing(aws: AwsServer) -> None:
     statements = result.stdout.split(";\n")
     assert statements[-1] == ""
     assert [s.strip() for s in statements[:-1]] == [
-        s.strip() for s in expected_ddl(LAKE, "sweeplake", "2026-02-03")
+        s.strip() for s in expected_ddl(LAKE, "sweeplake", "2026-02-03", "2026-02-02")
     ]
     assert aws.recorded() == []
 
@@ -178,12 +181,10 @@ def test_rank_on_athena_sends_rank_scores_sql_and_prints_the_rows(aws: AwsServer
     assert sent["ResultConfiguration"]["OutputLocation"] == OUTPUT + "/"
     (held,) = executions(aws, workgroup)
     assert held["Query"] == sent["QueryString"]
-    fetches = [
-        json.loads(r.body)
-        for r in aws.recorded()
-        if r.headers.get("X-Amz-Target") == "AmazonAthena.GetQueryResults"
-    ]
-    assert fetches and all(f["MaxResults"] <= 2 for f in fetches)
+    # --limit counts within each dataset, so every row is fetched and the limit applied here.
+    assert any(
+        r.headers.get("X-Amz-Target") == "AmazonAthena.GetQueryResults" for r in aws.recorded()
+    )
 
     printed = list(csv.DictReader(io.StringIO(result.stdout)))
     names = [name for name, _ in RANK_COLUMNS]
@@ -205,9 +206,9 @@ def test_rank_on_athena_prints_a_table(aws: AwsServer) -> None:
     result = sweeplake("rank", "--engine", "athena", "--workgroup", workgroup, env=aws.env())
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert lines[0].split()[:4] == ["rank", "model", "test_r2", "train_r2"]
+    assert lines[0].split()[:5] == ["rank", "dataset", "model", "test_r2", "train_r2"]
     assert [line.split()[-1] for line in lines[1:]] == [row[3] for row in RANK_ROWS]
-    assert lines[1].split()[:3] == ["1", "svr", "0.5612"]
+    assert lines[1].split()[:4] == ["1", "diabetes", "svr", "0.5612"]
     assert "gamma=16.39 c=40.45 epsilon=0.1757" in lines[1]
 
 

@@ -109,8 +109,44 @@ def test_unwritable_lake_directory(tmp_path: Path) -> None:
     blocker.write_text("not a folder")
     lake = blocker / "lake"
     result = sweeplake("run", "--lake", str(lake), "--trials", "1")
-    assert_refused(result, lake, "is not writable")
+    assert_refused(result, lake, f"lake {lake}: {blocker} is a file, not a folder: give --lake")
     assert blocker.read_text() == "not a folder"
+
+
+def test_a_file_given_as_the_lake_is_named_as_such(tmp_path: Path) -> None:
+    lake = tmp_path / "lake.txt"
+    lake.write_text("notes")
+    for command in ("run", "rank"):
+        result = sweeplake(command, "--lake", str(lake))
+        assert result.returncode == 2, result.stderr
+        assert result.stderr.count("\n") == 1, result.stderr
+        assert f"lake {lake}" in result.stderr and "is a file, not a folder" in result.stderr
+    assert lake.read_text() == "notes"
+
+
+def test_a_dataset_without_y_true_says_so(tmp_path: Path) -> None:
+    data = tmp_path / "data.json"
+    data.write_text('{"point_id": 1, "is_train": true, "x": 1}\n')
+    lake = tmp_path / "lake"
+    result = sweeplake("run", "--lake", str(lake), "--dataset", str(data))
+    assert_refused(result, lake, "line 1: lacks y_true: every line needs point_id, is_train and")
+
+
+def test_export_data_to_a_folder_is_refused_and_leaves_nothing(tmp_path: Path) -> None:
+    folder = tmp_path / "out"
+    folder.mkdir()
+    result = sweeplake("export-data", "--out", str(folder))
+    assert_refused(result, folder, f"--out {folder} is a folder: give a file path")
+    assert list(tmp_path.rglob("*")) == [folder]
+
+
+def test_export_data_below_a_file_is_refused_and_leaves_nothing(tmp_path: Path) -> None:
+    blocker = tmp_path / "file.json"
+    blocker.write_text("{}")
+    out = blocker / "below" / "data.json"
+    result = sweeplake("export-data", "--out", str(out))
+    assert_refused(result, tmp_path / "nothing", f"{blocker} is a file, so nothing can be written")
+    assert list(tmp_path.rglob("*")) == [blocker] and blocker.read_text() == "{}"
 
 
 def test_a_different_dataset_under_a_name_the_lake_holds_is_refused(tmp_path: Path) -> None:
@@ -144,5 +180,6 @@ def test_bad_rank_flags(tmp_path: Path, args: list[str], fragment: str) -> None:
 
 def test_rank_on_a_lake_that_does_not_exist(tmp_path: Path) -> None:
     lake = tmp_path / "nowhere"
-    assert_refused(sweeplake("rank", "--lake", str(lake)), lake, "no lake at")
+    result = sweeplake("rank", "--lake", str(lake))
+    assert_refused(result, lake, f"no lake at {lake}: check --lake (or $SWEEPLAKE_LAKE)")
     assert not lake.exists()

@@ -113,7 +113,7 @@ def test_out_of_fold_facts_are_cross_val_predicts_own_in_a_table_of_their_own(
 
 def test_the_audit_query_computes_the_same_cv_scores_from_the_oof_table(cv_lake: Path) -> None:
     scores = {s["hyper_id"]: s for s in records(cv_lake, "scores")}
-    rows = leaderboard(open_engine(str(cv_lake), facts=True), sql="rank_runs.sql")
+    _, rows = leaderboard(open_engine(str(cv_lake), facts=True), sql="rank_runs.sql")
     assert len(rows) == len(TRIALS)
     for row in rows:
         for column in CV_COLUMNS:

@@ -89,7 +89,7 @@ def fuzz_run(flag: str, payload: bytes, *extra: str) -> None:
         folder = Path(tmp)
         path = folder / "input.json"
         path.write_bytes(payload)
-        args = ["run", "--lake", str(folder / "lake"), "--trials", "1", "--workers", "1", *extra]
+        args = ["run", "--lake", str(folder / "lake"), "--workers", "1", *extra]
         status, stderr = run_cli(*args, flag, str(path))
         check(folder, status, stderr)
 
@@ -97,7 +97,7 @@ def fuzz_run(flag: str, payload: bytes, *extra: str) -> None:
 @FUZZ
 @given(mutated_lines(DATASET))
 def test_fuzzed_dataset_files(payload: bytes) -> None:
-    fuzz_run("--dataset", payload, "--model", "svr")
+    fuzz_run("--dataset", payload, "--model", "svr", "--trials", "1")
 
 
 @FUZZ
@@ -128,4 +128,4 @@ def mutated_space(draw: st.DrawFn) -> bytes:
 @FUZZ
 @given(mutated_space())
 def test_fuzzed_search_space_files(payload: bytes) -> None:
-    fuzz_run("--space", payload, "--model", "svr")
+    fuzz_run("--space", payload, "--model", "svr", "--trials", "1")

@@ -37,6 +37,8 @@ ATHENA_ON_OUR_BEHALF = {
     ("glue:GetDatabase", f"{GLUE}:database/sweep_iam", None),
     ("glue:GetDatabase", f"{GLUE}:database/default", None),  # setup's first statement runs there
     ("glue:CreateTable", f"{GLUE}:table/sweep_iam/predict", None),
+    # setup and compact replace the view all_scores
+    ("glue:UpdateTable", f"{GLUE}:table/sweep_iam/all_scores", None),
     ("glue:GetTable", f"{GLUE}:table/sweep_iam/hyperparams", None),
     ("glue:GetPartitions", f"{GLUE}:table/sweep_iam/predict", None),
     ("glue:GetDatabase", f"{GLUE}:catalog", None),
@@ -121,6 +123,8 @@ def athena_calls(aws: AwsServer) -> tuple[str, set]:
         Name=workgroup, Configuration={"ResultConfiguration": {"OutputLocation": RESULTS}}
     )
     env = {**aws.env(), "SWEEPLAKE_ATHENA_WORKGROUP": workgroup, "SWEEPLAKE_DATABASE": "sweep_iam"}
+    if "sweep-lake" not in [b["Name"] for b in aws.client().list_buckets()["Buckets"]]:
+        aws.client().create_bucket(Bucket="sweep-lake")  # setup lists it for its first day
     aws.reset_recording()
     assert sweeplake("setup", "--lake", LAKE, env=env).returncode == 0
     aws.seed_athena_results(RANK_COLUMNS, RANK_ROWS)

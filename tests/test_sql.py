@@ -20,14 +20,21 @@ SQL_FILES = sorted(SQL_DIR.glob("*.sql"))
 def test_there_is_one_file_per_table_plus_the_database_and_the_queries() -> None:
     names = {p.name for p in SQL_FILES}
     queries = {"rank_runs.sql", "rank_scores.sql", "sampler_history.sql"}
-    assert names == {"create_database.sql", *queries, *TABLE_FILES.values()}
+    compacted = {"create_scores_daily.sql", "create_all_scores.sql"}
+    assert names == {"create_database.sql", *queries, *compacted, *TABLE_FILES.values()}
 
 
 @pytest.mark.parametrize("path", SQL_FILES, ids=lambda p: p.name)
 def test_every_file_parses_as_one_athena_statement(path: Path) -> None:
     for text in (
         path.read_text(),
-        fill(path.read_text(), location="s3://b/p", database="db", first_day="2026-01-05"),
+        fill(
+            path.read_text(),
+            location="s3://b/p",
+            database="db",
+            first_day="2026-01-05",
+            compacted_through="2026-01-04",
+        ),
     ):
         statements = [s for s in sqlglot.parse(text, read="athena") if s is not None]
         assert len(statements) == 1
@@ -52,6 +59,15 @@ def test_the_schema_reader_agrees_with_sqlglot(table: str) -> None:
         k: v.replace("STRING", "VARCHAR") for k, v in columns.items()
     }
     assert list(ours.partitions) == list(partitions)
+
+
+def test_the_compacted_scores_have_the_per_batch_scores_columns() -> None:
+    def columns(name: str) -> list[tuple[str, str]]:
+        text = fill((SQL_DIR / name).read_text(), location="s3://b/p", first_day="2026-01-05")
+        create = sqlglot.parse_one(text, read="athena")
+        return [(c.name, c.args["kind"].sql("athena")) for c in create.this.expressions]
+
+    assert columns("create_scores_daily.sql") == columns("create_scores.sql")
 
 
 def test_doubles_keep_full_precision_in_the_ddl() -> None:

@@ -15,7 +15,7 @@ from scripts.errors import BadInput
 from scripts.ids import new_id
 from scripts.lake import LocalLake
 from scripts.paths import DEFAULT_DATASET
-from scripts.rank import leaderboard
+from scripts.rank import AUDIT_SQL, leaderboard
 from scripts.run import encode_batch, fit_batch, trial_lineage
 from scripts.samplers.space import DEFAULT_SPACE, Trial, load_space
 from tests.lakeread import records
@@ -98,5 +98,5 @@ def test_a_trial_that_raises_is_recorded_as_failed_and_the_batch_goes_on(tmp_pat
     assert [h["status"] for h in hyper] == ["ok", "failed", "ok"]
     assert "gamma" in hyper[1]["error"] and hyper[1]["fit_ms"] is None
     assert len(records(lake.root, "fact")) == 2 * 442
-    ranked = leaderboard(DuckDBEngine(lake.root))
+    _, ranked = leaderboard(DuckDBEngine(lake.root), sql=AUDIT_SQL)
     assert {r["hyper_id"] for r in ranked} == {hyper[0]["hyper_id"], hyper[2]["hyper_id"]}

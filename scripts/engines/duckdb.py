@@ -27,11 +27,15 @@ class Engine(ABC):
 
 
 def fetch(connection, sql: str, limit: int | None) -> tuple[list[str], list[tuple]]:
-    """The statement's column names and its first `limit` rows (all when None)."""
-    cursor = connection.execute(sql)
-    columns = [d[0] for d in cursor.description]
-    rows = cursor.fetchall() if limit is None else cursor.fetchmany(limit)
-    return columns, rows
+    """The statement's column names and its first `limit` rows (all when None).
+
+    The limit goes on the relation, not into the text: DuckDB then keeps the top rows as it
+    goes instead of sorting them all.
+    """
+    relation = connection.sql(sql)
+    if limit is not None:
+        relation = relation.limit(limit)
+    return relation.columns, relation.fetchall()
 
 
 class DuckDBEngine(Engine):

@@ -3,22 +3,27 @@
 from __future__ import annotations
 
 import logging
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 from scripts.engines.athena import DDL_CONTEXT_DATABASE, AthenaEngine, AthenaSettings, check_s3_uri
 from scripts.engines.sqlfiles import TABLE_FILES, fill, read_sql
 from scripts.errors import BadInput, LakeUnreachable
+from scripts.lake import Lake, open_lake
 
 log = logging.getLogger("sweeplake.setup")
 DATABASE_FILE = "create_database.sql"
-SETUP_FILES = (DATABASE_FILE, *TABLE_FILES.values())
+ALL_SCORES_FILE = "create_all_scores.sql"
+# The per-batch JSON tables, then the compacted scores and the view over both.
+SETUP_FILES = (DATABASE_FILE, *TABLE_FILES.values(), "create_scores_daily.sql", ALL_SCORES_FILE)
 
 
 def setup_statements(lake: str, database: str, first_day: str | None = None) -> list[str]:
     """The DDL files filled for this lake and database, database first.
 
     The partitions' projection starts at `first_day`, by default the lake's first day (today
-    for an empty lake): Athena then enumerates only days that can hold objects.
+    for an empty lake): Athena then enumerates only days that can hold objects. The view
+    all_scores splits at the last compacted day, or, given `first_day` (nothing is listed), at
+    the day before it: every day from the per-batch objects until the next `compact`.
     """
     if not lake.startswith("s3://"):
         raise BadInput(
@@ -26,11 +31,55 @@ def setup_statements(lake: str, database: str, first_day: str | None = None) -> 
             "Athena reads only S3"
         )
     location = check_s3_uri(lake, "lake")
-    first_day = check_day(first_day) if first_day else lake_first_day(lake)
+    if first_day:
+        first_day = check_day(first_day)
+        through = day_before(first_day)
+    else:
+        first_day, through = listed(open_lake(lake), split_days)
     return [
-        fill(read_sql(name), location=location, database=database, first_day=first_day)
+        fill(
+            read_sql(name),
+            location=location,
+            database=database,
+            first_day=first_day,
+            compacted_through=through,
+        )
         for name in SETUP_FILES
     ]
+
+
+def all_scores_statement(lake: Lake) -> str:
+    """The view all_scores, split at the lake's last compacted day."""
+    _, through = listed(lake, split_days)
+    return fill(read_sql(ALL_SCORES_FILE), compacted_through=through)
+
+
+def split_days(lake: Lake) -> tuple[str, str]:
+    """The lake's first day (today when it has none) and its last compacted day."""
+    from scripts.scores.compact import compacted_through
+
+    first = lake.first_key("hyper/dt=")
+    day = first.removeprefix("hyper/dt=")[:10] if first else datetime.now(UTC).date().isoformat()
+    return day, compacted_through(lake, day)
+
+
+def listed(lake: Lake, look):
+    """look(lake), with a failure to list the lake as one line."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from scripts.lake.s3 import describe
+
+    try:
+        return look(lake)
+    except (BotoCoreError, ClientError) as exc:
+        raise LakeUnreachable(
+            f"cannot list {lake.uri} for its first day ({describe(exc)}): "
+            "pass --first-day YYYY-MM-DD"
+        ) from None
+
+
+def day_before(day: str) -> str:
+    return (date.fromisoformat(day) - timedelta(days=1)).isoformat()
 
 
 def check_day(text: str) -> str:
@@ -41,24 +90,6 @@ def check_day(text: str) -> str:
     if not valid:
         raise BadInput(f"--first-day {text!r:.40} is not a day as YYYY-MM-DD")
     return text
-
-
-def lake_first_day(lake: str) -> str:
-    """The day of the lake's first batch, or today when it has none yet."""
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    from scripts.lake import open_lake
-    from scripts.lake.s3 import describe
-
-    try:
-        first = open_lake(lake).first_key("hyper/dt=")
-    except (BotoCoreError, ClientError) as exc:
-        raise LakeUnreachable(
-            f"cannot list {lake} for its first day ({describe(exc)}): pass --first-day YYYY-MM-DD"
-        ) from None
-    if first is None:
-        return datetime.now(UTC).date().isoformat()
-    return first.removeprefix("hyper/dt=")[:10]
 
 
 def printable(statements: list[str]) -> str:

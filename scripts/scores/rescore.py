@@ -6,6 +6,7 @@ what the audit cannot read (and skips) is what this cannot read either.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,6 +15,8 @@ import numpy as np
 from scripts.engines.sqlfiles import duckdb_types, table_schema
 from scripts.scores.metrics import cv_score, score
 from scripts.scores.records import scores_record
+
+log = logging.getLogger("sweeplake.scores")
 
 
 @dataclass(frozen=True)
@@ -75,7 +78,9 @@ def batch_scores(
     try:
         facts = read_typed(connection, "predict", fact)
         found = facts.filter("y_pred IS NOT NULL").fetchnumpy()
-    except duckdb.Error:
+    except duckdb.Error as exc:
+        reason = str(exc).strip().splitlines()[0][:200]
+        log.warning("fact object %s unreadable (%s): its trials go unranked", fact.name, reason)
         found = {"hyper_id": np.array([], dtype=object), "point_id": [], "y_pred": []}
     out_of_fold = read_oof(connection, oof)
     return [

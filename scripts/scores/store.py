@@ -37,7 +37,7 @@ MAX_PARTS = 8
 # How long a part no manifest names stays on disk, for readers that listed it before.
 GRACE_SECONDS = 3600
 # DuckDB's limits in every process that reads the scores: a t3.small has 2 GiB and 2 cores.
-DUCKDB_CONFIG = {"memory_limit": "512MB", "threads": 2, "preserve_insertion_order": False}
+DUCKDB_CONFIG = {"memory_limit": "256MB", "threads": 2, "preserve_insertion_order": False}
 # The parts of an S3 lake that the scores need; facts only for batches without scores.
 SCORES_PARTS = ("hyper/", "scores/", "data/")
 
@@ -61,7 +61,9 @@ def connect(cache: Path):
     import duckdb
 
     spill = cache / f"spill-{os.getpid()}-{new_id()}"
-    return duckdb.connect(config={**DUCKDB_CONFIG, "temp_directory": str(spill)})
+    connection = duckdb.connect(config={**DUCKDB_CONFIG, "temp_directory": str(spill)})
+    connection.execute("SET enable_progress_bar = false")  # a bar on stderr is no log line
+    return connection
 
 
 class ScoresStore:
@@ -70,7 +72,6 @@ class ScoresStore:
         self.cache = Path(cache)
         self.cache.mkdir(parents=True, exist_ok=True)
         self._connection = None
-        self.skipped: dict[str, str] = {}
 
     @property
     def local(self) -> LocalLake:
@@ -151,7 +152,8 @@ class ScoresStore:
         import duckdb
 
         try:
-            self.typed(connection, files).aggregate("count(*)").fetchall()
+            if files:
+                self.typed(connection, files).aggregate("count(*)").fetchall()
             return files
         except duckdb.Error:
             pass
@@ -190,7 +192,6 @@ class ScoresStore:
                     )
                 except duckdb.Error as exc:
                     reason = str(exc).strip().splitlines()[0][:200]
-                    self.skipped[hyper_key] = reason
                     log.warning("skipped %s: %s", hyper_key, reason)
                     continue
                 handle.write(ndjson(rows))
@@ -216,6 +217,8 @@ class ScoresStore:
         else:
             scores = self.typed(self._connection, [os.devnull])  # empty, of the same shape
         scores.create_view("scores", replace=True)
+        # The name sql/rank_scores.sql reads; on Athena a view over two tables (compact.py).
+        self._connection.execute("CREATE OR REPLACE VIEW all_scores AS SELECT * FROM scores")
         data = [str(p) for p in sorted(self.local.root.glob("data/*.json"))] or [os.devnull]
         columns = duckdb_types(table_schema("data").columns)
         self._connection.read_json(data, columns=columns, format="newline_delimited").create_view(

@@ -1,0 +1,220 @@
+"""The scale table of `make bench`: rank on local lakes of 10 k, 100 k and 1 M synthetic trials.
+
+The lakes are synthesised with numpy in the job's exact format (the real dataset object; hyper
+and scores lines with every key the job writes; fact lines through the job's own encoder), one
+batch per 40 trials and 1,440 batches a day, as the default schedule writes them. Each rank is
+a whole `python -m scripts rank --limit 10` process with a cache of its own, timed from spawn
+to exit, its peak RSS read from the kernel (wait4).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+
+import numpy as np
+
+from scripts.dataset import Dataset
+from scripts.fitting.fit import encode_facts
+from scripts.ids import new_id
+from scripts.lake import Gzipped, LocalLake, dataset_key, gzip_text
+from scripts.samplers.space import ALL_PARAMS
+from scripts.scores.metrics import score
+from scripts.scores.records import ndjson, scores_record
+
+REPO = Path(__file__).resolve().parent.parent
+BATCH = 40  # trials a cron start writes by default
+BATCHES_A_DAY = 1440  # one start a minute
+FIRST_DAY = date(2026, 1, 1)
+PLAIN_SCRIPT = (
+    "import sys\n"
+    "from scripts.engines.duckdb import DuckDBEngine\n"
+    "from scripts.rank import AUDIT_SQL, leaderboard\n"
+    "leaderboard(DuckDBEngine(sys.argv[1]), 10, sql=AUDIT_SQL)\n"
+)
+
+
+@dataclass(frozen=True)
+class Timed:
+    seconds: float
+    peak_rss: int  # bytes
+
+
+@dataclass(frozen=True)
+class ScaleRow:
+    trials: int
+    made: float  # seconds to synthesise the lake
+    first: Timed
+    again: Timed
+    plain: Timed | None
+    batch: Path  # the real batch's hyper object
+
+
+def synthesise(root: Path, dataset: Dataset, trials: int, facts: bool, seed: int = 0) -> None:
+    """A lake of `trials` trials, half SVR and half forest, 2% of them failed.
+
+    With `facts`, each ok trial predicts every point (truth plus noise) and its scores are those
+    predictions' metrics; without, the facts are left out and the metrics drawn at random, which
+    changes no byte count of what rank reads. Written without fsync: a bench needs no durability.
+    """
+    rng, sha256 = np.random.default_rng(seed), dataset.sha256
+    (root / "data").mkdir(parents=True, exist_ok=True)
+    (root / dataset_key(dataset)).write_bytes(dataset.canonical)
+    for number in range(trials // BATCH):
+        dt = (FIRST_DAY + timedelta(days=number // BATCHES_A_DAY)).isoformat()
+        batch_id = new_id()
+        hyper, scores, packed = [], [], Gzipped()
+        for n in range(BATCH):
+            record = trial(rng, dataset, sha256, batch_id, n % 2 == 0)
+            metrics = None
+            if record["status"] == "ok" and facts:
+                y_pred = dataset.y + rng.normal(0, rng.uniform(45, 80), len(dataset.y))
+                metrics = score(dataset.y, y_pred, dataset.is_train)
+                packed.write(encode_facts(record["hyper_id"], dataset.point_ids, y_pred))
+            elif record["status"] == "ok":
+                metrics = drawn_metrics(rng, len(dataset.y))
+            hyper.append(record)
+            scores.append(scores_record(record, dt, metrics))
+        objects = {"hyper": gzip_text(ndjson(hyper)), "scores": gzip_text(ndjson(scores))}
+        if facts:
+            objects["fact"] = packed.close()
+        for prefix, body in objects.items():
+            folder = root / prefix / f"dt={dt}"
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / f"{batch_id}.json.gz").write_bytes(body)
+
+
+def drawn_metrics(rng, points: int) -> dict:
+    test_r2, train_r2 = rng.uniform(-0.5, 0.56), rng.uniform(0.0, 1.0)
+    return {
+        "test_r2": test_r2,
+        "train_r2": train_r2,
+        "test_rmse": 74.0 * (1 - test_r2) ** 0.5,
+        "test_mae": 60.0 * (1 - test_r2) ** 0.5,
+        "points": points,
+    }
+
+
+def trial(rng, dataset: Dataset, sha256: str, batch_id: str, svr: bool) -> dict:
+    params = dict.fromkeys(ALL_PARAMS)
+    if svr:
+        params.update(gamma=10 ** rng.uniform(-2, 2), c=10 ** rng.uniform(-2, 2))
+        params["epsilon"] = 10 ** rng.uniform(-2, 0)
+    else:
+        params.update(
+            n_estimators=int(rng.integers(10, 201)),
+            max_depth=int(rng.integers(2, 17)),
+            min_samples_split=int(rng.integers(2, 21)),
+            min_samples_leaf=int(rng.integers(1, 21)),
+            max_features=float(rng.uniform(0.1, 1.0)),
+        )
+    failed = rng.random() < 0.02
+    record = {
+        "hyper_id": new_id(),
+        "model": "svr" if svr else "random_forest",
+        **params,
+        "status": "failed" if failed else "ok",
+        "error": "ValueError: synthetic failure" if failed else None,
+        "dataset": dataset.name,
+        "dataset_sha256": sha256,
+        "sampler": "random",
+        "seed": int(rng.integers(0, 2**32)),
+        "batch_id": batch_id,
+        "created_at": f"2026-01-01T00:00:{rng.uniform(0, 59):09.6f}Z",
+        "fit_ms": None if failed else float(rng.uniform(5, 500)),
+        "predict_ms": None if failed else float(rng.uniform(0.1, 5)),
+        "host": "bench",
+        "version": "0.1.0",
+    }
+    return record
+
+
+def timed(command: list[str], env: dict[str, str]) -> Timed:
+    """Wall clock from spawn to exit, and the child's own peak resident set."""
+    started = time.perf_counter()
+    child = subprocess.Popen(
+        command, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    stderr = child.stderr.read()
+    _, status, usage = os.wait4(child.pid, 0)
+    seconds = time.perf_counter() - started
+    child.returncode = os.waitstatus_to_exitcode(status)
+    if child.returncode:
+        sys.exit(f"bench: {' '.join(command[2:4])} failed: {stderr.decode()[-500:]}")
+    return Timed(seconds, usage.ru_maxrss * 1024)
+
+
+def rank(lake: Path, env: dict[str, str]) -> Timed:
+    return timed([sys.executable, "-m", "scripts", "rank", "--lake", str(lake)], env)
+
+
+def plain_duckdb(lake: Path, env: dict[str, str]) -> Timed:
+    return timed([sys.executable, "-c", PLAIN_SCRIPT, str(lake)], env)
+
+
+def one_more_batch(lake: Path, env: dict[str, str]) -> Path:
+    """A real 40-trial batch of both models, as cron writes it; returns its hyper object."""
+    before = set(lake.glob("hyper/dt=*/*.json.gz"))
+    command = [sys.executable, "-m", "scripts", "run", "--lake", str(lake), "--seed", "1"]
+    subprocess.run(command, cwd=REPO, env=env, check=True, capture_output=True)
+    (added,) = set(lake.glob("hyper/dt=*/*.json.gz")) - before
+    return added
+
+
+def lake_env(cache: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SWEEPLAKE_", "AWS_"))}
+    return {**env, "SWEEPLAKE_CACHE": str(cache)}
+
+
+def scale_rows(work: Path, dataset: Dataset, sizes: list[int], facts_up_to: int) -> list[ScaleRow]:
+    """One row per lake size: synthesis, first rank, rank after one more batch, plain DuckDB."""
+    rows = []
+    for size in sizes:
+        lake = work / f"lake-{size}"
+        started = time.perf_counter()
+        synthesise(lake, dataset, size, facts=size <= facts_up_to)
+        made = time.perf_counter() - started
+        env = lake_env(work / f"cache-{size}")
+        first = rank(lake, env)
+        batch = one_more_batch(lake, env)
+        again = rank(lake, env)
+        plain = plain_duckdb(lake, env) if size <= facts_up_to else None
+        rows.append(ScaleRow(size, made, first, again, plain, batch))
+    return rows
+
+
+def athena_bytes(lake: Path, batch: Path, dataset: Dataset) -> dict[str, float]:
+    """Bytes Athena reads over one month of the default schedule, for the leaderboard query and
+    for the full query over the facts, from one real batch's objects and one synthetic day's
+    Parquet object as `compact` writes it."""
+    from scripts.scores.compact import CLOSED_AFTER_DAYS, daily_parquet
+
+    key = batch.relative_to(lake / "hyper")
+    fact, hyper, scores = (
+        (lake / part / key).stat().st_size for part in ("fact", "hyper", "scores")
+    )
+    first_day = sorted(lake.glob("scores/dt=*"))[0]
+    day_keys = sorted(str(p.relative_to(lake)) for p in first_day.glob("*.json.gz"))
+    assert len(day_keys) == BATCHES_A_DAY, len(day_keys)
+    parquet_day = len(daily_parquet(LocalLake(lake), day_keys))
+    data = len(dataset.canonical)
+    # Just before the daily compact, the days not yet compacted are today, yesterday and the
+    # day before: count all three whole.
+    recent = CLOSED_AFTER_DAYS + 1
+    days = 30
+    leaderboard = (days - recent) * parquet_day + recent * BATCHES_A_DAY * scores + data
+    full = days * BATCHES_A_DAY * (fact + hyper) + data
+    return {
+        "fact": fact,
+        "hyper": hyper,
+        "scores": scores,
+        "parquet_day": parquet_day,
+        "leaderboard": leaderboard,
+        "full": full,
+        "json_only": days * BATCHES_A_DAY * scores + data,
+    }
