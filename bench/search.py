@@ -193,7 +193,16 @@ def cron_run(
 
     def instance(first: int) -> None:
         for batch in batches[first::processes]:
-            flags = ["--model", model, "--sampler", sampler, "--trials", str(size)]
+            flags = [
+                "--model",
+                model,
+                "--sampler",
+                sampler,
+                "--trials",
+                str(size),
+                "--budget",
+                "3600",
+            ]
             run(*flags, "--seed", str(seed * 1000 + batch), "--lake", str(lake), *extra)
 
     with ThreadPoolExecutor(processes) as pool:
