@@ -155,6 +155,11 @@ def build_parser() -> Parser:
         help="search space file to sample from",
     )
     run.add_argument(
+        "--sampler",
+        default="random",
+        help="random, or tpe: Optuna's TPE fed the lake's trials, optimising cv_r2",
+    )
+    run.add_argument(
         "--cv",
         type=int,
         metavar="K",
@@ -332,6 +337,7 @@ def dispatch(args: argparse.Namespace) -> int:
             params=args.params,
             space=args.space,
             cv=args.cv,
+            sampler=args.sampler,
         )
     elif args.command == "rank" and args.audit:
         from scripts.rank import audit

@@ -22,11 +22,12 @@ from scripts.ids import new_id
 from scripts.lake import Batch, Gzipped, gzip_text, open_lake
 from scripts.paths import DEFAULT_DATASET, DEFAULT_LAKE, DEFAULT_MODEL, DEFAULT_TRIALS
 from scripts.progress import Progress
+from scripts.samplers import SAMPLERS, Proposal, open_sampler
 from scripts.samplers.space import (
     ALL_PARAMS,
     DEFAULT_SPACE,
     MODEL_PARAMS,
-    SampledTrials,
+    SearchSpace,
     Trial,
     load_space,
     read_params,
@@ -58,6 +59,7 @@ def run(
     params: Path | None = None,
     space: Path = DEFAULT_SPACE,
     cv: int | None = None,
+    sampler: str = "random",
 ) -> RunSummary:
     """Check everything, fit the trials, then write the batch: bad input writes nothing.
 
@@ -87,6 +89,8 @@ def run(
         raise BadInput(f"--workers must be at least 1, got {workers}")
     if seed is not None and not 0 <= seed < 2**32:
         raise BadInput(f"--seed must be in [0, 2**32), got {seed}")
+    if sampler not in SAMPLERS:
+        raise BadInput(f"unknown sampler {sampler!r:.40}: choose {' or '.join(SAMPLERS)}")
     data = load_dataset(dataset)
     if cv is None:
         cv = data.folds
@@ -94,22 +98,34 @@ def run(
         raise BadInput(
             f"--cv must be 0 (off) or the {data.folds} folds of the dataset {data.name}, got {cv}"
         )
-    planned: Sequence[Trial]
-    if params is not None:
-        planned, sampler = read_params(params, search_space), "params"
-        used = {t.model for t in planned}
-    else:
-        seed = int.from_bytes(os.urandom(4), "big") if seed is None else seed
-        planned, sampler = SampledTrials(search_space, models, trials, seed), "random"
-        used = planned.models_used
+    if sampler == "tpe" and cv == 0 and params is None:
+        raise BadInput("--sampler tpe optimises cv_r2: it needs --cv, not --cv 0")
+    given = read_params(params, search_space) if params is not None else None
     target = open_lake(lake)
     target.check_writable()
     dataset_held = target.check_dataset(data)
-    target.ship_waiting()
+    target.ship_waiting()  # before the sampler reads the history: these batches are part of it
 
+    if given is not None:
+        sampler, proposal = "params", Proposal(given)
+    else:
+        # Drawn per start, never from the clock: machines starting in the same minute differ.
+        seed = int.from_bytes(os.urandom(4), "big") if seed is None else seed
+        chosen = open_sampler(sampler, lake, data.sha256)
+        proposal = chosen.propose(search_space, models, trials, seed)
+    planned = proposal.trials
+    used = set(models[:trials]) if given is None else {t.model for t in given}
     batch_id = new_id()
+    seen = ", ".join(f"{model} {n}" for model, n in proposal.history.items())
+    seen = f" (trials of history: {seen})" if seen else ""
     log.info(
-        "batch %s: %d trials on %s (sha256 %s)", batch_id, len(planned), data.name, data.sha256[:12]
+        "batch %s: %d trials on %s (sha256 %s) from sampler %s%s",
+        batch_id,
+        len(planned),
+        data.name,
+        data.sha256[:12],
+        sampler,
+        seen,
     )
     # The budget covers the fits alone: a slow lake before them never turns trials into failures.
     deadline = time.monotonic() + budget
@@ -117,7 +133,8 @@ def run(
     cores = workers or available_cores()
     outcomes, facts = fit_batch(data, planned, used, cores, deadline, cv=cv > 0, progress=progress)
     progress.close()
-    batch = encode_batch(batch_id, data, outcomes, sampler, facts)
+    lineage = trial_lineage(search_space, sampler, proposal.history)
+    batch = encode_batch(batch_id, data, outcomes, lineage, facts)
     target.write_batch(batch, None if dataset_held else data)
     failed = sum(not o.ok for o in outcomes)
     seconds = time.monotonic() - started
@@ -229,8 +246,24 @@ class Deadline:
         return near
 
 
+def trial_lineage(space: SearchSpace, sampler: str, history: dict[str, int]) -> dict[str, dict]:
+    """By model, what proposed its trials: the sampler, the space, the history it saw."""
+    return {
+        model: {
+            "sampler": sampler,
+            "space_sha256": space.sha256(model),
+            "history": history.get(model, 0),
+        }
+        for model in space.models
+    }
+
+
 def encode_batch(
-    batch_id: str, dataset: Dataset, outcomes: list[Outcome], sampler: str, facts: dict[str, bytes]
+    batch_id: str,
+    dataset: Dataset,
+    outcomes: list[Outcome],
+    lineage: dict[str, dict],
+    facts: dict[str, bytes],
 ) -> Batch:
     """The batch's objects: `facts` already gzipped (fact, and oof with CV), then one hyper line
     and one scores line per outcome; the scores object is derived, so it goes after hyper, the
@@ -238,7 +271,7 @@ def encode_batch(
     # SWEEPLAKE_HOST names the worker where the machine's name does not (several on one box).
     host = os.environ.get("SWEEPLAKE_HOST") or socket.gethostname()
     dt = datetime.now(UTC).strftime("%Y-%m-%d")
-    common = {"dataset": dataset.name, "dataset_sha256": dataset.sha256, "sampler": sampler}
+    common = {"dataset": dataset.name, "dataset_sha256": dataset.sha256}
     hyper_lines, scores_lines = [], []
     for o in outcomes:
         record = {
@@ -248,6 +281,7 @@ def encode_batch(
             "status": "ok" if o.ok else "failed",
             "error": o.error,
             **common,
+            **lineage[o.trial.model],
             "seed": o.trial.seed,
             "batch_id": batch_id,
             "created_at": o.created_at,

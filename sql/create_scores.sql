@@ -14,6 +14,8 @@ CREATE EXTERNAL TABLE IF NOT EXISTS `scores` (
   `dataset` STRING,
   `dataset_sha256` STRING,
   `sampler` STRING,
+  `space_sha256` STRING,
+  `history` BIGINT,
   `seed` BIGINT,
   `batch_id` STRING,
   `created_at` STRING,

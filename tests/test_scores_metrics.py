@@ -14,8 +14,8 @@ from scripts.dataset import load_dataset
 from scripts.engines.sqlfiles import table_schema
 from scripts.ids import new_id
 from scripts.lake import LocalLake
-from scripts.run import encode_batch, fit_batch
-from scripts.samplers.space import Trial
+from scripts.run import encode_batch, fit_batch, trial_lineage
+from scripts.samplers.space import Trial, load_space
 from scripts.scores.metrics import METRICS, score
 from tests.conftest import REPO
 from tests.lakeread import records
@@ -78,7 +78,9 @@ def test_the_job_writes_one_scores_line_per_trial_after_its_hyper_record(tmp_pat
         Trial("random_forest", FOREST, 3),
     ]
     outcomes, facts = fit_batch(DATASET, trials, {"svr", "random_forest"}, 2, time.monotonic() + 60)
-    batch = encode_batch(new_id(), DATASET, outcomes, "params", facts)
+    batch = encode_batch(
+        new_id(), DATASET, outcomes, trial_lineage(load_space(), "params", {}), facts
+    )
     assert list(batch.objects) == ["fact", "hyper", "scores"]
     LocalLake(tmp_path / "lake").write_batch(batch, DATASET)
     lake = tmp_path / "lake"

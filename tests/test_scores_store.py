@@ -23,8 +23,8 @@ from scripts.ids import new_id
 from scripts.lake import LocalLake
 from scripts.paths import DEFAULT_DATASET
 from scripts.rank import AUDIT_SQL, leaderboard
-from scripts.run import encode_batch, fit_batch
-from scripts.samplers.space import Trial
+from scripts.run import encode_batch, fit_batch, trial_lineage
+from scripts.samplers.space import Trial, load_space
 from scripts.scores.store import MAX_PARTS, open_scores
 from tests.conftest import REPO, sweeplake
 from tests.lakeread import object_records, parse_csv
@@ -52,7 +52,9 @@ def write_batch(lake: LocalLake, trials: list[Trial], scores: bool = True) -> li
     outcomes, facts = fit_batch(
         DATASET, trials, {t.model for t in trials}, 2, time.monotonic() + 60
     )
-    batch = encode_batch(new_id(), DATASET, outcomes, "params", facts)
+    batch = encode_batch(
+        new_id(), DATASET, outcomes, trial_lineage(load_space(), "params", {}), facts
+    )
     if not scores:
         batch = replace(batch, objects={k: v for k, v in batch.objects.items() if k != "scores"})
     lake.write_batch(batch, None if lake.get("data/diabetes.json") else DATASET)

@@ -6,7 +6,7 @@ import re
 
 from conftest import sweeplake
 
-UNUSED_BY_SVR = ("boto3", "botocore", "duckdb", "pyathena", "sklearn.ensemble")
+UNUSED_BY_SVR = ("boto3", "botocore", "duckdb", "optuna", "pyathena", "sklearn.ensemble")
 
 
 def test_a_one_trial_svr_start_imports_no_cloud_no_sql_no_forest(lake):

@@ -16,7 +16,7 @@ from scripts.ids import new_id
 from scripts.lake import LocalLake
 from scripts.paths import DEFAULT_DATASET
 from scripts.rank import AUDIT_SQL, leaderboard
-from scripts.run import encode_batch, fit_batch
+from scripts.run import encode_batch, fit_batch, trial_lineage
 from scripts.samplers.space import DEFAULT_SPACE, Trial, load_space
 from tests.lakeread import records
 
@@ -92,7 +92,8 @@ def test_a_trial_that_raises_is_recorded_as_failed_and_the_batch_goes_on(tmp_pat
     assert [o.ok for o in outcomes] == [True, False, True]
     lake = LocalLake(tmp_path / "lake")
     lake.put("data/diabetes.json", dataset.canonical)
-    lake.write_batch(encode_batch(new_id(), dataset, outcomes, "params", facts))
+    lineage = trial_lineage(load_space(), "params", {})
+    lake.write_batch(encode_batch(new_id(), dataset, outcomes, lineage, facts))
     hyper = records(lake.root, "hyper")
     assert [h["status"] for h in hyper] == ["ok", "failed", "ok"]
     assert "gamma" in hyper[1]["error"] and hyper[1]["fit_ms"] is None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import re
 from collections.abc import Sequence
@@ -71,6 +73,15 @@ class Trial:
 class SearchSpace:
     models: dict[str, tuple[Param, ...]]
 
+    def sha256(self, model: str) -> str:
+        """What a model-based sampler's history must share: the model's sampled ranges.
+
+        The valid intervals and the other models' ranges are left out, so that widening what
+        `--params` accepts, or changing the forest's ranges, keeps the SVR history.
+        """
+        ranges = [[p.name, p.kind, float(p.low), float(p.high), p.log] for p in self.models[model]]
+        return hashlib.sha256(json.dumps(ranges).encode()).hexdigest()
+
     def sample(self, models: list[str], trials: int, seed: int) -> list[Trial]:
         """The same (models, trials, seed) gives the same trials on every machine."""
         return list(SampledTrials(self, models, trials, seed))
@@ -124,10 +135,6 @@ class SampledTrials(Sequence[Trial]):
         if not 0 <= index < self.count:
             raise IndexError(index)
         return self.space.draw(self.models, index, self.seed)
-
-    @property
-    def models_used(self) -> set[str]:
-        return set(self.models[: self.count])
 
 
 def _param_value(where: str, param: Param, value: object) -> float | int:
