@@ -100,11 +100,6 @@ def main(argv: list[str] | None = None) -> int:
     space = load_space().models["svr"]
     dataset = load_dataset(DATASET)
     cores = len(os.sched_getaffinity(0))
-    flags = (
-        f"--trials {args.trials} --rounds {args.rounds} --starts {args.starts} --seed {args.seed}"
-        f" --scale {args.scale} --facts-up-to {args.facts_up_to}"
-        f" --requests {args.requests} --report-trials {args.report_trials}"
-    )
     flags = " ".join(f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items())
     print(f"python -m bench.bench {flags}")
     print(
