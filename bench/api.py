@@ -24,7 +24,7 @@ from scripts.paths import DEFAULT_DATASET
 from tests.servers import Served
 
 CLIENTS = 8
-FEATURE_KEYS = ("dataset", "point_id", "is_train", "y_true")
+FEATURE_KEYS = ("dataset", "point_id", "is_train", "fold", "y_true")
 
 
 @dataclass(frozen=True)

@@ -38,3 +38,21 @@ def holdout_r2_by_trial(lake: Path, dataset_path: Path) -> dict[str, float]:
                 (y_true[fact["point_id"]], fact["y_pred"])
             )
     return {h: r2_score(*np.array(p).T) for h, p in pairs.items()}
+
+
+def cv_r2_by_trial(lake: Path, dataset_path: Path) -> dict[str, float]:
+    """The oracle for a trial's cv_r2: the mean over folds of scikit-learn's r2_score of its
+    out-of-fold facts."""
+    import numpy as np
+    from sklearn.metrics import r2_score
+
+    points = [json.loads(line) for line in dataset_path.read_text().splitlines()]
+    y_true = {p["point_id"]: p["y_true"] for p in points if p["is_train"]}
+    folds: dict[str, dict[int, list[tuple[float, float]]]] = {}
+    for fact in records(lake, "oof"):
+        pair = (y_true[fact["point_id"]], fact["y_pred"])
+        folds.setdefault(fact["hyper_id"], {}).setdefault(fact["fold"], []).append(pair)
+    return {
+        h: float(np.mean([r2_score(*np.array(pairs).T) for pairs in by_fold.values()]))
+        for h, by_fold in folds.items()
+    }

@@ -13,14 +13,14 @@ import httpx
 import pytest
 import skops.io
 from conftest import sweeplake
-from lakeread import holdout_r2_by_trial, records
+from lakeread import cv_r2_by_trial, holdout_r2_by_trial, records
 from servers import Served
 from sklearn.preprocessing import FunctionTransformer
 
 from scripts.paths import DEFAULT_DATASET
 
 POINTS = [json.loads(line) for line in DEFAULT_DATASET.read_text().splitlines()]
-FEATURES = [k for k in POINTS[0] if k not in ("dataset", "point_id", "is_train", "y_true")]
+FEATURES = [k for k in POINTS[0] if k not in ("dataset", "point_id", "is_train", "fold", "y_true")]
 ROW = {f: POINTS[0][f] for f in FEATURES}
 SWAPPED = "01M8ZZZZZZZZZZZZZZZZZZZZZZ"  # a model file put in the lake by someone else
 
@@ -100,10 +100,13 @@ def test_a_promoted_model_served_over_http_gives_its_facts_on_every_point(
     assert {"scikit-learn", "numpy", "skops", "python"} <= set(card["libraries"])
 
 
-def test_promote_takes_the_best_test_r2_without_cv_scores(lake: Path, cache_env: dict) -> None:
-    done = sweeplake("promote", "--lake", str(lake), env=cache_env)
+@pytest.mark.parametrize("by", [(), ("--by", "test")], ids=["default, cv", "test"])
+def test_promote_takes_the_best_by_cv_r2_unless_asked_for_test_r2(
+    lake: Path, cache_env: dict, by: tuple[str, ...]
+) -> None:
+    done = sweeplake("promote", "--lake", str(lake), *by, env=cache_env)
     assert done.returncode == 0, done.stderr
-    oracle = holdout_r2_by_trial(lake, DEFAULT_DATASET)
+    oracle = (holdout_r2_by_trial if by else cv_r2_by_trial)(lake, DEFAULT_DATASET)
     best = max(oracle, key=oracle.get)
     assert (lake / "models" / best / "card.json").is_file()
     assert f"promoted {best} " in done.stderr
