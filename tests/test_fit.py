@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -10,8 +12,8 @@ from sklearn.ensemble import RandomForestRegressor
 from sklearn.svm import SVR
 
 from scripts.dataset import load_dataset
-from scripts.fitting.fit import prepare, rbf_decision, run_trial
-from scripts.paths import DEFAULT_DATASET
+from scripts.fitting.fit import fit_svr_kernel, prepare, rbf_decision, run_trial
+from scripts.paths import DEFAULT_DATASET, REPO
 from scripts.samplers.space import Trial, load_space
 
 
@@ -88,3 +90,36 @@ def test_an_svr_trial_sklearn_refuses_fails_on_either_kernel(diabetes, kernel_li
     bad = Trial("svr", {"gamma": -1.0, "c": 10.0, "epsilon": 0.1}, 0)
     outcome = run_trial(prepare(diabetes, {"svr"}, kernel_limit=kernel_limit), bad, "G")
     assert not outcome.ok and "gamma" in outcome.error and outcome.facts is None
+
+
+def test_the_direct_libsvm_fit_is_svrs_own_fit_on_the_same_kernel(diabetes):
+    # fit_svr_kernel skips SVR.fit's checks, not its work: the same libsvm call, the same doubles.
+    inputs = prepare(diabetes, {"svr"})
+    train = len(inputs.y_train)
+    for trial in load_space().sample(["svr"], 12, seed=21):
+        p = trial.params
+        kernel = np.exp(-p["gamma"] * inputs.sq_distances[:train])
+        ours = fit_svr_kernel(kernel, inputs.y_train, p)
+        theirs = SVR(kernel="precomputed", C=p["c"], epsilon=p["epsilon"])
+        theirs.fit(kernel, inputs.y_train)
+        np.testing.assert_array_equal(ours.support_, theirs.support_)
+        np.testing.assert_array_equal(ours.dual_coef_, theirs.dual_coef_)
+        np.testing.assert_array_equal(ours.intercept_, theirs.intercept_)
+
+
+def test_fitting_prints_nothing_of_libsvms_own(tmp_path):
+    # libsvm prints "optimization finished" on every fit unless told not to; SVR tells it each
+    # time, the direct fit must too, in a process where no SVR was ever fitted.
+    script = (
+        "from scripts.dataset import load_dataset\n"
+        "from scripts.fitting.fit import prepare, run_trial\n"
+        "from scripts.paths import DEFAULT_DATASET\n"
+        "from scripts.samplers.space import load_space\n"
+        "inputs = prepare(load_dataset(DEFAULT_DATASET), {'svr'}, cv=True)\n"
+        "for trial in load_space().sample(['svr'], 3, seed=1):\n"
+        "    assert run_trial(inputs, trial, 'T').ok\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO, check=True
+    )
+    assert done.stdout == ""
