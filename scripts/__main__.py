@@ -1,5 +1,5 @@
 import sys
 
-from scripts.cli import main
+from scripts.cli import console
 
-sys.exit(main())
+sys.exit(console())
