@@ -262,8 +262,8 @@ def run_trial(inputs: TrialInputs, trial: Trial, hyper_id: str) -> Outcome:
         metrics = score(inputs.y, y_pred, inputs.is_train)
         if inputs.splits:
             started = time.perf_counter()
-            # The parameters passed sklearn's checks in the fit above: no need to check them again.
-            # The kernel, exp(-gamma * d), is in [0, 1].
+            # For forests' folds (an SVR's go straight into libsvm): the parameters passed
+            # sklearn's checks in the fit above, and the data was checked on load.
             with config_context(assume_finite=True, skip_parameter_validation=True):
                 y_oof = out_of_fold(inputs, trial, every_point, precomputed)
             cv_ms = (time.perf_counter() - started) * 1000
