@@ -88,7 +88,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--requests", type=int, default=8000, help="single-row API requests")
     parser.add_argument("--report-trials", type=int, default=100_000, help="trials in the lake")
-    parser.add_argument("--seeds", type=int, default=10, help="searches per contender")
+    parser.add_argument("--seeds", type=int, default=10, help="SVR searches per contender")
+    parser.add_argument(
+        "--forest-seeds", type=int, default=30, help="forest searches per contender"
+    )
     parser.add_argument("--svr-trials", type=int, default=200, help="per search, search bench")
     parser.add_argument("--forest-trials", type=int, default=100, help="per search, search bench")
     parser.add_argument("--forest-trees", type=int, default=30, help="most trees, search bench")
@@ -147,7 +150,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{report_warm.seconds:.1f} s; peak RSS {report_cold.peak_rss / 2**20:.0f} MiB")
     single = loads[0]
     print(
-        SEARCH_NOTES.format(seeds=args.seeds, trees=args.forest_trees, forests=args.forest_trials)
+        SEARCH_NOTES.format(
+            seeds=args.seeds,
+            forest_seeds=args.forest_seeds,
+            trees=args.forest_trees,
+            forests=args.forest_trials,
+        )
     )
     print(render(quality.quality_rows(searches, quality.CHECKPOINTS)))
     trials = 40 * (args.copies + 2)
@@ -183,16 +191,18 @@ def main(argv: list[str] | None = None) -> int:
 
 
 SEARCH_NOTES = """\
-search quality: the best cv_r2 among each search's first N trials (its median over {seeds} seeds,
-  the interquartile range) and that trial's test R² (median). Same space, same 5 folds; the peers
-  score with scikit-learn, sweeplake with its own lake, its best trials checked against
-  scikit-learn. Forests: at most {trees} trees (the space's 200 would take hours), {forests}
-  trials; 4 processes at once on SVR only."""
+search quality: the best cv_r2 among each search's first N trials (its median over {seeds} seeds
+  for SVR, {forest_seeds} for forests, the interquartile range) and that trial's test R² (median).
+  Same space, same 5 folds; the peers score with scikit-learn, sweeplake with its own lake, its
+  best trials checked against scikit-learn. Every trial's forest gets a seed of its own, drawn
+  from its search's seed. Forests: at most {trees} trees (the space's 200 would take hours),
+  {forests} trials, more seeds because a forest's seed moves its cv_r2 by as much as the margin
+  in question; 4 processes at once on SVR only."""
 
 
 def search_quality(dataset: Dataset, work: Path, args: argparse.Namespace) -> list[quality.Search]:
     """Every contender on SVR and on (smaller) forests; 4 processes at once on SVR only."""
-    seeds, trees = args.seeds, args.forest_trees
+    trees = args.forest_trees
     objective = quality.Objective(dataset)
     svr_space, forest_file = load_space(), work / "forest-space.json"
     spec = json.loads(DEFAULT_SPACE.read_text())
@@ -200,9 +210,9 @@ def search_quality(dataset: Dataset, work: Path, args: argparse.Namespace) -> li
     forest_file.write_text(json.dumps({"random_forest": spec["random_forest"]}))
     forest_space = load_space(forest_file)
     found = []
-    for model, space, file, trials in (
-        ("svr", svr_space, None, args.svr_trials),
-        ("random_forest", forest_space, forest_file, args.forest_trials),
+    for model, space, file, trials, seeds in (
+        ("svr", svr_space, None, args.svr_trials, args.seeds),
+        ("random_forest", forest_space, forest_file, args.forest_trials, args.forest_seeds),
     ):
         lakes = work / "search"
         ours = [
