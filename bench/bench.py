@@ -99,6 +99,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=4, help="searches at once, search bench")
     args = parser.parse_args(argv)
     sizes = [int(n) for n in args.scale.split(",")]
+    if min(args.seeds, args.forest_seeds) < 2:
+        print("bench: --seeds and --forest-seeds need 2 or more (an IQR)", file=sys.stderr)
+        return 2
 
     space = load_space().models["svr"]
     dataset = load_dataset(DATASET)
