@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
 # Bootstraps a fresh Amazon Linux 2023 instance to run sweeplake from cron, as the current user.
-# Usage, from a clone of the repository:  shell/ec2_setup.sh [s3://bucket/prefix]
+# Usage, from a clone of the repository:
+#   shell/ec2_setup.sh [s3://bucket/prefix [ATHENA_WORKGROUP [GLUE_DATABASE]]]
+# With a workgroup, the crontab also compacts the closed days' scores once a day (for Athena).
 # Safe to run again: packages, virtualenv and requirements are brought up to date, and the
 # crontab's sweeplake block is replaced, never added twice.
 set -euo pipefail
 
 repo=$(dirname -- "$(dirname -- "$(readlink -f -- "${BASH_SOURCE[0]}")")")
 lake="${1:-${SWEEPLAKE_LAKE:-}}"
+workgroup="${2:-${SWEEPLAKE_ATHENA_WORKGROUP:-}}"
+database="${3:-${SWEEPLAKE_DATABASE:-}}"
 
 log() {
     printf '%s ec2_setup %s\n' "$(date +%Y-%m-%dT%H:%M:%S%z)" "$*" >&2
@@ -25,6 +29,8 @@ if [[ -n "$lake" && "$lake" != s3://* ]]; then
     log "the lake must be s3://bucket/prefix, got $lake"
     exit 2
 fi
+# Every setting checked before anything is installed (the block is made again below).
+"$repo/shell/crontab_block.sh" "$repo" "$lake" "" "$workgroup" "$database" >/dev/null
 
 log "installing python3.11, git and cronie"
 sudo dnf install -y -q python3.11 git cronie
@@ -41,9 +47,7 @@ log "installing the sweeplake command into $repo/.venv/bin"
 mkdir -p "$repo/results"
 
 region="${AWS_REGION:-$(instance_region)}"
-# Unset settings are left out rather than set empty, so the job falls back to its defaults.
-block=$(sed -e "s|@REPO@|$repo|g" -e "s|@LAKE@|$lake|g" -e "s|@REGION@|$region|g" \
-    "$repo/crontab.txt" | sed -e '/^[A-Z_]*=$/d')
+block=$("$repo/shell/crontab_block.sh" "$repo" "$lake" "$region" "$workgroup" "$database")
 current=$(crontab -l 2>/dev/null || true)
 {
     if [[ -n "$current" ]]; then
@@ -52,4 +56,7 @@ current=$(crontab -l 2>/dev/null || true)
     printf '%s\n' "$block"
 } | crontab -
 log "crontab installed for $(id -un): every minute, log in $repo/results/cron.log"
+if [[ -n "$lake" && -n "$workgroup" ]]; then
+    log "and compact daily at 00:15 for Athena: workgroup $workgroup, database ${database:-sweeplake}"
+fi
 log "lake: ${lake:-$repo/results/lake (local)}; region: ${region:-unset}"

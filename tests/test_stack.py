@@ -328,7 +328,9 @@ def test_the_group_launches_the_template_with_imdsv2_and_the_bootstrap(
     )
     assert shellcheck.returncode == 0, shellcheck.stdout
     assert "git clone --depth 1 --branch 'main' 'https://git.invalid/sweeplake.git'" in user_data
-    assert f"sweeplake/shell/ec2_setup.sh '{stack.outputs['LakeUri']}'" in user_data
+    outputs = stack.outputs
+    setup = f"'{outputs['LakeUri']}' '{outputs['WorkGroup']}' '{outputs['Database']}'"
+    assert f"sweeplake/shell/ec2_setup.sh {setup}\n" in user_data
     scaling = stack.aws.client("autoscaling")
     (group,) = scaling.describe_auto_scaling_groups(
         AutoScalingGroupNames=[stack.outputs["WorkerGroup"]]
@@ -372,6 +374,116 @@ def test_setup_and_a_run_work_on_the_stack_as_deployed(stack: Stack, tmp_path: P
     objects = lake_objects(stack.aws.client("s3"), stack.physical["LakeBucket"])
     assert all(key.startswith("lake/") for key in objects)
     assert_each_record_once(objects, trials=3)
+
+
+def test_the_instances_crontab_compacts_with_the_stack_settings(
+    stack: Stack, tmp_path: Path
+) -> None:
+    """The block ec2_setup.sh installs, made with the values the user data passes, and its
+    daily compact line run as cron would (its settings, the line as written)."""
+    outputs = stack.outputs
+    athena = stack.aws.client("athena")
+    if outputs["WorkGroup"] not in [w["Name"] for w in athena.list_work_groups()["WorkGroups"]]:
+        configuration = resolve(
+            load_template()["Resources"]["WorkGroup"]["Properties"]["WorkGroupConfiguration"],
+            stack.values(),
+        )
+        athena.create_work_group(Name=outputs["WorkGroup"], Configuration=configuration)
+    repo = tmp_path / "sweeplake"  # the instance's clone: its venv and results/
+    (repo / "results").mkdir(parents=True)
+    (repo / ".venv").symlink_to(Path(sys.executable).parent.parent)
+    made = crontab_block(
+        repo, outputs["LakeUri"], REGION, outputs["WorkGroup"], outputs["Database"]
+    )
+    assert made.returncode == 0, made.stderr
+    settings, entries = crontab_lines(made.stdout)
+    assert settings == {
+        "SWEEPLAKE_LAKE": outputs["LakeUri"],
+        "AWS_REGION": REGION,
+        "SWEEPLAKE_ATHENA_WORKGROUP": outputs["WorkGroup"],
+        "SWEEPLAKE_DATABASE": outputs["Database"],
+    }
+    (compact,) = [e for e in entries if " compact " in e]
+    schedule, command = compact.split(" ", 5)[:5], compact.split(" ", 5)[5]
+    assert schedule == ["15", "0", "*", "*", "*"]
+
+    athena_before = set(
+        athena.list_query_executions(WorkGroup=outputs["WorkGroup"])["QueryExecutionIds"]
+    )
+    aws = {k: v for k, v in stack.aws.env().items() if k not in settings}
+    cron = {**aws, **settings, "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    cron["SWEEPLAKE_CACHE"] = str(tmp_path / "cache")
+    done = subprocess.run(["/bin/sh", "-c", command], env=cron, capture_output=True, text=True)
+    log = (repo / "results" / "cron.log").read_text()
+    assert done.returncode == 0, log
+    ids = athena.list_query_executions(WorkGroup=outputs["WorkGroup"])["QueryExecutionIds"]
+    (view,) = [
+        athena.get_query_execution(QueryExecutionId=i)["QueryExecution"]
+        for i in set(ids) - athena_before
+    ]
+    assert view["Query"].lstrip().upper().startswith("CREATE OR REPLACE VIEW")
+    assert view["QueryExecutionContext"]["Database"] == outputs["Database"]
+    assert view["Status"]["State"] == "SUCCEEDED"
+
+
+def crontab_block(repo: Path, *values: str) -> subprocess.CompletedProcess:
+    script = REPO / "shell" / "crontab_block.sh"
+    return subprocess.run([script, str(repo), *values], capture_output=True, text=True)
+
+
+def crontab_lines(block: str) -> tuple[dict[str, str], list[str]]:
+    """A crontab block's settings (NAME=value lines) and its entries; comments left out."""
+    lines = [line for line in block.splitlines() if line and not line.startswith("#")]
+    settings = dict(line.split("=", 1) for line in lines if re.match(r"^[A-Z_]+=", line))
+    return settings, [line for line in lines if not re.match(r"^[A-Z_]+=", line)]
+
+
+@pytest.mark.parametrize(
+    ("lake", "workgroup", "kept"),
+    [
+        ("s3://sweep-lake/lake", "sweeplake", True),
+        ("s3://sweep-lake/lake", "", False),  # no Athena named: nothing to compact for
+        ("", "sweeplake", False),  # a local lake: compact needs S3
+    ],
+)
+def test_the_crontab_compacts_only_an_s3_lake_with_a_workgroup(
+    lake: str, workgroup: str, kept: bool
+) -> None:
+    made = crontab_block(Path("/home/ec2-user/sweeplake"), lake, "", workgroup, "")
+    assert made.returncode == 0, made.stderr
+    settings, entries = crontab_lines(made.stdout)
+    assert all(value for value in settings.values())  # unset ones left out, never empty
+    assert "AWS_REGION" not in settings and "SWEEPLAKE_DATABASE" not in settings
+    assert settings.get("SWEEPLAKE_LAKE", "") == lake
+    assert settings.get("SWEEPLAKE_ATHENA_WORKGROUP", "") == workgroup
+    assert entries[0].startswith("* * * * * /home/ec2-user/sweeplake/shell/runpipeline.sh ")
+    compacts = [e for e in entries if "compact" in e]
+    assert compacts == (
+        [
+            "15 0 * * * /home/ec2-user/sweeplake/.venv/bin/sweeplake compact >> "
+            "/home/ec2-user/sweeplake/results/cron.log 2>&1"
+        ]
+        if kept
+        else []
+    )
+    assert "compact" not in made.stdout or kept  # its comment goes with it
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        ("s3://sweep-lake/lake", "", "wg|x", ""),  # would break sed's replacement
+        ("s3://sweep-lake/lake", "", "sweeplake", "Not-Glue"),
+        ("s3://sweep-lake/lake", "us east", "sweeplake", ""),
+        ("/home/ec2-user/lake", "", "", ""),
+        ("s3://sweep-lake/lake\n* * * * * rm -rf ~", "", "", ""),
+    ],
+)
+def test_a_bad_crontab_setting_is_one_line_and_exit_2(values: tuple[str, ...]) -> None:
+    made = crontab_block(Path("/home/ec2-user/sweeplake"), *values)
+    assert made.returncode == 2
+    assert made.stdout == ""
+    assert len(made.stderr.splitlines()) == 1 and made.stderr.startswith("crontab_block: ")
 
 
 def worker(stack: Stack, host: str, root: Path, seconds: float) -> subprocess.Popen:
