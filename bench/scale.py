@@ -35,7 +35,7 @@ PLAIN_SCRIPT = (
     "import sys\n"
     "from scripts.engines.duckdb import DuckDBEngine\n"
     "from scripts.rank import AUDIT_SQL, leaderboard\n"
-    "leaderboard(DuckDBEngine(sys.argv[1]), sql=AUDIT_SQL)\n"
+    "print(len(leaderboard(DuckDBEngine(sys.argv[1]), sql=AUDIT_SQL)[1]))\n"
 )
 
 

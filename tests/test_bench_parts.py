@@ -1,0 +1,57 @@
+"""Parts of `make bench` that can break without anyone running the whole bench (it takes about
+20 minutes): each run here as the bench runs it, from the repository, in a process of its own."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from conftest import REPO, sweeplake
+
+
+def python(code: str, *args: str) -> subprocess.CompletedProcess:
+    """`python -c CODE ARGS` from the repository, where `python -m bench.bench` runs."""
+    return subprocess.run(
+        [sys.executable, "-c", code, *args], cwd=REPO, capture_output=True, text=True, timeout=300
+    )
+
+
+def test_the_plain_duckdb_rank_ranks_every_trial_of_a_real_lake(lake: Path) -> None:
+    done = sweeplake("run", "--lake", str(lake), "--trials", "3", "--model", "svr")
+    assert done.returncode == 0, done.stderr
+    script = python("from bench.scale import PLAIN_SCRIPT; print(PLAIN_SCRIPT)")
+    assert script.returncode == 0, script.stderr
+    ranked = python(script.stdout, str(lake))
+    assert ranked.returncode == 0, ranked.stderr
+    assert ranked.stdout.split() == ["3"]
+
+
+SEEDS_OF_STUDIES = """
+import json, sys
+from bench import search
+from scripts.samplers.space import load_space
+
+space = load_space()
+seen = []
+def objective(model, params, seed):
+    seen.append(seed)
+    return search.Scored(params, seed, 0.0, 0.0)
+for study in map(int, sys.argv[1:]):
+    seen.clear()
+    search.optuna_run(objective, space, "random_forest", "random", study, 6)
+    print(json.dumps(seen))
+"""
+
+
+def test_optuna_studies_seed_their_forests_from_their_own_seed() -> None:
+    """Not 0, 1, 2, ... in every study: each study's forests get seeds of its own, the same
+    again for the same study seed."""
+    done = python(SEEDS_OF_STUDIES, "0", "0", "1")
+    assert done.returncode == 0, done.stderr
+    first, again, other = (json.loads(line) for line in done.stdout.splitlines())
+    assert first == again
+    assert len(set(first)) == len(first) == 6
+    assert not set(first) & set(other)
+    assert first != list(range(6))
