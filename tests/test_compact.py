@@ -8,6 +8,7 @@ import json
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import parse_qs, unquote, urlparse
 
 import duckdb
 from awsserver import AwsServer
@@ -97,6 +98,18 @@ def test_compact_writes_closed_days_as_parquet_then_moves_the_view(
     aws.reset_recording()
     assert sweeplake(*args, env=env).returncode == 0  # nothing new to compact: no object put
     assert not [r for r in aws.recorded() if r.method == "PUT"]
+
+    # One more closed day: only it is compacted, and the scores listing starts after the last
+    # compacted day's objects, so what a daily compact lists does not grow with the lake.
+    put_scores(aws, bucket, "2026-01-07", [scores_line("01F", "2026-01-07", 0.47)])
+    aws.reset_recording()
+    assert sweeplake(*args, env=env).returncode == 0
+    recorded = aws.recorded()
+    put = [unquote(urlparse(r.url).path) for r in recorded if r.method == "PUT"]
+    assert put == [f"/{bucket}/lake/scores_daily/dt=2026-01-07/2026-01-07.parquet"]
+    listings = [parse_qs(urlparse(r.url).query) for r in recorded if r.method == "GET"]
+    scores = [q for q in listings if q.get("prefix") == ["lake/scores/"]]
+    assert scores and all(q.get("start-after") == ["lake/scores/dt=2026-01-060"] for q in scores)
 
 
 def test_compact_needs_an_s3_lake(tmp_path: Path) -> None:

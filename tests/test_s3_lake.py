@@ -18,7 +18,7 @@ from awsserver import SECRET_KEY
 from conftest import sweeplake
 
 from scripts.errors import BadInput
-from scripts.lake import Batch, gzip_text
+from scripts.lake import Batch, LocalLake, gzip_text
 from scripts.lake.s3 import S3Lake, parse_uri
 from scripts.lake.spool import Spool, SpoolEntry
 from scripts.samplers.space import ALL_PARAMS as PARAMS
@@ -397,3 +397,22 @@ def test_kms_key_when_set_else_aes256(aws, bucket, tmp_path, aws_env, monkeypatc
     head = client.head_object(Bucket=bucket, Key="kms/k")
     assert head["ServerSideEncryption"] == "aws:kms"
     assert head["SSEKMSKeyId"] == key_id
+
+
+def test_keys_after_a_key_are_the_same_on_s3_and_on_disk(bucket, tmp_path, aws_env):
+    keys = [
+        "scores/dt=2026-01-05/01A.json.gz",
+        "scores/dt=2026-01-06/01B.json.gz",
+        "scores/dt=2026-01-06/01C.json.gz",
+        "scores/dt=2026-01-07/01D.json.gz",
+        "scores_daily/dt=2026-01-06/2026-01-06.parquet",
+    ]
+    lakes = [S3Lake.from_uri(f"s3://{bucket}/lake"), LocalLake(tmp_path / "lake")]
+    for lake in lakes:
+        for key in keys:
+            lake.put(key, b"x")
+    for lake in lakes:
+        assert lake.keys("scores/") == keys[:4]
+        assert lake.keys("scores/", after="scores/dt=2026-01-060") == keys[3:4]
+        assert lake.keys("scores/", after="scores/dt=2026-01-06/01B.json.gz") == keys[2:4]
+        assert lake.keys("scores/", after="scores/dt=2026-01-08") == []

@@ -97,8 +97,9 @@ class Lake(ABC):
     def get(self, key: str) -> bytes | None: ...
 
     @abstractmethod
-    def keys(self, prefix: str) -> list[str]:
-        """Keys of whole objects under prefix, sorted."""
+    def keys(self, prefix: str, after: str | None = None) -> list[str]:
+        """Keys of whole objects under prefix, sorted; given `after`, only those sorting after it
+        (on S3 the listing starts there: what sorts before is never sent)."""
 
     def first_key(self, prefix: str) -> str | None:
         """The first key under prefix in sorted order, None if there is none."""

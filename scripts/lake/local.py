@@ -81,11 +81,11 @@ class LocalLake(Lake):
         """Remove an object: only a mirror does, when its lake no longer holds it."""
         (self.root / key).unlink(missing_ok=True)
 
-    def keys(self, prefix: str) -> list[str]:
+    def keys(self, prefix: str, after: str | None = None) -> list[str]:
         # os.walk, not Path.rglob: a month of batches is 43,200 files per prefix, listed by
         # every rank, and a Path per file costs ten times the walk.
         found = []
         for folder, _, files in os.walk(self.root / prefix):
             relative = os.path.relpath(folder, self.root)
             found += [f"{relative}/{name}" for name in files if not name.startswith(".")]
-        return sorted(found)
+        return sorted(key for key in found if after is None or key > after)

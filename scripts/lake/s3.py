@@ -168,9 +168,10 @@ class S3Lake(Lake):
             return None
         return reply["Body"].read()
 
-    def keys(self, prefix: str) -> list[str]:
+    def keys(self, prefix: str, after: str | None = None) -> list[str]:
+        start_after = {} if after is None else {"StartAfter": self.full_key(after)}
         pages = self.client.get_paginator("list_objects_v2").paginate(
-            Bucket=self.bucket, Prefix=self.full_key(prefix)
+            Bucket=self.bucket, Prefix=self.full_key(prefix), **start_after
         )
         start = len(self.full_key(""))
         return sorted(

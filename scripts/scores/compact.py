@@ -51,11 +51,18 @@ def compact(
 
 
 def closed_days(lake: Lake, today: date) -> dict[str, list[str]]:
-    """The scores keys of each closed day that has no Parquet object yet, oldest day first."""
+    """The scores keys of each closed day that has no Parquet object yet, oldest day first.
+
+    Days are compacted oldest first, so only the days after the last compacted one are listed:
+    a daily compact costs the same on a lake of a year as on one of a week.
+    """
     done = {key.split("/")[1].removeprefix("dt=") for key in lake.keys(f"{DAILY}/")}
+    # "0" sorts right after "/": every key of the last compacted day sorts before this, every
+    # key of a later day after it.
+    after = f"scores/dt={max(done)}0" if done else None
     last = (today - timedelta(days=CLOSED_AFTER_DAYS)).isoformat()
     days: dict[str, list[str]] = defaultdict(list)
-    for key in lake.keys("scores/"):
+    for key in lake.keys("scores/", after=after):
         day = key.split("/")[1].removeprefix("dt=")
         if day <= last and day not in done:
             days[day].append(key)
