@@ -38,4 +38,4 @@ fi
 sed -e "s|@REPO@|$repo|g" -e "s|@LAKE@|$lake|g" -e "s|@REGION@|$region|g" \
     -e "s|@WORKGROUP@|$workgroup|g" -e "s|@DATABASE@|$database|g" "$here/crontab.txt" |
     sed -e '/^[A-Z_]*=$/d' |
-    if ((keep_compact)); then cat; else sed -e '/compact/d'; fi
+    if ((keep_compact)); then cat; else sed -e '/^# compact/d' -e '/sweeplake compact/d'; fi

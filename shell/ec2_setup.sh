@@ -25,11 +25,8 @@ instance_region() {
         http://169.254.169.254/latest/meta-data/placement/region || true
 }
 
-if [[ -n "$lake" && "$lake" != s3://* ]]; then
-    log "the lake must be s3://bucket/prefix, got $lake"
-    exit 2
-fi
-# Every setting checked before anything is installed (the block is made again below).
+# Every setting checked before anything is installed (one line and exit 2 if one is bad; the
+# block is made again below, with the region).
 "$repo/shell/crontab_block.sh" "$repo" "$lake" "" "$workgroup" "$database" >/dev/null
 
 log "installing python3.11, git and cronie"
