@@ -341,13 +341,7 @@ def test_the_group_launches_the_template_with_imdsv2_and_the_bootstrap(
 
 
 def test_setup_and_a_run_work_on_the_stack_as_deployed(stack: Stack, tmp_path: Path) -> None:
-    # moto's CloudFormation skips AWS::Athena::WorkGroup: create it from the template's text.
-    configuration = resolve(
-        load_template()["Resources"]["WorkGroup"]["Properties"]["WorkGroupConfiguration"],
-        stack.values(),
-    )
-    athena = stack.aws.client("athena")
-    athena.create_work_group(Name=stack.outputs["WorkGroup"], Configuration=configuration)
+    athena = stack_workgroup(stack)
     outputs = stack.outputs
     env = {
         **stack.aws.env(),
@@ -382,13 +376,7 @@ def test_the_instances_crontab_compacts_with_the_stack_settings(
     """The block ec2_setup.sh installs, made with the values the user data passes, and its
     daily compact line run as cron would (its settings, the line as written)."""
     outputs = stack.outputs
-    athena = stack.aws.client("athena")
-    if outputs["WorkGroup"] not in [w["Name"] for w in athena.list_work_groups()["WorkGroups"]]:
-        configuration = resolve(
-            load_template()["Resources"]["WorkGroup"]["Properties"]["WorkGroupConfiguration"],
-            stack.values(),
-        )
-        athena.create_work_group(Name=outputs["WorkGroup"], Configuration=configuration)
+    athena = stack_workgroup(stack)
     repo = tmp_path / "sweeplake"  # the instance's clone: its venv and results/
     (repo / "results").mkdir(parents=True)
     (repo / ".venv").symlink_to(Path(sys.executable).parent.parent)
@@ -404,7 +392,7 @@ def test_the_instances_crontab_compacts_with_the_stack_settings(
         "SWEEPLAKE_DATABASE": outputs["Database"],
     }
     (compact,) = [e for e in entries if " compact " in e]
-    schedule, command = compact.split(" ", 5)[:5], compact.split(" ", 5)[5]
+    *schedule, command = compact.split(" ", 5)
     assert schedule == ["15", "0", "*", "*", "*"]
 
     athena_before = set(
@@ -424,6 +412,21 @@ def test_the_instances_crontab_compacts_with_the_stack_settings(
     assert view["Query"].lstrip().upper().startswith("CREATE OR REPLACE VIEW")
     assert view["QueryExecutionContext"]["Database"] == outputs["Database"]
     assert view["Status"]["State"] == "SUCCEEDED"
+
+
+def stack_workgroup(stack: Stack):
+    """Athena's client, the stack's workgroup made if missing: moto's CloudFormation skips
+    AWS::Athena::WorkGroup, so it is created from the template's text."""
+    athena = stack.aws.client("athena")
+    if stack.outputs["WorkGroup"] not in [
+        w["Name"] for w in athena.list_work_groups()["WorkGroups"]
+    ]:
+        configuration = resolve(
+            load_template()["Resources"]["WorkGroup"]["Properties"]["WorkGroupConfiguration"],
+            stack.values(),
+        )
+        athena.create_work_group(Name=stack.outputs["WorkGroup"], Configuration=configuration)
+    return athena
 
 
 def crontab_block(repo: Path, *values: str) -> subprocess.CompletedProcess:
