@@ -205,11 +205,10 @@ search quality: the best cv_r2 among each search's first N trials (its median ov
 
 def search_quality(dataset: Dataset, work: Path, args: argparse.Namespace) -> list[quality.Search]:
     """Every contender on SVR and on (smaller) forests; 4 processes at once on SVR only."""
-    trees = args.forest_trees
     objective = quality.Objective(dataset)
     svr_space, forest_file = load_space(), work / "forest-space.json"
     spec = json.loads(DEFAULT_SPACE.read_text())
-    spec["random_forest"]["n_estimators"]["high"] = trees
+    spec["random_forest"]["n_estimators"]["high"] = args.forest_trees
     forest_file.write_text(json.dumps({"random_forest": spec["random_forest"]}))
     forest_space = load_space(forest_file)
     found = []

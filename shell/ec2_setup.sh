@@ -25,9 +25,10 @@ instance_region() {
         http://169.254.169.254/latest/meta-data/placement/region || true
 }
 
-# Every setting checked before anything is installed (one line and exit 2 if one is bad; the
-# block is made again below, with the region).
-"$repo/shell/crontab_block.sh" "$repo" "$lake" "" "$workgroup" "$database" >/dev/null
+# The crontab block is made first: a bad setting stops here (one line, exit 2), before
+# anything is installed.
+region="${AWS_REGION:-$(instance_region)}"
+block=$("$repo/shell/crontab_block.sh" "$repo" "$lake" "$region" "$workgroup" "$database")
 
 log "installing python3.11, git and cronie"
 sudo dnf install -y -q python3.11 git cronie
@@ -43,8 +44,6 @@ log "installing the sweeplake command into $repo/.venv/bin"
 "$repo/.venv/bin/pip" install -q --disable-pip-version-check --no-deps -e "$repo"
 mkdir -p "$repo/results"
 
-region="${AWS_REGION:-$(instance_region)}"
-block=$("$repo/shell/crontab_block.sh" "$repo" "$lake" "$region" "$workgroup" "$database")
 current=$(crontab -l 2>/dev/null || true)
 {
     if [[ -n "$current" ]]; then
