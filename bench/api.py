@@ -1,6 +1,6 @@
 """The API's part of `make bench`: a real server, 8 concurrent keep-alive clients on loopback.
 
-The server is `python -m scripts serve` in its own process serving a promoted SVR; each client
+The server is `python -m sweeplake serve` in its own process serving a promoted SVR; each client
 is a thread with one HTTP/1.1 connection (the standard library's http.client: the lightest real
 client, so the clients take as little as possible of the cores the server needs). Every client
 sends the same bounded number of requests; latency is measured per request, at the client.
@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 from urllib.request import urlopen
 
 from bench.scale import REPO, lake_env
-from scripts.paths import DEFAULT_DATASET
+from sweeplake.paths import DEFAULT_DATASET
 from tests.servers import Served
 
 CLIENTS = 8
@@ -96,7 +96,7 @@ def served_loads(work: Path, single: int, batched: int) -> tuple[str, list[Load]
     """The best of a 40-trial SVR batch, promoted and served; its card's id and the loads."""
     lake, env = work / "api-lake", lake_env(work / "api-cache")
     for args in (("run", "--model", "svr", "--seed", "0"), ("promote",)):
-        command = [sys.executable, "-m", "scripts", *args, "--lake", str(lake)]
+        command = [sys.executable, "-m", "sweeplake", *args, "--lake", str(lake)]
         subprocess.run(command, cwd=REPO, env=env, check=True, capture_output=True)
     served = Served("--lake", str(lake), env={"SWEEPLAKE_CACHE": env["SWEEPLAKE_CACHE"]})
     try:

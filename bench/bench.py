@@ -1,10 +1,10 @@
 """`make bench`: sweeplake against the tools a user would otherwise pick, in one run.
 
-Every contender samples the same SVR search space (scripts/samplers/search_space.json) and
+Every contender samples the same SVR search space (scripts/sweeplake/samplers/search_space.json) and
 scores each trial by 5-fold cross-validation on the same folds of the same training points
 (data/diabetes.json), the same number of trials each, one after the other on this machine. The
 peers are timed around their search call only (their imports and interpreter start are free);
-sweeplake is timed as a whole `python -m scripts run` process, start to exit, so its figure
+sweeplake is timed as a whole `python -m sweeplake run` process, start to exit, so its figure
 includes everything a cron start pays.
 """
 
@@ -27,8 +27,8 @@ from bench import search as quality
 from bench.api import CLIENTS, served_loads, table_rows
 from bench.report_build import WITH_FACTS, time_report
 from bench.scale import ScaleRow, athena_bytes, scale_rows
-from scripts.dataset import Dataset, load_dataset
-from scripts.samplers.space import DEFAULT_SPACE, Param, load_space
+from sweeplake.dataset import Dataset, load_dataset
+from sweeplake.samplers.space import DEFAULT_SPACE, Param, load_space
 
 REPO = Path(__file__).resolve().parent.parent
 DATASET = REPO / "data" / "diabetes.json"
@@ -56,7 +56,7 @@ COMPARE = {">=": operator.ge, "<=": operator.le, ">": operator.gt}
 
 
 NOTES = """\
-sweeplake: a whole `python -m scripts run` process (start, imports, a fit on the training
+sweeplake: a whole `python -m sweeplake run` process (start, imports, a fit on the training
   points and one per fold, every prediction of every point and every out-of-fold prediction
   gzipped into the lake, exit); bytes/trial = fact + oof + hyper + scores objects / trials.
 RandomizedSearchCV, Optuna: their search call only (imports free); 5 fits per trial, one per
@@ -246,7 +246,7 @@ def search_quality(dataset: Dataset, work: Path, args: argparse.Namespace) -> li
 
 
 def run_process(*flags: str) -> None:
-    """One `python -m scripts run` start, as cron makes it."""
+    """One `python -m sweeplake run` start, as cron makes it."""
     time_process(sweeplake("run", *flags))
 
 
@@ -326,7 +326,7 @@ def time_starts(lake: Path, starts: int) -> tuple[float, float]:
 
 
 def sweeplake(*args: str) -> list[str]:
-    return [sys.executable, "-m", "scripts", *args]
+    return [sys.executable, "-m", "sweeplake", *args]
 
 
 def time_process(command: list[str]) -> float:

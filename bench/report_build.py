@@ -1,4 +1,4 @@
-"""The report's part of `make bench`: `python -m scripts report` on a lake of 100 k trials.
+"""The report's part of `make bench`: `python -m sweeplake report` on a lake of 100 k trials.
 
 The lake is bench/scale.py's synthetic one, 98,000 trials without facts and 2,000 with: the
 report reads the facts of the best trial alone, and those 2,000 (truth plus less noise than
@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from bench.scale import Timed, lake_env, synthesise, timed
-from scripts.dataset import Dataset
+from sweeplake.dataset import Dataset
 
 WITH_FACTS = 2000
 
@@ -22,6 +22,6 @@ def time_report(work: Path, dataset: Dataset, trials: int) -> tuple[Timed, Timed
     synthesise(lake, dataset, trials - WITH_FACTS, facts=False, seed=1)
     synthesise(lake, dataset, WITH_FACTS, facts=True, seed=2)
     env = lake_env(work / "report-cache")
-    command = [sys.executable, "-m", "scripts", "report", "--lake", str(lake)]
+    command = [sys.executable, "-m", "sweeplake", "report", "--lake", str(lake)]
     command += ["--out", str(work / "report.html")]
     return timed(command, env), timed(command, env)

@@ -3,7 +3,7 @@
 The lakes are synthesised with numpy in the job's exact format (the real dataset object; hyper
 and scores lines with every key the job writes; fact lines through the job's own encoder), one
 batch per 40 trials and 1,440 batches a day, as the default schedule writes them. Each rank is
-a whole `python -m scripts rank --limit 10` process with a cache of its own, timed from spawn
+a whole `python -m sweeplake rank --limit 10` process with a cache of its own, timed from spawn
 to exit, its peak RSS read from the kernel (wait4).
 """
 
@@ -19,13 +19,13 @@ from pathlib import Path
 
 import numpy as np
 
-from scripts.dataset import Dataset
-from scripts.fitting.fit import encode_facts
-from scripts.ids import new_id
-from scripts.lake import Gzipped, LocalLake, dataset_key, gzip_text
-from scripts.samplers.space import ALL_PARAMS
-from scripts.scores.metrics import score
-from scripts.scores.records import ndjson, scores_record
+from sweeplake.dataset import Dataset
+from sweeplake.fitting.fit import encode_facts
+from sweeplake.ids import new_id
+from sweeplake.lake import Gzipped, LocalLake, dataset_key, gzip_text
+from sweeplake.samplers.space import ALL_PARAMS
+from sweeplake.scores.metrics import score
+from sweeplake.scores.records import ndjson, scores_record
 
 REPO = Path(__file__).resolve().parent.parent
 BATCH = 40  # trials a cron start writes by default
@@ -33,8 +33,8 @@ BATCHES_A_DAY = 1440  # one start a minute
 FIRST_DAY = date(2026, 1, 1)
 PLAIN_SCRIPT = (
     "import sys\n"
-    "from scripts.engines.duckdb import DuckDBEngine\n"
-    "from scripts.rank import AUDIT_SQL, leaderboard\n"
+    "from sweeplake.engines.duckdb import DuckDBEngine\n"
+    "from sweeplake.rank import AUDIT_SQL, leaderboard\n"
     "print(len(leaderboard(DuckDBEngine(sys.argv[1]), sql=AUDIT_SQL)[1]))\n"
 )
 
@@ -150,7 +150,7 @@ def timed(command: list[str], env: dict[str, str]) -> Timed:
 
 
 def rank(lake: Path, env: dict[str, str]) -> Timed:
-    return timed([sys.executable, "-m", "scripts", "rank", "--lake", str(lake)], env)
+    return timed([sys.executable, "-m", "sweeplake", "rank", "--lake", str(lake)], env)
 
 
 def plain_duckdb(lake: Path, env: dict[str, str]) -> Timed:
@@ -160,7 +160,7 @@ def plain_duckdb(lake: Path, env: dict[str, str]) -> Timed:
 def one_more_batch(lake: Path, env: dict[str, str]) -> Path:
     """A real 40-trial batch of both models, as cron writes it; returns its hyper object."""
     before = set(lake.glob("hyper/dt=*/*.json.gz"))
-    command = [sys.executable, "-m", "scripts", "run", "--lake", str(lake), "--seed", "1"]
+    command = [sys.executable, "-m", "sweeplake", "run", "--lake", str(lake), "--seed", "1"]
     subprocess.run(command, cwd=REPO, env=env, check=True, capture_output=True)
     (added,) = set(lake.glob("hyper/dt=*/*.json.gz")) - before
     return added
@@ -192,7 +192,7 @@ def athena_bytes(lake: Path, batch: Path, dataset: Dataset) -> dict[str, float]:
     """Bytes Athena reads over one month of the default schedule, for the leaderboard query and
     for the full query over the facts, from one real batch's objects and one synthetic day's
     Parquet object as `compact` writes it."""
-    from scripts.scores.compact import CLOSED_AFTER_DAYS, daily_parquet
+    from sweeplake.scores.compact import CLOSED_AFTER_DAYS, daily_parquet
 
     key = batch.relative_to(lake / "hyper")
     fact, hyper, scores = (

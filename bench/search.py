@@ -1,10 +1,10 @@
 """Search quality: how good a trial each sampler finds after 50, 100 and 200 trials.
 
-Every contender searches the same space (scripts/samplers/search_space.json, or the bench's
-forest space below) for the best cv_r2 on the same folds of the same training points. The
+Every contender searches the same space (sweeplake's default, or the bench's forest space
+below) for the best cv_r2 on the same folds of the same training points. The
 peers, Optuna's TPE and random samplers in one process, score their trials with scikit-learn's
 cross_val_score; sweeplake runs as cron runs it, batches of 20, each batch a separate
-`python -m scripts run` process that reads the lake, and its cv_r2 comes from the lake's
+`python -m sweeplake run` process that reads the lake, and its cv_r2 comes from the lake's
 scores. The best trial each contender reports is scored again with scikit-learn, so that a
 wrong cv_r2 in the lake cannot flatter it.
 """
@@ -24,8 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-from scripts.dataset import Dataset
-from scripts.samplers.space import MODEL_PARAMS, SEED_LIMIT, Param, SearchSpace
+from sweeplake.dataset import Dataset
+from sweeplake.samplers.space import MODEL_PARAMS, SEED_LIMIT, Param, SearchSpace
 
 BATCH = 20
 CHECKPOINTS = (50, 100, 200)
@@ -220,7 +220,7 @@ def cron_run(
 
 def lake_trials(lake: Path) -> list[Scored]:
     """The lake's trials in the order they were proposed (hyper ids sort by time)."""
-    from scripts.scores.store import open_scores
+    from sweeplake.scores.store import open_scores
 
     store = open_scores(str(lake))
     store.refresh()
@@ -292,8 +292,8 @@ def history_seconds(run: Callable[..., None], lake: Path, copies: int, dataset: 
     none. The first read ingests them all; then one real batch arrives, and the timed part is
     a start's history: reading what is new, and proposing a batch of 40.
     """
-    from scripts.samplers import open_sampler
-    from scripts.samplers.space import load_space
+    from sweeplake.samplers import open_sampler
+    from sweeplake.samplers.space import load_space
 
     run("--model", "all", "--trials", "40", "--sampler", "random", "--lake", str(lake))
     copy_batches(lake, copies)
@@ -312,8 +312,8 @@ def history_seconds(run: Callable[..., None], lake: Path, copies: int, dataset: 
 
 def copy_batches(lake: Path, copies: int) -> None:
     """Copies of the lake's one batch (hyper and scores objects) under fresh ids."""
-    from scripts.ids import new_id
-    from scripts.lake import gzip_text
+    from sweeplake.ids import new_id
+    from sweeplake.lake import gzip_text
 
     (hyper,) = lake.glob("hyper/dt=*/*.json.gz")
     (scores,) = lake.glob("scores/dt=*/*.json.gz")

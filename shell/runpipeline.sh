@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The cron entry: one start of the job, never two at once. Arguments go to `python -m scripts run`.
+# The cron entry: one start of the job, never two at once. Arguments go to `python -m sweeplake run`.
 # Exit status: the job's own (0 ok, 1 lake unreachable, 2 bad input, 3 lake refuses us), 75 when
 # another run holds the lock, 78 when the virtualenv is missing. Made for cron's bare
 # environment: no HOME, a minimal PATH, any working directory.
@@ -32,8 +32,8 @@ if ! flock -n 9; then
 fi
 
 cd -- "$repo" || exit "$EX_CONFIG"
-log "start: python -m scripts run $*"
-"$python" -m scripts run "$@"
+log "start: python -m sweeplake run $*"
+"$python" -m sweeplake run "$@"
 status=$?
 log "end: exit status $status"
 exit "$status"

@@ -21,12 +21,12 @@ CACHE = Path(tempfile.mkdtemp(prefix="sweeplake-test-cache-"))
 def sweeplake(
     *args: str, env: dict | None = None, timeout: float = 300
 ) -> subprocess.CompletedProcess:
-    """`python -m scripts ARGS` from the repository, as a user would type it."""
+    """`python -m sweeplake ARGS` from the repository, as a user would type it."""
     full_env = {k: v for k, v in os.environ.items() if not k.startswith(("SWEEPLAKE_", "AWS_"))}
     full_env["SWEEPLAKE_CACHE"] = str(CACHE)
     full_env.update(env or {})
     return subprocess.run(
-        [sys.executable, "-m", "scripts", *args],
+        [sys.executable, "-m", "sweeplake", *args],
         cwd=REPO,
         env=full_env,
         capture_output=True,

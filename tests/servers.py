@@ -1,4 +1,4 @@
-"""`python -m scripts serve` in a subprocess, on a free loopback port that it picks itself."""
+"""`python -m sweeplake serve` in a subprocess, on a free loopback port that it picks itself."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ class Served:
         full_env = {k: v for k, v in os.environ.items() if not k.startswith(("SWEEPLAKE_", "AWS_"))}
         full_env.update(env or {})
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "scripts", "serve", "--port", "0", *args],
+            [sys.executable, "-m", "sweeplake", "serve", "--port", "0", *args],
             cwd=REPO,
             env=full_env,
             stdin=subprocess.DEVNULL,

@@ -17,7 +17,7 @@ from lakeread import cv_r2_by_trial, holdout_r2_by_trial, records
 from servers import Served
 from sklearn.preprocessing import FunctionTransformer
 
-from scripts.paths import DEFAULT_DATASET
+from sweeplake.paths import DEFAULT_DATASET
 
 POINTS = [json.loads(line) for line in DEFAULT_DATASET.read_text().splitlines()]
 FEATURES = [k for k in POINTS[0] if k not in ("dataset", "point_id", "is_train", "fold", "y_true")]

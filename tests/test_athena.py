@@ -254,8 +254,8 @@ def test_a_failed_query_becomes_one_line(reason: str | None, shown: str) -> None
     # moto's queries always succeed, so the FAILED state is raised here as pyathena raises it.
     from pyathena.error import OperationalError
 
-    from scripts.engines.athena import athena_errors
-    from scripts.errors import QueryFailed
+    from sweeplake.engines.athena import athena_errors
+    from sweeplake.errors import QueryFailed
 
     with pytest.raises(QueryFailed) as failure:
         with athena_errors("query 'WITH scored AS ('"):

@@ -31,7 +31,7 @@ def test_the_plain_duckdb_rank_ranks_every_trial_of_a_real_lake(lake: Path) -> N
 SEEDS_OF_STUDIES = """
 import json, sys
 from bench import search
-from scripts.samplers.space import load_space
+from sweeplake.samplers.space import load_space
 
 space = load_space()
 seen = []

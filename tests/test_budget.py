@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from conftest import sweeplake
 
-from scripts.paths import DEFAULT_DATASET
-from scripts.samplers.space import SampledTrials, load_space
+from sweeplake.paths import DEFAULT_DATASET
+from sweeplake.samplers.space import SampledTrials, load_space
 
 CAP = 10_000_000  # drawn up front, this many trials alone would take minutes
 

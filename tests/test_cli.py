@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from scripts.cli import build_parser
+from sweeplake.cli import build_parser
 from tests.conftest import REPO, sweeplake
 from tests.test_bad_input import SVR, assert_refused, params_file
 
@@ -56,9 +56,9 @@ def test_the_sweeplake_command_works_from_any_folder_under_a_bare_environment(
     assert len(json.loads(ranked.stdout)) == 2
 
 
-def test_python_m_scripts_keeps_working_in_the_repository() -> None:
+def test_python_m_sweeplake_works_in_the_repository() -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "scripts", "--help"], cwd=REPO, capture_output=True, text=True
+        [sys.executable, "-m", "sweeplake", "--help"], cwd=REPO, capture_output=True, text=True
     )
     assert done.returncode == 0, done.stderr
     assert "import-data" in done.stdout

@@ -14,7 +14,7 @@ import duckdb
 from awsserver import AwsServer
 from conftest import REPO, sweeplake
 
-from scripts.engines.sqlfiles import table_schema
+from sweeplake.engines.sqlfiles import table_schema
 
 OUTPUT = "s3://sweep-results/athena"
 

@@ -22,7 +22,7 @@ def eight_workers(lake: str, env: dict | None = None, rounds: int = 3) -> list[t
         "import subprocess, sys\n"
         f"for seed in range({rounds}):\n"
         "    args = ['run', '--lake', sys.argv[1], '--trials', '4', '--workers', '1']\n"
-        "    r = subprocess.run([sys.executable, '-m', 'scripts', *args],\n"
+        "    r = subprocess.run([sys.executable, '-m', 'sweeplake', *args],\n"
         "                       capture_output=True, text=True)\n"
         "    sys.stderr.write(r.stderr)\n"
         "    sys.exit(r.returncode) if r.returncode else None\n"

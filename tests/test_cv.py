@@ -14,8 +14,8 @@ from sklearn.metrics import r2_score
 from sklearn.model_selection import PredefinedSplit, cross_val_predict, cross_val_score
 from sklearn.svm import SVR
 
-from scripts.dataset import load_dataset
-from scripts.rank import leaderboard, open_engine
+from sweeplake.dataset import load_dataset
+from sweeplake.rank import leaderboard, open_engine
 from tests.conftest import FIXTURES, REPO, sweeplake
 from tests.lakeread import parse_csv, records
 

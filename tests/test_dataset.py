@@ -12,8 +12,8 @@ import pytest
 from sklearn.datasets import load_diabetes
 from sklearn.model_selection import KFold, train_test_split
 
-from scripts.dataset import export_diabetes, load_dataset
-from scripts.errors import BadInput
+from sweeplake.dataset import export_diabetes, load_dataset
+from sweeplake.errors import BadInput
 from tests.conftest import FIXTURES, REPO, sweeplake
 
 COMMITTED = REPO / "data" / "diabetes.json"

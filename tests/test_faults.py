@@ -20,8 +20,8 @@ from conftest import sweeplake
 from tcpproxy import Proxy
 from test_s3_lake import POINTS, assert_each_record_once, error_line, lake_objects, spooled
 
-from scripts.errors import BatchLost
-from scripts.lake import Batch, LocalLake
+from sweeplake.errors import BatchLost
+from sweeplake.lake import Batch, LocalLake
 
 RUN = ("run", "--trials", "2", "--workers", "1", "--model", "svr", "--budget", "60")
 # A fault that lasts costs a second or two, not the default 4 attempts of up to 20 s each.

@@ -11,10 +11,11 @@ import pytest
 from sklearn.ensemble import RandomForestRegressor
 from sklearn.svm import SVR
 
-from scripts.dataset import load_dataset
-from scripts.fitting.fit import fit_svr_kernel, prepare, rbf_decision, run_trial
-from scripts.paths import DEFAULT_DATASET, REPO
-from scripts.samplers.space import Trial, load_space
+from sweeplake.dataset import load_dataset
+from sweeplake.fitting.fit import fit_svr_kernel, prepare, rbf_decision, run_trial
+from sweeplake.paths import DEFAULT_DATASET
+from sweeplake.samplers.space import Trial, load_space
+from tests.conftest import REPO
 
 
 @pytest.fixture(scope="module")
@@ -111,10 +112,10 @@ def test_fitting_prints_nothing_of_libsvms_own(tmp_path):
     # libsvm prints "optimization finished" on every fit unless told not to; SVR tells it each
     # time, the direct fit must too, in a process where no SVR was ever fitted.
     script = (
-        "from scripts.dataset import load_dataset\n"
-        "from scripts.fitting.fit import prepare, run_trial\n"
-        "from scripts.paths import DEFAULT_DATASET\n"
-        "from scripts.samplers.space import load_space\n"
+        "from sweeplake.dataset import load_dataset\n"
+        "from sweeplake.fitting.fit import prepare, run_trial\n"
+        "from sweeplake.paths import DEFAULT_DATASET\n"
+        "from sweeplake.samplers.space import load_space\n"
         "inputs = prepare(load_dataset(DEFAULT_DATASET), {'svr'}, cv=True)\n"
         "for trial in load_space().sample(['svr'], 3, seed=1):\n"
         "    assert run_trial(inputs, trial, 'T').ok\n"

@@ -11,8 +11,8 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from scripts.cli import main
-from scripts.samplers.space import DEFAULT_SPACE
+from sweeplake.cli import main
+from sweeplake.samplers.space import DEFAULT_SPACE
 
 ODD_VALUES = st.one_of(
     st.none(),

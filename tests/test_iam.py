@@ -2,7 +2,7 @@
 
 The Athena calls are observed: `setup` and `rank --engine athena` run against the recording moto
 server and every request that arrived is mapped to its IAM action. The S3 calls of the lake are
-observed the same way once scripts/lake/s3.py exists. What Athena itself does on the caller's
+observed the same way through scripts/sweeplake/lake/s3.py. What Athena itself does on the caller's
 behalf (Glue catalog, reading the lake, writing results) happens inside AWS, where no test here
 can see it: that part is listed below, from the Athena user guide.
 """
@@ -52,8 +52,8 @@ ATHENA_ON_OUR_BEHALF = {
     ("s3:AbortMultipartUpload", "arn:aws:s3:::sweep-results/athena/q-1.csv", None),
     ("s3:ListMultipartUploadParts", "arn:aws:s3:::sweep-results/athena/q-1.csv", None),
 }
-# The lake's calls as scripts/lake/s3.py is specified to make them (PutObject with SSE, GetObject,
-# HeadObject, ListObjectsV2); test_s3_lake_calls_are_allowed observes them once it exists.
+# The lake's calls as sweeplake/lake/s3.py is specified to make them (PutObject with SSE,
+# GetObject, HeadObject, ListObjectsV2); test_s3_lake_calls_are_allowed observes them.
 LAKE_CALLS = {
     ("s3:PutObject", "arn:aws:s3:::sweep-lake/runs/v1/fact/dt=2026-01-02/01H.json.gz", None),
     ("s3:GetObject", "arn:aws:s3:::sweep-lake/runs/v1/data/diabetes.json", None),
@@ -173,7 +173,6 @@ def test_s3_lake_calls_are_allowed(aws: AwsServer, lake_bucket_calls: set) -> No
 @pytest.fixture
 def lake_bucket_calls(aws: AwsServer) -> set:
     """The S3 requests of one `run` into an s3:// lake on the moto server."""
-    pytest.importorskip("scripts.lake.s3", reason="scripts/lake/s3.py is on another branch")
     aws.client("s3").create_bucket(Bucket="sweep-lake")
     aws.reset_recording()
     result = sweeplake("run", "--lake", LAKE, "--trials", "2", "--workers", "1", env=aws.env())

@@ -11,7 +11,7 @@ import pytest
 from sklearn.datasets import load_diabetes
 from sklearn.model_selection import train_test_split
 
-from scripts.dataset import load_dataset
+from sweeplake.dataset import load_dataset
 from tests.conftest import REPO, sweeplake
 
 

@@ -17,7 +17,7 @@ from tests.lakeread import parse_csv, records
 
 def start_run(lake: Path, *args: str) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "scripts", "run", "--lake", str(lake), *args],
+        [sys.executable, "-m", "sweeplake", "run", "--lake", str(lake), *args],
         cwd=REPO,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

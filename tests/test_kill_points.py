@@ -24,7 +24,7 @@ WAIT_SECONDS = 120  # only an upper bound for a machine stuck for good: each wai
 def start(*args: str, settings: dict | None = None) -> subprocess.Popen:
     base = {k: v for k, v in os.environ.items() if not k.startswith(("SWEEPLAKE_", "AWS_"))}
     return subprocess.Popen(
-        [sys.executable, "-m", "scripts", *args],
+        [sys.executable, "-m", "sweeplake", *args],
         cwd=REPO,
         env={**base, **(settings or {})},
         stdout=subprocess.DEVNULL,

@@ -13,9 +13,9 @@ from sklearn.ensemble import RandomForestRegressor
 from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
 from sklearn.svm import SVR
 
-from scripts.dataset import load_dataset
-from scripts.lake import Gzipped
-from scripts.paths import DEFAULT_DATASET
+from sweeplake.dataset import load_dataset
+from sweeplake.lake import Gzipped
+from sweeplake.paths import DEFAULT_DATASET
 
 SETS = [
     {"model": "svr", "gamma": 16.39, "c": 40.45, "epsilon": 0.1757},

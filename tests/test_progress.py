@@ -12,7 +12,7 @@ from pathlib import Path
 from conftest import REPO, sweeplake
 from lakeread import holdout_r2_by_trial, records
 
-from scripts.paths import DEFAULT_DATASET
+from sweeplake.paths import DEFAULT_DATASET
 
 LINE = re.compile(
     r"\r(\d+)/(\d+) trials, (\d+) failed · best test R² (\d\.\d{4}) \((svr|random_forest)\) "
@@ -25,7 +25,7 @@ def run_on_a_terminal(*args: str) -> str:
     leader, follower = pty.openpty()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SWEEPLAKE_", "AWS_"))}
     process = subprocess.Popen(
-        [sys.executable, "-m", "scripts", *args],
+        [sys.executable, "-m", "sweeplake", *args],
         cwd=REPO,
         env=env,
         stdout=subprocess.DEVNULL,

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
 
-from scripts.dataset import load_dataset
-from scripts.fitting.fit import make_estimator
-from scripts.samplers.space import Trial
+from sweeplake.dataset import load_dataset
+from sweeplake.fitting.fit import make_estimator
+from sweeplake.samplers.space import Trial
 from tests.conftest import FIXTURES, REPO, sweeplake
 from tests.lakeread import parse_csv, records
 

@@ -15,7 +15,7 @@ import pytest
 from conftest import sweeplake
 from lakeread import holdout_r2_by_trial, object_records
 
-from scripts.paths import DEFAULT_DATASET
+from sweeplake.paths import DEFAULT_DATASET
 
 FIGURES = [
     "best-so-far",

@@ -107,7 +107,7 @@ def test_a_run_under_env_i_writes_a_batch(launcher: Launcher, lake: Path) -> Non
     assert run.returncode == 0, err
     assert len(batches(lake)) == 1
     lines = err.splitlines()
-    assert "runpipeline" in lines[0] and f"start: python -m scripts run --lake {lake}" in lines[0]
+    assert "runpipeline" in lines[0] and f"start: python -m sweeplake run --lake {lake}" in lines[0]
     assert lines[-1].endswith("end: exit status 0")
     assert (launcher.checkout / "results" / "runpipeline.lock").exists()
 

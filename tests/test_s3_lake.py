@@ -17,11 +17,11 @@ import pytest
 from awsserver import SECRET_KEY
 from conftest import sweeplake
 
-from scripts.errors import BadInput
-from scripts.lake import Batch, LocalLake, gzip_text
-from scripts.lake.s3 import S3Lake, parse_uri
-from scripts.lake.spool import Spool, SpoolEntry
-from scripts.samplers.space import ALL_PARAMS as PARAMS
+from sweeplake.errors import BadInput
+from sweeplake.lake import Batch, LocalLake, gzip_text
+from sweeplake.lake.s3 import S3Lake, parse_uri
+from sweeplake.lake.spool import Spool, SpoolEntry
+from sweeplake.samplers.space import ALL_PARAMS as PARAMS
 
 LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d{4} \S+ (INFO|WARNING) ")
 POINTS = 442

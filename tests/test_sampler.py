@@ -11,16 +11,16 @@ from pathlib import Path
 import pytest
 from optuna.trial import TrialState
 
-from scripts.dataset import load_dataset
-from scripts.fitting.fit import Outcome, utc_now
-from scripts.fitting.workers import WORKER_DIED
-from scripts.ids import new_id
-from scripts.lake import LocalLake
-from scripts.paths import DEFAULT_DATASET
-from scripts.run import encode_batch, fit_batch, trial_lineage
-from scripts.samplers.history import ScoresHistory
-from scripts.samplers.space import load_space
-from scripts.samplers.tpe import TPESearch, distribution, study_of
+from sweeplake.dataset import load_dataset
+from sweeplake.fitting.fit import Outcome, utc_now
+from sweeplake.fitting.workers import WORKER_DIED
+from sweeplake.ids import new_id
+from sweeplake.lake import LocalLake
+from sweeplake.paths import DEFAULT_DATASET
+from sweeplake.run import encode_batch, fit_batch, trial_lineage
+from sweeplake.samplers.history import ScoresHistory
+from sweeplake.samplers.space import load_space
+from sweeplake.samplers.tpe import TPESearch, distribution, study_of
 from tests.conftest import REPO, sweeplake
 from tests.lakeread import records
 
@@ -48,7 +48,7 @@ def writers(lake: str, env: dict, count: int, trials: int) -> None:
     command += ["--budget", "3600"]  # every trial, however busy the machine
     started = [
         subprocess.Popen(
-            [sys.executable, "-m", "scripts", *command], cwd=REPO, env=env, stderr=subprocess.PIPE
+            [sys.executable, "-m", "sweeplake", *command], cwd=REPO, env=env, stderr=subprocess.PIPE
         )
         for _ in range(count)
     ]

@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
 
-from scripts.dataset import load_dataset
-from scripts.engines.sqlfiles import table_schema
-from scripts.ids import new_id
-from scripts.lake import LocalLake
-from scripts.run import encode_batch, fit_batch, trial_lineage
-from scripts.samplers.space import Trial, load_space
-from scripts.scores.metrics import METRICS, score
+from sweeplake.dataset import load_dataset
+from sweeplake.engines.sqlfiles import table_schema
+from sweeplake.ids import new_id
+from sweeplake.lake import LocalLake
+from sweeplake.run import encode_batch, fit_batch, trial_lineage
+from sweeplake.samplers.space import Trial, load_space
+from sweeplake.scores.metrics import METRICS, score
 from tests.conftest import REPO
 from tests.lakeread import records
 

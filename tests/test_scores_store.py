@@ -17,15 +17,15 @@ from urllib.parse import unquote
 
 import pytest
 
-from scripts.dataset import load_dataset
-from scripts.engines.duckdb import DuckDBEngine
-from scripts.ids import new_id
-from scripts.lake import LocalLake
-from scripts.paths import DEFAULT_DATASET
-from scripts.rank import AUDIT_SQL, leaderboard
-from scripts.run import encode_batch, fit_batch, trial_lineage
-from scripts.samplers.space import Trial, load_space
-from scripts.scores.store import MAX_PARTS, open_scores
+from sweeplake.dataset import load_dataset
+from sweeplake.engines.duckdb import DuckDBEngine
+from sweeplake.ids import new_id
+from sweeplake.lake import LocalLake
+from sweeplake.paths import DEFAULT_DATASET
+from sweeplake.rank import AUDIT_SQL, leaderboard
+from sweeplake.run import encode_batch, fit_batch, trial_lineage
+from sweeplake.samplers.space import Trial, load_space
+from sweeplake.scores.store import MAX_PARTS, open_scores
 from tests.conftest import REPO, sweeplake
 from tests.lakeread import object_records, parse_csv
 
@@ -138,7 +138,7 @@ def test_the_leaderboard_from_scores_is_rank_runs_sql_over_the_facts(mixed_lake:
 
 
 def leaderboard_of(store) -> list[dict]:
-    from scripts.engines.scores import ScoresEngine
+    from sweeplake.engines.scores import ScoresEngine
 
     return leaderboard(ScoresEngine(store))[1]
 
@@ -203,7 +203,7 @@ def test_parts_are_merged_and_nothing_is_lost(tmp_path: Path) -> None:
 
 REFRESHER = """
 import sys
-from scripts.scores.store import open_scores
+from sweeplake.scores.store import open_scores
 store = open_scores(sys.argv[1])
 for _ in range(int(sys.argv[2])):
     store.refresh()

@@ -9,8 +9,8 @@ import pytest
 import sqlglot
 from sqlglot import exp
 
-from scripts.engines.sqlfiles import TABLE_FILES, fill, table_schema
-from scripts.paths import SQL_DIR
+from sweeplake.engines.sqlfiles import TABLE_FILES, fill, table_schema
+from sweeplake.paths import SQL_DIR
 from tests.conftest import sweeplake
 from tests.lakeread import records
 

@@ -9,15 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from scripts.dataset import load_dataset
-from scripts.engines.duckdb import DuckDBEngine
-from scripts.errors import BadInput
-from scripts.ids import new_id
-from scripts.lake import LocalLake
-from scripts.paths import DEFAULT_DATASET
-from scripts.rank import AUDIT_SQL, leaderboard
-from scripts.run import encode_batch, fit_batch, trial_lineage
-from scripts.samplers.space import DEFAULT_SPACE, Trial, load_space
+from sweeplake.dataset import load_dataset
+from sweeplake.engines.duckdb import DuckDBEngine
+from sweeplake.errors import BadInput
+from sweeplake.ids import new_id
+from sweeplake.lake import LocalLake
+from sweeplake.paths import DEFAULT_DATASET
+from sweeplake.rank import AUDIT_SQL, leaderboard
+from sweeplake.run import encode_batch, fit_batch, trial_lineage
+from sweeplake.samplers.space import DEFAULT_SPACE, Trial, load_space
 from tests.lakeread import records
 
 SPACE = json.loads(DEFAULT_SPACE.read_text())

@@ -1,0 +1,5 @@
+import sys
+
+from sweeplake.cli import console
+
+sys.exit(console())

@@ -1,0 +1,1 @@
+"""Query engines that run the statements in sql/: DuckDB embedded, or Athena."""

@@ -1,0 +1,21 @@
+"""The lake: where batches go (a local folder or an S3 prefix, through the spool)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sweeplake.errors import BadInput
+from sweeplake.lake.base import Batch, Gzipped, Lake, dataset_key, gzip_text
+from sweeplake.lake.local import LocalLake
+
+__all__ = ["Batch", "Gzipped", "Lake", "LocalLake", "dataset_key", "gzip_text", "open_lake"]
+
+
+def open_lake(uri: str) -> Lake:
+    if uri.startswith("s3://"):
+        from sweeplake.lake.s3 import S3Lake
+
+        return S3Lake.from_uri(uri)
+    if "://" in uri:
+        raise BadInput(f"lake {uri}: only a local folder or s3://bucket/prefix is supported")
+    return LocalLake(Path(uri))

@@ -1,0 +1,1 @@
+"""Promoted models: refit from a trial, checked against its facts, stored with a card."""

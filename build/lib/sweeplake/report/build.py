@@ -1,0 +1,188 @@
+"""`report`: the scores store, a few queries from sql/, one HTML file with its images inside.
+
+Only the best trial's own fact object is read (for predicted against actual); every other
+figure comes from the per-trial scores.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import logging
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+from sweeplake.engines.sqlfiles import query_file, read_sql
+from sweeplake.errors import BadInput
+from sweeplake.lake import open_lake
+from sweeplake.lake.trial import hyper_record, lake_dataset, trial_facts
+from sweeplake.models.promote import best_trial
+from sweeplake.rank import _error, _r2, _short
+from sweeplake.report import figures
+from sweeplake.samplers.space import MODEL_PARAMS
+
+log = logging.getLogger("sweeplake.report")
+LEADERS = 20
+FLOAT_COLUMNS = ("test_r2", "fit_ms", *(p for params in MODEL_PARAMS.values() for p in params))
+METRICS = ("test_r2", "cv_r2", "train_r2", "test_rmse", "test_mae")
+STYLE = """
+body { font: 14px/1.4 system-ui, sans-serif; margin: 2em auto; max-width: 1250px; color: #222; }
+table { border-collapse: collapse; margin: 1em 0; font-size: 13px; }
+th, td { padding: 3px 8px; border-bottom: 1px solid #ddd; text-align: right; }
+th { background: #f3f3f3; } td.text { text-align: left; font-family: monospace; }
+figure { margin: 2em 0; } figure img { max-width: 100%; } figcaption { color: #555; }
+"""
+
+
+def report(lake_uri: str, out: Path) -> Path:
+    """Write the report of the lake to `out`; returns its path."""
+    from sweeplake.scores.store import open_scores
+
+    started = datetime.now(UTC)
+    store = open_scores(lake_uri)
+    store.refresh()
+    db = store.connection
+    trials = columns(db.execute(read_sql("report_trials.sql")).fetchnumpy())
+    if not len(trials["hyper_id"]):
+        raise BadInput(f"no trials in the lake {lake_uri} yet: run `python -m sweeplake run` first")
+    best = best_trial(db, lake_uri)
+    outcomes = query_file(db, "report_outcomes.sql", [])
+    leaders = query_file(db, "best_by_test.sql", [LEADERS])
+    sections = [
+        (
+            "best-so-far",
+            "Best score so far",
+            figures.best_so_far(trials),
+            "The best test R² of each model so far, against when its trials finished (left) "
+            "and against how many of its trials had run (right, log scale).",
+        )
+    ]
+    if (trials["model"] == "svr").any():
+        caption = "Every ok SVR trial at its C and gamma, coloured by test R² (best on top)."
+        sections.append(
+            ("svr-slice", "SVR: score over (C, gamma)", figures.svr_slice(trials), caption)
+        )
+    if (trials["model"] == "random_forest").any():
+        title = "Random forest: score over each parameter"
+        caption = "Every ok forest trial's test R² against each of its parameters."
+        sections.append(("forest-slices", title, figures.forest_slices(trials), caption))
+    sections += [
+        (
+            "predicted-vs-actual",
+            f"Predicted against actual: best trial {best['hyper_id']}",
+            best_points_figure(lake_uri, best),
+            f"Every point of the dataset as predicted by the best trial ({best['model']}): "
+            "training points in grey, test points in red; on the line the prediction is exact.",
+        ),
+        (
+            "fit-times",
+            "Fit times",
+            figures.fit_times(trials),
+            "How long one fit took, per model (log-spaced bins).",
+        ),
+        (
+            "outcomes",
+            "Trials ok and failed",
+            figures.outcomes(*by_day_and_host(outcomes)),
+            "Trials that ended ok and that failed, per day (UTC) and per host.",
+        ),
+    ]
+    page = render(lake_uri, trials, leaders, outcomes, sections, started)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+    tmp.write_text(page)
+    tmp.replace(out)
+    seconds = (datetime.now(UTC) - started).total_seconds()
+    log.info("report of %d trials written to %s in %.1f s", len(trials["hyper_id"]), out, seconds)
+    return out
+
+
+def columns(raw: dict) -> dict[str, np.ndarray]:
+    """DuckDB's numpy columns with nulls as NaN in the numeric ones, and finish times parsed."""
+    trials = {k: np.asarray(np.ma.filled(v, None)) for k, v in raw.items()}
+    for name in FLOAT_COLUMNS:
+        trials[name] = np.ma.filled(np.ma.asarray(raw[name]).astype(float), np.nan)
+    trials["finished"] = np.array([s.rstrip("Z") for s in trials["created_at"]], "datetime64[us]")
+    return trials
+
+
+def best_points_figure(lake_uri: str, best: dict) -> bytes:
+    """The one figure that reads facts: the best trial's, from its own batch's object."""
+    lake = open_lake(lake_uri)
+    dataset = lake_dataset(lake, hyper_record(lake, best))
+    facts = trial_facts(lake, best)
+    # A point without a prediction (a null y_pred) is NaN: not drawn.
+    y_pred = np.array([facts.get(int(p)) for p in dataset.point_ids], dtype=float)
+    return figures.predicted_vs_actual(dataset.y, y_pred, dataset.is_train)
+
+
+def by_day_and_host(outcomes: list[dict]) -> tuple[dict, dict]:
+    by_day: dict[str, list[int]] = {}
+    by_host: dict[str, list[int]] = {}
+    for row in outcomes:
+        for counts, key in ((by_day, str(row["dt"])[:10]), (by_host, row["host"])):
+            total = counts.setdefault(key, [0, 0])
+            total[0] += int(row["ok"])
+            total[1] += int(row["failed"])
+    return by_day, by_host
+
+
+def render(lake_uri, trials, leaders, outcomes, sections, started: datetime) -> str:
+    ok = int((trials["status"] == "ok").sum())
+    failed = len(trials["status"]) - ok
+    figures_html = "".join(
+        f'<figure id="{key}"><h2>{html.escape(title)}</h2>'
+        f'<img alt="{html.escape(title)}" src="data:image/png;base64,'
+        f'{base64.b64encode(image).decode()}"><figcaption>{html.escape(caption)}</figcaption>'
+        "</figure>"
+        for key, title, image, caption in sections
+    )
+    return (
+        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
+        f"<title>sweeplake report</title><style>{STYLE}</style></head><body>"
+        f"<h1>sweeplake report</h1><p>Lake <code>{html.escape(lake_uri)}</code>: "
+        f"{ok + failed} trials, {ok} ok and {failed} failed, written "
+        f"{started.strftime('%Y-%m-%d %H:%M UTC')}.</p>"
+        f"<h2>Leaderboard: the best {len(leaders)} trials by test R²</h2>"
+        f"{leaderboard_table(leaders)}{figures_html}"
+        f"<h2>Trials ok and failed, per day and host</h2>{outcomes_table(outcomes)}"
+        "</body></html>\n"
+    )
+
+
+def leaderboard_table(leaders: list[dict]) -> str:
+    metrics = [m for m in METRICS if leaders and m in leaders[0]]
+    head = ["rank", "model", *metrics, "params", "hyper_id", "created_at"]
+    rows = []
+    for rank, row in enumerate(leaders, 1):
+        params = " ".join(f"{p}={_short(row[p])}" for p in MODEL_PARAMS[row["model"]])
+        cells = [
+            str(rank),
+            row["model"],
+            *((_r2 if m.endswith("_r2") else _error)(row[m]) for m in metrics),
+        ]
+        text = [params, row["hyper_id"], row["created_at"]]
+        rows.append(
+            "".join(f"<td>{html.escape(c)}</td>" for c in cells)
+            + "".join(f'<td class="text">{html.escape(c)}</td>' for c in text)
+        )
+    return table("leaderboard", head, rows)
+
+
+def outcomes_table(outcomes: list[dict]) -> str:
+    rows = [
+        f'<td class="text">{str(r["dt"])[:10]}</td><td class="text">{html.escape(r["host"])}</td>'
+        f"<td>{int(r['ok'])}</td><td>{int(r['failed'])}</td>"
+        for r in outcomes
+    ]
+    return table("outcomes-table", ["day", "host", "ok", "failed"], rows)
+
+
+def table(key: str, head: list[str], rows: list[str]) -> str:
+    header = "".join(f"<th>{html.escape(h)}</th>" for h in head)
+    body = "".join(f"<tr>{r}</tr>" for r in rows)
+    return f'<table id="{key}"><thead><tr>{header}</tr></thead><tbody>{body}</tbody></table>'

@@ -1,0 +1,141 @@
+"""The report's figures, drawn with matplotlib's object API (no pyplot state) as PNG bytes."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+from matplotlib.figure import Figure
+
+MODELS = {"svr": "SVR (RBF)", "random_forest": "random forest"}
+COLORS = {"svr": "tab:blue", "random_forest": "tab:green"}
+FOREST_PARAMS = (
+    ("n_estimators", "trees", True),
+    ("max_depth", "max depth (levels)", False),
+    ("min_samples_split", "min samples to split (points)", False),
+    ("min_samples_leaf", "min samples per leaf (points)", False),
+    ("max_features", "max features per split (fraction)", False),
+)
+SCORE_LABEL = "test R² (1 = perfect, 0 = the mean)"
+
+
+def png(figure: Figure) -> bytes:
+    out = io.BytesIO()
+    figure.savefig(out, format="png", dpi=90, bbox_inches="tight")
+    return out.getvalue()
+
+
+def score_floor(scores: np.ndarray) -> float:
+    """Where the score axis starts: a few very bad trials must not squash the good ones flat."""
+    finite = scores[np.isfinite(scores)]
+    return float(max(np.percentile(finite, 5), finite.max() - 1.0)) if len(finite) else 0.0
+
+
+def best_so_far(t: dict[str, np.ndarray]) -> bytes:
+    """Best test R² so far against time and against the trial count, one line per model."""
+    figure = Figure(figsize=(11, 3.8))
+    by_time, by_count = figure.subplots(1, 2)
+    for model, name in MODELS.items():
+        mine = (t["model"] == model) & np.isfinite(t["test_r2"])
+        if not mine.any():
+            continue
+        best = np.maximum.accumulate(t["test_r2"][mine])
+        by_time.step(t["finished"][mine], best, where="post", label=name, color=COLORS[model])
+        count = np.arange(1, mine.sum() + 1)
+        by_count.step(count, best, where="post", label=name, color=COLORS[model])
+    by_time.set_xlabel("trial finished (UTC)")
+    by_count.set_xlabel("ok trials of the model so far (count)")
+    by_count.set_xscale("log")
+    for axes in (by_time, by_count):
+        axes.set_ylabel("best test R² so far")
+        axes.grid(alpha=0.3)
+        axes.legend(loc="lower right")
+    figure.autofmt_xdate()
+    return png(figure)
+
+
+def svr_slice(t: dict[str, np.ndarray]) -> bytes:
+    """Test R² of every ok SVR trial over (C, gamma), log axes, best drawn last, on top."""
+    mine = (t["model"] == "svr") & np.isfinite(t["test_r2"])
+    order = np.argsort(t["test_r2"][mine])
+    c, gamma, score = (t[k][mine][order] for k in ("c", "gamma", "test_r2"))
+    figure = Figure(figsize=(6.5, 5))
+    axes = figure.subplots()
+    dots = axes.scatter(c, gamma, c=score, s=14, cmap="viridis", vmin=score_floor(score))
+    axes.set_xscale("log")
+    axes.set_yscale("log")
+    axes.set_xlabel("C, regularisation (unitless, log scale)")
+    axes.set_ylabel("gamma, RBF width (1 / squared feature distance, log scale)")
+    figure.colorbar(dots, ax=axes, label=SCORE_LABEL, extend="min")
+    return png(figure)
+
+
+def forest_slices(t: dict[str, np.ndarray]) -> bytes:
+    """Test R² of every ok forest trial against each of its parameters."""
+    mine = (t["model"] == "random_forest") & np.isfinite(t["test_r2"])
+    score = t["test_r2"][mine]
+    figure = Figure(figsize=(14, 3.4))
+    for axes, (param, label, log) in zip(
+        figure.subplots(1, len(FOREST_PARAMS), sharey=True), FOREST_PARAMS, strict=True
+    ):
+        axes.scatter(t[param][mine], score, s=8, alpha=0.5, color=COLORS["random_forest"])
+        axes.set_xlabel(label + (", log scale" if log else ""))
+        if log:
+            axes.set_xscale("log")
+        axes.set_ylim(bottom=score_floor(score))
+        axes.grid(alpha=0.3)
+    figure.axes[0].set_ylabel(SCORE_LABEL)
+    return png(figure)
+
+
+def predicted_vs_actual(y_true: np.ndarray, y_pred: np.ndarray, is_train: np.ndarray) -> bytes:
+    """The best trial's prediction of every point against its target, train and test apart."""
+    figure = Figure(figsize=(6, 5.5))
+    axes = figure.subplots()
+    for points, label, color in ((is_train, "train", "tab:gray"), (~is_train, "test", "tab:red")):
+        axes.scatter(y_true[points], y_pred[points], s=14, alpha=0.7, label=label, color=color)
+    low, high = min(y_true.min(), y_pred.min()), max(y_true.max(), y_pred.max())
+    axes.plot([low, high], [low, high], color="black", linewidth=1, label="predicted = actual")
+    axes.set_xlabel("actual target (y_true, in the dataset's units)")
+    axes.set_ylabel("predicted target (same units)")
+    axes.legend(loc="upper left")
+    axes.grid(alpha=0.3)
+    return png(figure)
+
+
+def fit_times(t: dict[str, np.ndarray]) -> bytes:
+    """How long fits take, per model, on log-spaced bins."""
+    times = t["fit_ms"][np.isfinite(t["fit_ms"]) & (t["fit_ms"] > 0)]
+    figure = Figure(figsize=(7, 3.8))
+    axes = figure.subplots()
+    bins = np.geomspace(times.min(), times.max() * 1.01, 40) if len(times) else 10
+    for model, name in MODELS.items():
+        mine = (t["model"] == model) & np.isfinite(t["fit_ms"]) & (t["fit_ms"] > 0)
+        if mine.any():
+            axes.hist(t["fit_ms"][mine], bins=bins, alpha=0.6, label=name, color=COLORS[model])
+    axes.set_xscale("log")
+    axes.set_xlabel("fit time of one trial (ms, log scale)")
+    axes.set_ylabel("trials (count)")
+    axes.legend()
+    axes.grid(alpha=0.3)
+    return png(figure)
+
+
+def outcomes(by_day: dict[str, tuple[int, int]], by_host: dict[str, tuple[int, int]]) -> bytes:
+    """Trials that ended ok and failed, per day and per host, stacked."""
+    figure = Figure(figsize=(11, 3.8))
+    for axes, counts, label in zip(
+        figure.subplots(1, 2), (by_day, by_host), ("day (UTC)", "host"), strict=True
+    ):
+        names = list(counts)
+        ok = np.array([counts[n][0] for n in names])
+        failed = np.array([counts[n][1] for n in names])
+        where = np.arange(len(names))  # positions, not the names: a day is a label, not a date
+        axes.bar(where, ok, label="ok", color="tab:green")
+        axes.bar(where, failed, bottom=ok, label="failed", color="tab:red")
+        axes.set_xticks(where, names)
+        axes.set_xlabel(label)
+        axes.set_ylabel("trials (count)")
+        axes.tick_params(axis="x", labelrotation=30)
+        axes.legend()
+    return png(figure)

@@ -1,0 +1,69 @@
+"""The history a model-based sampler learns from: the lake's scored trials, every machine's."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+from sweeplake.engines.sqlfiles import read_sql
+from sweeplake.samplers.space import MODEL_PARAMS
+
+# TPE models the best trials apart from the rest, and never more than 25 best ones (Optuna's
+# default gamma). What it is fed is those 25 plus the most recent trials: its "good" density is
+# then exactly that of the whole history, its "bad" one is drawn from a recent window, and the
+# cost of a start stays flat as the lake grows.
+BEST = 25
+RECENT = 500
+
+
+@dataclass(frozen=True)
+class PastTrial:
+    """One trial of the history: its parameters and its cv_r2, None when it failed."""
+
+    params: dict[str, float | int]
+    value: float | None
+
+
+@dataclass(frozen=True)
+class PastTrials:
+    trials: list[PastTrial]  # oldest first
+    seen: int  # trials of the history in the lake, of which `trials` is the window
+
+
+class History(ABC):
+    """Trials of one dataset already in the lake, by model and search space."""
+
+    @abstractmethod
+    def past(self, model: str, space_sha256: str) -> PastTrials: ...
+
+
+class ScoresHistory(History):
+    """The history as the per-trial scores store holds it: each start reads only what is new
+    since this machine's last start, from a local lake or S3 alike."""
+
+    def __init__(self, lake: str, dataset_sha256: str) -> None:
+        from sweeplake.scores.store import open_scores
+
+        self.store = open_scores(lake)
+        self.store.refresh()
+        self.dataset_sha256 = dataset_sha256
+
+    def past(self, model: str, space_sha256: str) -> PastTrials:
+        query = {
+            "dataset_sha256": self.dataset_sha256,
+            "model": model,
+            "space_sha256": space_sha256,
+            "best": BEST,
+            "recent": RECENT,
+        }
+        cursor = self.store.connection.execute(read_sql("sampler_history.sql"), query)
+        names = [d[0] for d in cursor.description]
+        rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+        trials = [
+            PastTrial(
+                {p: row[p] for p in MODEL_PARAMS[model]},
+                row["cv_r2"] if row["status"] == "ok" else None,
+            )
+            for row in rows
+        ]
+        return PastTrials(trials, rows[0]["seen"] if rows else 0)

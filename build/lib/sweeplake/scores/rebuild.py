@@ -1,0 +1,61 @@
+"""`rescore`: write the scores object of every batch that has a hyper object but none, from its
+facts, with the same metrics module the job uses. The scores are derived data; this rebuilds them.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from sweeplake.errors import BadInput, LakeUnreachable
+from sweeplake.lake import LocalLake, gzip_text, open_lake
+from sweeplake.scores.records import ndjson
+from sweeplake.scores.rescore import batch_scores, read_points
+
+log = logging.getLogger("sweeplake.rescore")
+
+
+def rescore(lake_uri: str) -> int:
+    """Returns how many scores objects it wrote; an unreadable hyper object is skipped, named."""
+    import duckdb
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    lake = open_lake(lake_uri)
+    if isinstance(lake, LocalLake) and not lake.root.is_dir():
+        raise BadInput(f"no lake at {lake.root}: run `python -m sweeplake run` first")
+    try:
+        scored = set(lake.keys("scores/"))
+        missing = [k for k in lake.keys("hyper/") if "scores/" + tail(k) not in scored]
+        local = lake
+        if not isinstance(lake, LocalLake):
+            wanted = [f"{part}/{tail(k)}" for k in missing for part in ("hyper", "fact", "oof")]
+            local = lake.mirror(("data/",), wanted)
+        connection = duckdb.connect()
+        datasets = read_points(connection, sorted(local.root.glob("data/*.json")))
+        written = 0
+        for key in missing:
+            dt = tail(key).split("/")[0].removeprefix("dt=")
+            try:
+                rows = batch_scores(
+                    connection,
+                    local.root / key,
+                    local.root / f"fact/{tail(key)}",
+                    dt,
+                    datasets,
+                    local.root / f"oof/{tail(key)}",
+                )
+            except duckdb.Error as exc:
+                log.warning("skipped %s: %s", key, str(exc).strip().splitlines()[0][:200])
+                continue
+            lake.put(f"scores/{tail(key)}", gzip_text(ndjson(rows)))
+            written += 1
+    except (BotoCoreError, ClientError) as exc:
+        from sweeplake.lake.s3 import describe
+
+        raise LakeUnreachable(f"cannot rescore the lake {lake.uri}: {describe(exc)}") from None
+    log.info("rescore of %s: %d scores objects written", lake.uri, written)
+    return written
+
+
+def tail(key: str) -> str:
+    """dt=…/<batch_id>.json.gz: a batch's key without its table's prefix."""
+    return key.split("/", 1)[1]

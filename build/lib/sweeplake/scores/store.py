@@ -1,0 +1,283 @@
+"""The scores of a whole lake, kept in a local cache that each refresh extends with what is new.
+
+The cache is a folder of immutable Parquet parts and a manifest naming the parts and every batch
+(hyper object) they cover. A refresh lists the lake's hyper objects, and for each batch not in
+the manifest reads its scores object, or, where there is none (a lake written before scores, a
+kill between the two puts), scores it from its facts with the same metrics module. It writes the
+new rows as one more part and then the manifest, by rename, under an exclusive lock: refreshers
+queue; readers never lock, since the parts a manifest names stay on disk for a grace period
+after a later manifest stops naming them.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from sweeplake.engines.sqlfiles import duckdb_types, table_schema
+from sweeplake.ids import new_id
+from sweeplake.lake import Lake, LocalLake, open_lake
+from sweeplake.lake.base import write_durably
+from sweeplake.paths import DEFAULT_CACHE
+from sweeplake.scores.records import ndjson
+from sweeplake.scores.rescore import batch_scores, read_points
+
+log = logging.getLogger("sweeplake.scores")
+MANIFEST = "manifest.json"
+# Small parts are merged once there are more than this many: a rank a minute for a day would
+# otherwise leave 1,440 of them.
+MAX_PARTS = 8
+# How long a part no manifest names stays on disk, for readers that listed it before.
+GRACE_SECONDS = 3600
+# DuckDB's limits in every process that reads the scores: a t3.small has 2 GiB and 2 cores.
+DUCKDB_CONFIG = {"memory_limit": "256MB", "threads": 2, "preserve_insertion_order": False}
+# The parts of an S3 lake that the scores need; facts only for batches without scores.
+SCORES_PARTS = ("hyper/", "scores/", "data/")
+
+
+def open_scores(lake_uri: str) -> ScoresStore:
+    """The scores of the lake at `lake_uri` (a folder or s3://), cached under SWEEPLAKE_CACHE."""
+    lake = open_lake(lake_uri)
+    cache_root = Path(os.environ.get("SWEEPLAKE_CACHE") or DEFAULT_CACHE)
+    if isinstance(lake, LocalLake):
+        lake.check_readable()
+        cache = cache_root / ".local" / lake.root.resolve().relative_to("/") / ".scores"
+    else:
+        cache = lake.cache_root / ".scores"
+    return ScoresStore(lake, cache)
+
+
+def connect(cache: Path):
+    """An in-memory DuckDB within DUCKDB_CONFIG's limits, spilling to a folder of its own
+    (DuckDB names its spill files alike in every process, and removes what it created)."""
+    import duckdb
+
+    spill = cache / f"spill-{os.getpid()}-{new_id()}"
+    connection = duckdb.connect(config={**DUCKDB_CONFIG, "temp_directory": str(spill)})
+    connection.execute("SET enable_progress_bar = false")  # a bar on stderr is no log line
+    return connection
+
+
+class ScoresStore:
+    def __init__(self, lake: Lake, cache: Path) -> None:
+        self.lake = lake
+        self.cache = Path(cache)
+        self.cache.mkdir(parents=True, exist_ok=True)
+        self._connection = None
+
+    @property
+    def local(self) -> LocalLake:
+        """The lake itself when local; else its mirror, of the parts the scores need."""
+        if isinstance(self.lake, LocalLake):
+            return self.lake
+        return LocalLake(self.lake.cache_root)
+
+    @property
+    def connection(self):
+        """A DuckDB connection whose table `scores` holds every score of the last refresh."""
+        if self._connection is None:
+            self._connection = connect(self.cache)
+            self._show(self.read_manifest()["parts"])
+        return self._connection
+
+    def refresh(self) -> int:
+        """Ingest the batches that are new since the last refresh; returns their trial count."""
+        with self.locked():
+            manifest = self.read_manifest()
+            local = self.sync()
+            done = set(manifest["batches"])
+            listed = local.keys("hyper")
+            gone = done.difference(listed)
+            if gone:
+                manifest["parts"] = self.forget(manifest["parts"], gone)
+                manifest["batches"] = [key for key in manifest["batches"] if key not in gone]
+                self.write_manifest(manifest)
+            new = [key for key in listed if key not in done]
+            added = 0
+            if new:
+                part, added = self.ingest(local, new)
+                if part is not None:
+                    manifest["parts"].append(part)
+                manifest["batches"] += new
+                if len(manifest["parts"]) > MAX_PARTS:
+                    manifest["parts"] = self.merge(manifest["parts"])
+                self.write_manifest(manifest)
+            self.remove_unnamed(manifest["parts"])
+        if self._connection is not None:
+            self._show(manifest["parts"])
+        log.info("scores of %s: %d new batches, %d new trials", self.lake.uri, len(new), added)
+        return added
+
+    def sync(self) -> LocalLake:
+        if isinstance(self.lake, LocalLake):
+            return self.lake
+        return self.lake.mirror(SCORES_PARTS)
+
+    def ingest(self, local: LocalLake, new: list[str]) -> tuple[str | None, int]:
+        """Write the new batches' scores as one part; returns its name and its rows."""
+        connection = connect(self.cache)
+        scored, unscored = [], []
+        for hyper_key in new:
+            scores_key = "scores/" + hyper_key.removeprefix("hyper/")
+            (scored if (local.root / scores_key).is_file() else unscored).append(hyper_key)
+        files = [str(local.root / ("scores/" + k.removeprefix("hyper/"))) for k in scored]
+        files = self.readable(connection, files, unscored)
+        staging = self.cache / f".rescored-{os.getpid()}.json"
+        try:
+            if unscored:
+                self.rescore(connection, local, unscored, staging)
+                files.append(str(staging))
+            if not files:
+                return None, 0
+            name = f"part-{new_id()}.parquet"
+            tmp = self.cache / f".{name}.tmp"
+            rows = self.typed(connection, files)
+            rows.write_parquet(str(tmp), compression="zstd")
+            count = connection.read_parquet(str(tmp)).aggregate("count(*)").fetchall()[0][0]
+            os.replace(tmp, self.cache / name)
+            return name, count
+        finally:
+            staging.unlink(missing_ok=True)
+            connection.close()
+
+    def typed(self, connection, files: list[str]):
+        schema = table_schema("scores")
+        columns = duckdb_types({**schema.columns, **schema.partitions})
+        return connection.read_json(files, columns=columns, format="newline_delimited")
+
+    def readable(self, connection, files: list[str], unscored: list[str]) -> list[str]:
+        """The scores objects DuckDB reads whole; a batch whose object it cannot is rescored."""
+        import duckdb
+
+        try:
+            if files:
+                self.typed(connection, files).aggregate("count(*)").fetchall()
+            return files
+        except duckdb.Error:
+            pass
+        good = []
+        for path in files:
+            try:
+                self.typed(connection, [path]).fetchall()
+                good.append(path)
+            except duckdb.Error as exc:
+                reason = str(exc).strip().splitlines()[0][:200]
+                log.warning("scores object %s unreadable (%s): scoring its facts", path, reason)
+                key = Path(path).relative_to(self.local.root).as_posix()
+                unscored.append("hyper/" + key.removeprefix("scores/"))
+        return good
+
+    def rescore(self, connection, local: LocalLake, unscored: list[str], out: Path) -> None:
+        """Score the batches from their facts into one NDJSON file for ingesting."""
+        import duckdb
+
+        if local is not self.lake:
+            tails = [k.removeprefix("hyper/") for k in unscored]
+            self.lake.mirror((), [f"{part}/{t}" for t in tails for part in ("fact", "oof")])
+        datasets = read_points(connection, sorted(local.root.glob("data/*.json")))
+        with open(out, "w") as handle:
+            for hyper_key in unscored:
+                rest = hyper_key.removeprefix("hyper/")
+                dt = rest.split("/")[0].removeprefix("dt=")
+                try:
+                    rows = batch_scores(
+                        connection,
+                        local.root / hyper_key,
+                        local.root / ("fact/" + rest),
+                        dt,
+                        datasets,
+                        local.root / ("oof/" + rest),
+                    )
+                except duckdb.Error as exc:
+                    reason = str(exc).strip().splitlines()[0][:200]
+                    log.warning("skipped %s: %s", hyper_key, reason)
+                    continue
+                handle.write(ndjson(rows))
+
+    def forget(self, parts: list[str], gone: set[str]) -> list[str]:
+        """The parts rewritten as one without the batches deleted from the lake since."""
+        log.warning(
+            "%d batch(es) gone from %s: their trials leave the scores", len(gone), self.lake.uri
+        )
+        if not parts:
+            return parts
+        name = f"part-{new_id()}.parquet"
+        tmp = self.cache / f".{name}.tmp"
+        connection = connect(self.cache)
+        try:
+            connection.execute("CREATE TEMP TABLE gone (batch_id VARCHAR)")
+            ids = [[Path(key).name.removesuffix(".json.gz")] for key in gone]
+            connection.executemany("INSERT INTO gone VALUES (?)", ids)
+            connection.read_parquet([str(self.cache / p) for p in parts]).create_view("held")
+            kept = connection.sql("SELECT * FROM held WHERE batch_id NOT IN (SELECT * FROM gone)")
+            kept.write_parquet(str(tmp), compression="zstd")
+        finally:
+            connection.close()
+        os.replace(tmp, self.cache / name)
+        return [name]
+
+    def merge(self, parts: list[str]) -> list[str]:
+        """Merge every part but the largest into one: each merge costs what is recent."""
+        largest = max(parts, key=lambda p: (self.cache / p).stat().st_size)
+        small = [str(self.cache / p) for p in parts if p != largest]
+        name = f"part-{new_id()}.parquet"
+        tmp = self.cache / f".{name}.tmp"
+        connection = connect(self.cache)
+        try:
+            connection.read_parquet(small).write_parquet(str(tmp), compression="zstd")
+        finally:
+            connection.close()
+        os.replace(tmp, self.cache / name)
+        return [largest, name]
+
+    def _show(self, parts: list[str]) -> None:
+        """Point the connection's `scores` at these parts and `data` at the lake's datasets."""
+        if parts:
+            scores = self._connection.read_parquet([str(self.cache / p) for p in parts])
+        else:
+            scores = self.typed(self._connection, [os.devnull])  # empty, of the same shape
+        scores.create_view("scores", replace=True)
+        # The name sql/rank_scores.sql reads; on Athena a view over two tables (compact.py).
+        self._connection.execute("CREATE OR REPLACE VIEW all_scores AS SELECT * FROM scores")
+        data = [str(p) for p in sorted(self.local.root.glob("data/*.json"))] or [os.devnull]
+        columns = duckdb_types(table_schema("data").columns)
+        self._connection.read_json(data, columns=columns, format="newline_delimited").create_view(
+            "data", replace=True
+        )
+
+    def read_manifest(self) -> dict:
+        try:
+            return json.loads((self.cache / MANIFEST).read_text())
+        except FileNotFoundError:
+            return {"parts": [], "batches": []}
+
+    def write_manifest(self, manifest: dict) -> None:
+        tmp = self.cache / f".{MANIFEST}.{os.getpid()}.tmp"
+        write_durably(tmp, json.dumps(manifest).encode())
+        os.replace(tmp, self.cache / MANIFEST)
+
+    def remove_unnamed(self, parts: list[str]) -> None:
+        """Delete parts no manifest names once the grace period has passed."""
+        named = set(parts)
+        cutoff = time.time() - GRACE_SECONDS
+        for path in self.cache.glob("part-*.parquet"):
+            if path.name not in named and path.stat().st_mtime < cutoff:
+                path.unlink(missing_ok=True)
+        for path in self.cache.glob(".*.tmp"):
+            if path.stat().st_mtime < cutoff:  # left by a killed refresher
+                path.unlink(missing_ok=True)
+
+    @contextmanager
+    def locked(self) -> Iterator[None]:
+        with open(self.cache / "lock", "a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)

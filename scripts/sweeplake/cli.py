@@ -1,0 +1,426 @@
+"""`sweeplake <command>` (or `python -m sweeplake <command>` in the repository): each command
+parses its flags and calls one library function."""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import logging
+import os
+import sys
+from pathlib import Path
+
+from sweeplake.errors import BadInput, BatchLost, LakeRefused, LakeUnreachable, QueryFailed
+
+log = logging.getLogger("sweeplake")
+
+
+DESCRIPTION = """\
+Hyperparameter sweeps that land in a data lake you read with SQL. Each `run` samples
+SVR and random-forest hyperparameters, fits every trial on one dataset, predicts every
+point and writes the batch to a lake: a local folder or s3://bucket/prefix. `rank`
+prints every trial ranked by test R2, per dataset. Cron starts one `run` a minute."""
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, not argparse's usage block
+        raise BadInput(f"{message} (see `{self.prog} --help`)")
+
+    def parse_args(self, args=None, namespace=None) -> argparse.Namespace:
+        # argparse finds unknown flags at the top level; point at the command that was meant.
+        parsed, extras = self.parse_known_args(args, namespace)
+        if extras:
+            where = " ".join(filter(None, (self.prog, getattr(parsed, "command", None))))
+            raise BadInput(f"unrecognized arguments: {' '.join(extras)} (see `{where} --help`)")
+        return parsed
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Shows each flag's default; a flag whose default is None says in words what it means."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default is None or isinstance(action.default, bool):
+            return action.help
+        return super()._get_help_string(action)
+
+
+def build_parser() -> Parser:
+    from sweeplake.dataset import SPLIT_RANDOM_STATE, SPLIT_TEST_SIZE
+    from sweeplake.paths import (
+        DEFAULT_DATASET,
+        DEFAULT_EXPORT,
+        DEFAULT_LAKE,
+        DEFAULT_MODEL,
+        DEFAULT_REPORT,
+        DEFAULT_TABLE_ROWS,
+        DEFAULT_TRIALS,
+    )
+    from sweeplake.samplers.space import DEFAULT_SPACE
+
+    lake = os.environ.get("SWEEPLAKE_LAKE") or DEFAULT_LAKE
+    lake_help = "a folder or s3://bucket/prefix; $SWEEPLAKE_LAKE sets the default"
+    parser = Parser(
+        prog="sweeplake",
+        description=DESCRIPTION,
+        epilog="`sweeplake COMMAND --help` explains a command's flags.",
+        formatter_class=HelpFormatter,
+        allow_abbrev=False,
+    )
+    from sweeplake import __version__
+
+    parser.add_argument("--version", action="version", version=f"sweeplake {__version__}")
+    commands = parser.add_subparsers(
+        dest="command", required=True, parser_class=Parser, metavar="COMMAND"
+    )
+
+    def command(name: str, summary: str) -> Parser:
+        return add_command(commands, name, summary)
+
+    export = command("export-data", "write scikit-learn's diabetes data as a dataset file")
+    export.add_argument(
+        "--out", type=Path, default=DEFAULT_EXPORT, metavar="PATH", help="dataset file to write"
+    )
+
+    imported = command("import-data", "write a dataset file from a numeric CSV with a header")
+    imported.add_argument(
+        "--csv", type=Path, required=True, metavar="FILE", help="the CSV file to read"
+    )
+    imported.add_argument("--target", required=True, metavar="COLUMN", help="the column to predict")
+    imported.add_argument(
+        "--test-size",
+        type=float,
+        default=SPLIT_TEST_SIZE,
+        metavar="FRACTION",
+        help="fraction of rows held out as test points",
+    )
+    imported.add_argument(
+        "--seed", type=int, default=SPLIT_RANDOM_STATE, metavar="N", help="the split's random_state"
+    )
+    imported.add_argument(
+        "--out",
+        type=Path,
+        metavar="PATH",
+        help="dataset file to write; its name names the dataset "
+        "(default: the CSV's path with .json in place of .csv)",
+    )
+
+    run = command("run", "sample, fit and write one batch of trials")
+    run.add_argument(
+        "--lake", default=lake, metavar="URI", help=f"where the batch goes: {lake_help}"
+    )
+    run.add_argument(
+        "--dataset",
+        type=Path,
+        default=DEFAULT_DATASET,
+        metavar="PATH",
+        help="dataset file to fit and predict (see import-data)",
+    )
+    run.add_argument(
+        "--model",
+        metavar="MODEL",
+        help=f"svr, random_forest or all (default: {DEFAULT_MODEL}; not with --params)",
+    )
+    run.add_argument(
+        "--trials",
+        type=int,
+        metavar="N",
+        help=f"trials in this start, split between the models "
+        f"(default: {DEFAULT_TRIALS}; not with --params)",
+    )
+    run.add_argument(
+        "--budget",
+        type=float,
+        default=45.0,
+        metavar="SECONDS",
+        help="no trial starts that would end past this many seconds, counted from the first fit",
+    )
+    run.add_argument(
+        "--workers", type=int, metavar="N", help="worker processes that fit (default: one per core)"
+    )
+    run.add_argument(
+        "--seed",
+        type=int,
+        metavar="N",
+        help="0 to 2**32-1: the same seed samples the same trials "
+        "(default: a fresh random seed each start)",
+    )
+    run.add_argument(
+        "--params",
+        type=Path,
+        metavar="FILE",
+        help="file of exact parameter sets, one JSON object a line, fitted instead of sampling; "
+        "refused with --model or --trials, since the file names the models and the count "
+        "(default: sample from --space)",
+    )
+    run.add_argument(
+        "--space",
+        type=Path,
+        default=DEFAULT_SPACE,
+        metavar="FILE",
+        help="search space file to sample from",
+    )
+    run.add_argument(
+        "--sampler",
+        default="random",
+        help="random, or tpe: Optuna's TPE fed the lake's trials, optimising cv_r2",
+    )
+    run.add_argument(
+        "--cv",
+        type=int,
+        metavar="K",
+        help="cross-validate every trial on the dataset's K folds, 0 for none "
+        "(default: every fold the dataset has)",
+    )
+
+    rank = command("rank", "print the trials ranked by test R2, per dataset")
+    rank.add_argument("--lake", default=lake, metavar="URI", help=f"the lake to rank: {lake_help}")
+    rank.add_argument("--engine", default="duckdb", help="duckdb (embedded) or athena")
+    rank.add_argument(
+        "--limit",
+        type=int,
+        metavar="N",
+        help="the best N trials of each dataset "
+        f"(default: {DEFAULT_TABLE_ROWS} for the table, every trial for csv and json)",
+    )
+    rank.add_argument("--format", default="table", help="table, csv or json")
+    rank.add_argument(
+        "--by",
+        default="test",
+        help="order by test R2 (test) or by cross-validated R2 (cv), test R2 beside it",
+    )
+    rank.add_argument(
+        "--audit", action="store_true", help="check the scores against sql/rank_runs.sql"
+    )
+    rank.add_argument(
+        "--dataset", metavar="NAME", help="rank only this dataset (default: every dataset)"
+    )
+    add_athena_flags(rank)
+
+    rescore = command("rescore", "write missing scores objects from the facts")
+    rescore.add_argument("--lake", default=lake, metavar="URI", help=f"the lake: {lake_help}")
+
+    compact = command("compact", "closed days' scores into Parquet, for Athena")
+    compact.add_argument("--lake", default=lake, metavar="URI", help="s3://bucket/prefix")
+    add_athena_flags(compact)
+
+    setup = command("setup", "create the Athena database and tables over an S3 lake")
+    setup.add_argument(
+        "--lake", default=lake, metavar="URI", help="the s3://bucket/prefix the tables read"
+    )
+    setup.add_argument("--print", action="store_true", help="print the statements and run nothing")
+    setup.add_argument(
+        "--first-day",
+        metavar="YYYY-MM-DD",
+        help="the day the partitions start at (default: the lake's first)",
+    )
+    add_athena_flags(setup)
+
+    spool = command("spool", "list, ship or drop the batches waiting for an S3 lake")
+    actions = spool.add_subparsers(
+        dest="action", required=True, parser_class=Parser, metavar="ACTION", help="what to do"
+    )
+
+    add_command(actions, "list", "every waiting batch: its id, lake, age and size")
+    ship = add_command(actions, "ship", "ship the waiting batches now")
+    ship.add_argument(
+        "--lake", metavar="URI", help="only those for this s3:// lake (default: every lake)"
+    )
+    drop = add_command(actions, "drop", "delete one waiting batch for good: its trials are lost")
+    drop.add_argument("batch_id", metavar="BATCH_ID", help="as `spool list` shows it")
+    drop.add_argument("--yes", action="store_true", help="drop it (without: only say what is lost)")
+
+    report = command("report", "write the lake's report: one self-contained HTML page of plots")
+    report.add_argument("--lake", default=lake, metavar="URI", help=f"the lake: {lake_help}")
+    report.add_argument(
+        "--out", type=Path, default=DEFAULT_REPORT, metavar="PATH", help="HTML file to write"
+    )
+
+    promote = command("promote", "refit a trial, check it against its facts, store it as a model")
+    promote.add_argument("--lake", default=lake, metavar="URI", help=f"the lake: {lake_help}")
+    chosen = promote.add_mutually_exclusive_group()
+    chosen.add_argument(
+        "--hyper-id", metavar="ID", help="the trial to promote (default: the best, see --by)"
+    )
+    chosen.add_argument(
+        "--by",
+        metavar="SCORE",
+        help="the best by test or cv R2 (default: cv when the lake has it, else test)",
+    )
+
+    serve = command("serve", "serve a promoted model over HTTP (FastAPI, docs at /docs)")
+    serve.add_argument("--lake", default=lake, metavar="URI", help=f"the lake: {lake_help}")
+    serve.add_argument(
+        "--model", metavar="ID", help="hyper_id of a promoted model (default: the latest)"
+    )
+    serve.add_argument("--host", default="127.0.0.1", metavar="HOST", help="address to listen on")
+    serve.add_argument(
+        "--port", type=int, default=8000, metavar="N", help="port to listen on; 0 picks a free one"
+    )
+    return parser
+
+
+def add_command(commands: argparse._SubParsersAction, name: str, summary: str) -> Parser:
+    return commands.add_parser(
+        name,
+        help=summary,
+        description=summary,
+        formatter_class=HelpFormatter,
+        allow_abbrev=False,
+    )
+
+
+def add_athena_flags(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--database",
+        metavar="NAME",
+        help="Glue database (default: $SWEEPLAKE_DATABASE, else sweeplake)",
+    )
+    command.add_argument(
+        "--workgroup",
+        metavar="NAME",
+        help="Athena workgroup (default: $SWEEPLAKE_ATHENA_WORKGROUP, else primary)",
+    )
+    command.add_argument(
+        "--output",
+        metavar="S3URI",
+        help="s3:// location for Athena's query results "
+        "(default: $SWEEPLAKE_ATHENA_OUTPUT, else the workgroup's)",
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(
+        level=logging.INFO,
+        format="%(asctime)s %(name)s %(levelname)s %(message)s",
+        datefmt="%Y-%m-%dT%H:%M:%S%z",
+    )
+    # botocore's INFO lines (where it found credentials, which endpoint) are not the job's events.
+    logging.getLogger("botocore").setLevel(logging.WARNING)
+    logging.getLogger("matplotlib").setLevel(logging.WARNING)  # its font cache is no event of ours
+    try:
+        args = build_parser().parse_args(argv)
+        return dispatch(args)
+    except BadInput as exc:
+        print(f"sweeplake: error: {one_line(exc)}", file=sys.stderr)
+        return 2
+    except (LakeUnreachable, BatchLost, QueryFailed) as exc:
+        print(f"sweeplake: {one_line(exc)}", file=sys.stderr)
+        return 1
+    except LakeRefused as exc:
+        print(f"sweeplake: {one_line(exc)}", file=sys.stderr)
+        return 3
+    except KeyboardInterrupt:
+        print("sweeplake: interrupted", file=sys.stderr)
+        return 130
+
+
+def console() -> int:
+    """The `sweeplake` command and `python -m sweeplake`: main, then a quick exit."""
+    try:
+        return main()
+    finally:
+        # The interpreter's last garbage collection at exit walks every object the imports
+        # made (sklearn, scipy): ~0.15 s of a ~1 s start. Frozen objects are skipped; atexit
+        # handlers, flushes and closes still run. Not once DuckDB is loaded: its binding counts
+        # its objects at exit and prints a leak report for each one left uncollected.
+        if "_duckdb" not in sys.modules:
+            gc.freeze()
+
+
+def one_line(exc: Exception) -> str:
+    """The message with anything unprintable escaped: a user's bytes never break the line."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(exc))
+
+
+def dispatch(args: argparse.Namespace) -> int:
+    if args.command == "export-data":
+        from sweeplake.dataset import export_diabetes
+
+        log.info("wrote %s", export_diabetes(args.out))
+    elif args.command == "import-data":
+        from sweeplake.importcsv import import_csv
+
+        import_csv(args.csv, args.target, args.test_size, args.seed, args.out)
+    elif args.command == "run":
+        from sweeplake.run import run
+
+        run(
+            lake=args.lake,
+            dataset=args.dataset,
+            model=args.model,
+            trials=args.trials,
+            budget=args.budget,
+            workers=args.workers,
+            seed=args.seed,
+            params=args.params,
+            space=args.space,
+            cv=args.cv,
+            sampler=args.sampler,
+        )
+    elif args.command == "rank" and args.audit:
+        from sweeplake.rank import audit
+
+        agrees, report = audit(
+            args.lake,
+            args.engine,
+            workgroup=args.workgroup,
+            output=args.output,
+            database=args.database,
+        )
+        sys.stdout.write(report)
+        return 0 if agrees else 1
+    elif args.command == "rank":
+        from sweeplake.rank import rank
+
+        sys.stdout.write(
+            rank(
+                args.lake,
+                args.engine,
+                args.limit,
+                args.format,
+                dataset=args.dataset,
+                workgroup=args.workgroup,
+                output=args.output,
+                database=args.database,
+                by=args.by,
+            )
+        )
+    elif args.command == "rescore":
+        from sweeplake.scores.rebuild import rescore
+
+        rescore(args.lake)
+    elif args.command == "compact":
+        from sweeplake.scores.compact import compact
+
+        compact(args.lake, args.database, args.workgroup, args.output)
+    elif args.command == "setup":
+        from sweeplake.engines.athena import resolve_database
+        from sweeplake.engines.tables import printable, setup, setup_statements
+
+        if args.print:
+            database = resolve_database(args.database)
+            sys.stdout.write(printable(setup_statements(args.lake, database, args.first_day)))
+        else:
+            setup(args.lake, args.database, args.workgroup, args.output, args.first_day)
+    elif args.command == "spool":
+        from sweeplake import spooled
+
+        if args.action == "list":
+            sys.stdout.write(spooled.list_spool())
+        elif args.action == "ship":
+            log.info("%d batch(es) shipped", spooled.ship_spool(args.lake))
+        else:
+            log.warning(spooled.drop_batch(args.batch_id, args.yes))
+    elif args.command == "report":
+        from sweeplake.report.build import report
+
+        report(args.lake, args.out)
+    elif args.command == "promote":
+        from sweeplake.models.promote import promote
+
+        promote(args.lake, args.hyper_id, args.by)
+    elif args.command == "serve":
+        from sweeplake.api import serve
+
+        serve(args.lake, args.model, args.host, args.port)
+    return 0

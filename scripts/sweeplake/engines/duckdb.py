@@ -1,0 +1,111 @@
+"""Query engines: DuckDB embedded over a local copy of the lake, or Athena through pyathena."""
+
+from __future__ import annotations
+
+import logging
+import os
+from abc import ABC, abstractmethod
+from pathlib import Path
+
+from sweeplake.engines.sqlfiles import TABLE_FILES, duckdb_types, table_schema
+
+log = logging.getLogger("sweeplake.engine")
+TABLE_GLOBS = {
+    "data": "data/*.json",
+    "hyperparams": "hyper/dt=*/*.json.gz",
+    "predict": "fact/dt=*/*.json.gz",
+    "oof": "oof/dt=*/*.json.gz",
+    "scores": "scores/dt=*/*.json.gz",
+}
+
+
+class Engine(ABC):
+    """Runs one statement from sql/ as it stands and yields its rows."""
+
+    @abstractmethod
+    def query(
+        self, sql: str, within: int | None = None, ranked_by: str = "rank"
+    ) -> tuple[list[str], list[tuple]]:
+        """The statement's columns and rows; given `within`, a ranking's rows whose `ranked_by`
+        column is past it may be left out."""
+
+
+def fetch(
+    connection, sql: str, within: int | None, ranked_by: str = "rank"
+) -> tuple[list[str], list[tuple]]:
+    """The statement's columns and rows, those ranked past `within` left out (when given).
+
+    The filter goes on the relation, not into the text: DuckDB drops the rows before they
+    reach Python, where a million of them would not fit in a small machine's memory.
+    """
+    import duckdb
+
+    relation = connection.sql(sql)
+    if within is not None:
+        rank = duckdb.ColumnExpression(ranked_by)
+        relation = relation.filter(rank <= duckdb.ConstantExpression(within))
+    return relation.columns, relation.fetchall()
+
+
+class DuckDBEngine(Engine):
+    """The three tables as views over the lake's files, typed by the DDL in sql/.
+
+    An object DuckDB cannot read whole (a truncated gzip, a malformed line, a value of the
+    wrong type) is skipped as a whole and named in the log: half an object would rank a trial
+    on some of its points.
+    """
+
+    def __init__(self, root: Path) -> None:
+        import duckdb
+
+        self.connection = duckdb.connect()
+        self.root = Path(root)
+        self.skipped: dict[str, str] = {}
+        self.files = {t: sorted(str(p) for p in self.root.glob(g)) for t, g in TABLE_GLOBS.items()}
+        for table in TABLE_FILES:
+            self._create_view(table, self.files[table])
+
+    def _create_view(self, table: str, files: list[str]):
+        schema = table_schema(table)
+        columns = duckdb_types(schema.columns)
+        partitions = duckdb_types(schema.partitions)
+        if not files:
+            # An empty table of the same shape: DuckDB reads /dev/null as zero lines.
+            files, columns, partitions = [os.devnull], {**columns, **partitions}, {}
+        relation = self.connection.read_json(
+            files,
+            columns=columns,
+            format="newline_delimited",
+            hive_partitioning=bool(partitions),
+            hive_types=partitions or None,
+        )
+        relation.create_view(table, replace=True)
+        return relation
+
+    def query(
+        self, sql: str, within: int | None = None, ranked_by: str = "rank"
+    ) -> tuple[list[str], list[tuple]]:
+        import duckdb
+
+        try:
+            return fetch(self.connection, sql, within, ranked_by)
+        except duckdb.Error:
+            # The lake holds something unreadable: find it once, leave it out, ask again.
+            self._skip_unreadable()
+            return fetch(self.connection, sql, within, ranked_by)
+
+    def _skip_unreadable(self) -> None:
+        import duckdb
+
+        for table in TABLE_FILES:
+            readable = []
+            for path in self.files[table]:
+                try:
+                    self._create_view(table, [path]).fetchnumpy()  # every column, every row
+                    readable.append(path)
+                except duckdb.Error as exc:
+                    reason = str(exc).strip().splitlines()[0][:200]
+                    self.skipped[path] = reason
+                    log.warning("skipped %s: %s", os.path.relpath(path, self.root), reason)
+            self.files[table] = readable
+            self._create_view(table, readable)

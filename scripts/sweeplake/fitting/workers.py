@@ -1,0 +1,112 @@
+"""Worker processes for the fits, each on its own pipe, so that one dying never stalls the rest.
+
+concurrent.futures' pool shares one result queue and its lock among all workers: a worker killed
+(by the OOM killer, say) while sending can leave the others blocked on that lock and the parent
+reading half a message forever. Here each worker has a pipe of its own: its death is an end of
+file on that pipe, its trials fail, and the batch goes on with the others.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection, wait
+
+from sweeplake.fitting.fit import Outcome, TrialInputs, run_trial, utc_now
+from sweeplake.samplers.space import Trial
+
+IN_FLIGHT = 2  # trials queued per worker: the next one is there when the last one ends
+WORKER_DIED = "the worker process fitting this trial died (killed, or out of memory)"
+OVERRAN = "the trial was still running when the batch's time was up"
+
+
+@dataclass
+class Worker:
+    process: multiprocessing.process.BaseProcess
+    pipe: Connection
+    queued: deque[tuple[Trial, str]] = field(default_factory=deque)
+    dead: bool = False  # a send found its pipe broken; the EOF is still to be read
+
+
+def _serve(pipe: Connection, inputs: TrialInputs) -> None:
+    while (task := pipe.recv()) is not None:
+        pipe.send(run_trial(inputs, *task))
+
+
+class WorkerPool:
+    """Forked workers that inherit the batch's inputs once, then take trials one at a time."""
+
+    def __init__(self, inputs: TrialInputs, size: int) -> None:
+        context = multiprocessing.get_context("fork")
+        self.workers: list[Worker] = []
+        for _ in range(size):
+            mine, theirs = context.Pipe()
+            process = context.Process(target=_serve, args=(theirs, inputs), daemon=True)
+            process.start()
+            theirs.close()  # the worker's end lives in the worker alone: its death is our EOF
+            self.workers.append(Worker(process, mine))
+        self.lost = 0
+
+    def __enter__(self) -> WorkerPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for worker in self.workers:
+            try:
+                worker.pipe.send(None)
+            except OSError:
+                pass
+        for worker in self.workers:
+            worker.process.join(timeout=5)
+            if worker.process.is_alive():
+                worker.process.kill()
+                worker.process.join()
+            worker.pipe.close()
+
+    def has_room(self) -> bool:
+        return any(len(w.queued) < IN_FLIGHT for w in self.workers if not w.dead)
+
+    def busy(self) -> bool:
+        return any(w.queued or w.dead for w in self.workers)
+
+    def submit(self, trial: Trial, hyper_id: str) -> bool:
+        """Queue the trial on the least busy live worker; False when none is left."""
+        for worker in sorted((w for w in self.workers if not w.dead), key=lambda w: len(w.queued)):
+            try:
+                worker.pipe.send((trial, hyper_id))
+            except OSError:  # died since its last answer: results() reads its end of file
+                worker.dead = True
+                continue
+            worker.queued.append((trial, hyper_id))
+            return True
+        return False
+
+    def results(self, timeout: float | None) -> Iterator[Outcome]:
+        """The outcomes that arrive within `timeout`; a dead worker's trials come back failed."""
+        pipes = {w.pipe: w for w in self.workers if w.queued or w.dead}
+        for pipe in wait(list(pipes), timeout):
+            worker = pipes[pipe]
+            try:
+                outcome = pipe.recv()
+            except (EOFError, OSError):
+                yield from self._fail(worker, WORKER_DIED)
+                self.workers.remove(worker)
+                self.lost += 1
+                continue
+            worker.queued.popleft()
+            yield outcome
+
+    def abandon(self) -> Iterator[Outcome]:
+        """Stop every worker still fitting; their trials come back failed."""
+        for worker in [w for w in self.workers if w.queued]:
+            worker.process.kill()
+            yield from self._fail(worker, OVERRAN)
+            self.workers.remove(worker)
+
+    @staticmethod
+    def _fail(worker: Worker, reason: str) -> Iterator[Outcome]:
+        while worker.queued:
+            trial, hyper_id = worker.queued.popleft()
+            yield Outcome(hyper_id, trial, utc_now(), None, None, None, reason)

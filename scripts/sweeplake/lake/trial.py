@@ -1,0 +1,59 @@
+"""One trial's records read from its own batch's objects: never a scan of the whole lake."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import tempfile
+from pathlib import Path
+
+from sweeplake.dataset import Dataset, load_dataset
+from sweeplake.errors import BadInput
+from sweeplake.lake.base import Lake
+
+
+def ndjson(lake: Lake, key: str) -> list[dict]:
+    body = lake.get(key)
+    if body is None:
+        raise BadInput(f"{lake.uri}/{key} is missing")
+    return [json.loads(line) for line in gzip.decompress(body).splitlines() if line.strip()]
+
+
+def batch_key(prefix: str, scores: dict) -> str:
+    """The key of an object of the batch a scores line (or hyper record plus dt) belongs to."""
+    return f"{prefix}/dt={scores['dt']}/{scores['batch_id']}.json.gz"
+
+
+def hyper_record(lake: Lake, scores: dict) -> dict:
+    """The trial's own line in its batch's hyper object: the record of truth."""
+    key = batch_key("hyper", scores)
+    for record in ndjson(lake, key):
+        if record["hyper_id"] == scores["hyper_id"]:
+            return record
+    raise BadInput(f"trial {scores['hyper_id']} is not in {lake.uri}/{key}")
+
+
+def trial_facts(lake: Lake, scores: dict) -> dict[int, float | None]:
+    """The trial's prediction of each point, from its batch's fact object alone."""
+    hyper_id = scores["hyper_id"]
+    return {
+        f["point_id"]: f["y_pred"]
+        for f in ndjson(lake, batch_key("fact", scores))
+        if f["hyper_id"] == hyper_id
+    }
+
+
+def lake_dataset(lake: Lake, hyper: dict) -> Dataset:
+    """The dataset the trial ran on, as the lake holds it, checked by its sha256."""
+    key = f"data/{hyper['dataset']}.json"
+    body = lake.get(key)
+    if body is None:
+        raise BadInput(f"{lake.uri}/{key} is missing")
+    # load_dataset reads a file: the same checks as a run's, on the lake's bytes.
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / f"{hyper['dataset']}.json"
+        path.write_bytes(body)
+        dataset = load_dataset(path)
+    if dataset.sha256 != hyper["dataset_sha256"]:
+        raise BadInput(f"{lake.uri}/{key} is not the dataset trial {hyper['hyper_id']} ran on")
+    return dataset

@@ -1,0 +1,300 @@
+"""One start of the job: trials in; a fact, (with CV) an oof, a hyper and a scores object out."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sweeplake import __version__
+from sweeplake.dataset import Dataset, load_dataset
+from sweeplake.errors import BadInput
+from sweeplake.fitting.fit import Outcome, prepare, run_trial
+from sweeplake.fitting.workers import WorkerPool
+from sweeplake.ids import new_id
+from sweeplake.lake import Batch, Gzipped, gzip_text, open_lake
+from sweeplake.paths import DEFAULT_DATASET, DEFAULT_LAKE, DEFAULT_MODEL, DEFAULT_TRIALS
+from sweeplake.progress import Progress
+from sweeplake.samplers import SAMPLERS, Proposal, open_sampler
+from sweeplake.samplers.space import (
+    ALL_PARAMS,
+    DEFAULT_SPACE,
+    MODEL_PARAMS,
+    SearchSpace,
+    Trial,
+    load_space,
+    read_params,
+)
+from sweeplake.scores.records import scores_record
+
+log = logging.getLogger("sweeplake.run")
+# How long past the budget a trial may still run before its worker is stopped.
+OVERRUN_SECONDS = 10.0
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    batch_id: str
+    trials: int
+    failed: int
+    seconds: float
+    lake: str
+
+
+def run(
+    lake: str = DEFAULT_LAKE,
+    dataset: Path = DEFAULT_DATASET,
+    model: str | None = None,
+    trials: int | None = None,
+    budget: float = 45.0,
+    workers: int | None = None,
+    seed: int | None = None,
+    params: Path | None = None,
+    space: Path = DEFAULT_SPACE,
+    cv: int | None = None,
+    sampler: str = "random",
+) -> RunSummary:
+    """Check everything, fit the trials, then write the batch: bad input writes nothing.
+
+    `model` (default all) and `trials` (default 40) shape the sampling; with `params` the file
+    names the models and the count, so giving either as well is refused.
+    """
+    started = time.monotonic()
+    if params is not None and (model is not None or trials is not None):
+        given = " and ".join(
+            f for f, v in (("--model", model), ("--trials", trials)) if v is not None
+        )
+        raise BadInput(
+            f"--params fits every set in its file, so {given} would be ignored: "
+            f"leave out {given}, or edit the file"
+        )
+    model = DEFAULT_MODEL if model is None else model
+    trials = DEFAULT_TRIALS if trials is None else trials
+    search_space = load_space(space)
+    models = list(search_space.models) if model == "all" else [model]
+    if any(m not in search_space.models for m in models):
+        raise BadInput(f"unknown model {model!r:.40}: choose {', '.join(MODEL_PARAMS)} or all")
+    if trials < 1:
+        raise BadInput(f"--trials must be at least 1, got {trials}")
+    if budget <= 0:
+        raise BadInput(f"--budget must be positive, got {budget}")
+    if workers is not None and workers < 1:
+        raise BadInput(f"--workers must be at least 1, got {workers}")
+    if seed is not None and not 0 <= seed < 2**32:
+        raise BadInput(f"--seed must be in [0, 2**32), got {seed}")
+    if sampler not in SAMPLERS:
+        raise BadInput(f"unknown sampler {sampler!r:.40}: choose {' or '.join(SAMPLERS)}")
+    data = load_dataset(dataset)
+    if cv is None:
+        cv = data.folds
+    if cv not in (0, data.folds):
+        raise BadInput(
+            f"--cv must be 0 (off) or the {data.folds} folds of the dataset {data.name}, got {cv}"
+        )
+    if sampler == "tpe" and cv == 0 and params is None:
+        raise BadInput("--sampler tpe optimises cv_r2: it needs --cv, not --cv 0")
+    given = read_params(params, search_space) if params is not None else None
+    target = open_lake(lake)
+    target.check_writable()
+    dataset_held = target.check_dataset(data)
+    target.ship_waiting()  # before the sampler reads the history: these batches are part of it
+
+    if given is not None:
+        sampler, proposal = "params", Proposal(given)
+    else:
+        # Drawn per start, never from the clock: machines starting in the same minute differ.
+        seed = int.from_bytes(os.urandom(4), "big") if seed is None else seed
+        chosen = open_sampler(sampler, lake, data.sha256)
+        proposal = chosen.propose(search_space, models, trials, seed)
+    planned = proposal.trials
+    used = set(models[:trials]) if given is None else {t.model for t in given}
+    batch_id = new_id()
+    seen = ", ".join(f"{model} {n}" for model, n in proposal.history.items())
+    seen = f" (trials of history: {seen})" if seen else ""
+    log.info(
+        "batch %s: %d trials on %s (sha256 %s) from sampler %s%s",
+        batch_id,
+        len(planned),
+        data.name,
+        data.sha256[:12],
+        sampler,
+        seen,
+    )
+    # The budget covers the fits alone: a slow lake before them never turns trials into failures.
+    deadline = time.monotonic() + budget
+    progress = Progress(len(planned), deadline, sys.stderr)
+    cores = workers or available_cores()
+    outcomes, facts = fit_batch(data, planned, used, cores, deadline, cv=cv > 0, progress=progress)
+    progress.close()
+    lineage = trial_lineage(search_space, sampler, proposal.history)
+    batch = encode_batch(batch_id, data, outcomes, lineage, facts)
+    target.write_batch(batch, None if dataset_held else data)
+    failed = sum(not o.ok for o in outcomes)
+    seconds = time.monotonic() - started
+    log.info(
+        "batch %s: %d trials (%d failed) in %.1f s written to %s%s",
+        batch_id,
+        len(outcomes),
+        failed,
+        seconds,
+        target.uri,
+        f"; the {budget:g} s budget, not the cap of {len(planned)}, ended it"
+        if progress.cut_short
+        else "",
+    )
+    return RunSummary(batch_id, len(outcomes), failed, seconds, target.uri)
+
+
+def available_cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def fit_batch(
+    dataset: Dataset,
+    trials: Sequence[Trial],
+    models: set[str],
+    workers: int,
+    deadline: float,
+    cv: bool = False,
+    progress: Progress | None = None,
+) -> tuple[list[Outcome], dict[str, bytes]]:
+    """The outcomes, by id and without their facts, and the ok ones' facts, already gzipped, by
+    prefix: "fact", then with `cv` "oof" (every training point's out-of-fold prediction)."""
+    packed = {"fact": Gzipped(), **({"oof": Gzipped()} if cv else {})}
+    outcomes = []
+    for outcome in execute(dataset, trials, models, workers, deadline, cv, progress):
+        if outcome.ok:
+            packed["fact"].write(outcome.facts)
+            if cv:
+                packed["oof"].write(outcome.oof)
+        outcomes.append(replace(outcome, facts=None, oof=None))  # held compressed only from here
+    facts = {prefix: gzipped.close() for prefix, gzipped in packed.items()}
+    return sorted(outcomes, key=lambda o: o.hyper_id), facts
+
+
+def execute(
+    dataset: Dataset,
+    trials: Sequence[Trial],
+    models: set[str],
+    workers: int,
+    deadline: float,
+    cv: bool = False,
+    progress: Progress | None = None,
+) -> Iterator[Outcome]:
+    """Fit trials in order until done or until the next one would pass the deadline.
+
+    Yields each outcome as it finishes, in no particular order.
+    """
+    inputs = prepare(dataset, models, cv=cv)
+    clock = Deadline(deadline, progress)
+    if workers == 1 or len(trials) == 1:
+        for trial in trials:
+            if clock.near():
+                break
+            yield clock.record(run_trial(inputs, trial, new_id()))
+        return
+
+    workers = min(workers, len(trials))
+    upcoming = iter(trials)
+    hard_stop = deadline + OVERRUN_SECONDS
+    with WorkerPool(inputs, workers) as pool:
+        while True:
+            while pool.workers and pool.has_room() and not clock.near():
+                trial = next(upcoming, None)
+                if trial is None:
+                    break
+                if not pool.submit(trial, new_id()):
+                    break
+            if not pool.busy():
+                break
+            if time.monotonic() > hard_stop:
+                log.warning("trials still running %.0f s past the budget: stopped", OVERRUN_SECONDS)
+                yield from pool.abandon()
+                break
+            for outcome in pool.results(timeout=max(0.0, hard_stop - time.monotonic())):
+                yield clock.record(outcome)
+            if pool.lost:
+                log.warning("%d worker process(es) died; the batch goes on", pool.lost)
+                pool.lost = 0
+
+
+class Deadline:
+    """Whether one more trial would likely end after the deadline, judged by the slowest yet;
+    what it records and refuses goes on to the progress shown to people."""
+
+    def __init__(self, deadline: float, progress: Progress | None = None) -> None:
+        self.deadline = deadline
+        self.slowest: float | None = None
+        self.progress = progress or Progress(0, deadline, None)
+
+    def record(self, outcome: Outcome) -> Outcome:
+        spent = ((outcome.fit_ms or 0) + (outcome.predict_ms or 0) + (outcome.cv_ms or 0)) / 1000
+        self.slowest = spent if self.slowest is None else max(self.slowest, spent)
+        self.progress.record(outcome)
+        return outcome
+
+    def near(self) -> bool:
+        near = self.slowest is not None and time.monotonic() + self.slowest > self.deadline
+        self.progress.refused |= near
+        return near
+
+
+def trial_lineage(space: SearchSpace, sampler: str, history: dict[str, int]) -> dict[str, dict]:
+    """By model, what proposed its trials: the sampler, the space, the history it saw."""
+    return {
+        model: {
+            "sampler": sampler,
+            "space_sha256": space.sha256(model),
+            "history": history.get(model, 0),
+        }
+        for model in space.models
+    }
+
+
+def encode_batch(
+    batch_id: str,
+    dataset: Dataset,
+    outcomes: list[Outcome],
+    lineage: dict[str, dict],
+    facts: dict[str, bytes],
+) -> Batch:
+    """The batch's objects: `facts` already gzipped (fact, and oof with CV), then one hyper line
+    and one scores line per outcome; the scores object is derived, so it goes after hyper, the
+    commit."""
+    # SWEEPLAKE_HOST names the worker where the machine's name does not (several on one box).
+    host = os.environ.get("SWEEPLAKE_HOST") or socket.gethostname()
+    dt = datetime.now(UTC).strftime("%Y-%m-%d")
+    common = {"dataset": dataset.name, "dataset_sha256": dataset.sha256}
+    hyper_lines, scores_lines = [], []
+    for o in outcomes:
+        record = {
+            "hyper_id": o.hyper_id,
+            "model": o.trial.model,
+            **{p: o.trial.params.get(p) for p in ALL_PARAMS},
+            "status": "ok" if o.ok else "failed",
+            "error": o.error,
+            **common,
+            **lineage[o.trial.model],
+            "seed": o.trial.seed,
+            "batch_id": batch_id,
+            "created_at": o.created_at,
+            "fit_ms": o.fit_ms,
+            "predict_ms": o.predict_ms,
+            "cv_ms": o.cv_ms,
+            "host": host,
+            "version": __version__,
+        }
+        hyper_lines.append(json.dumps(record, allow_nan=False) + "\n")
+        scores_lines.append(
+            json.dumps(scores_record(record, dt, o.metrics), allow_nan=False) + "\n"
+        )
+    objects = {**facts, "hyper": gzip_text("".join(hyper_lines))}
+    objects["scores"] = gzip_text("".join(scores_lines))
+    return Batch(batch_id, dt, objects)

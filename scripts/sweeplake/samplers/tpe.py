@@ -1,0 +1,87 @@
+"""Optuna's TPE, fed the lake's history: every machine learns from every machine's trials.
+
+Optuna shares a study between machines through a database or a journal; here the study lives
+in memory for one start, rebuilt from the lake, which every machine already shares. Imported
+only when asked for: a random start never pays for Optuna.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import optuna
+from optuna.distributions import BaseDistribution, FloatDistribution, IntDistribution
+from optuna.trial import TrialState, create_trial
+
+from sweeplake.samplers.base import Proposal, Sampler, turns
+from sweeplake.samplers.history import History, PastTrial
+from sweeplake.samplers.space import SEED_LIMIT, Param, SearchSpace, Trial
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+class TPESearch(Sampler):
+    name = "tpe"
+
+    def __init__(self, history: History) -> None:
+        self.history = history
+
+    def propose(self, space: SearchSpace, models: list[str], count: int, seed: int) -> Proposal:
+        order = turns(models, count)
+        proposed: dict[str, list[Trial]] = {}
+        seen: dict[str, int] = {}
+        for index, model in enumerate(models):
+            wanted = order.count(model)
+            if not wanted:
+                continue
+            past = self.history.past(model, space.sha256(model))
+            rng = np.random.default_rng([seed, index])
+            proposed[model] = ask(space.models[model], model, past.trials, wanted, rng)
+            seen[model] = past.seen
+        queues = {model: iter(trials) for model, trials in proposed.items()}
+        return Proposal([next(queues[model]) for model in order], seen)
+
+
+def ask(
+    params: tuple[Param, ...],
+    model: str,
+    past: list[PastTrial],
+    count: int,
+    rng: np.random.Generator,
+) -> list[Trial]:
+    """`count` trials from TPE given `past`; those asked earlier in the batch stay RUNNING, so
+    the constant liar steers the later ones away from them."""
+    space = {p.name: distribution(p) for p in params}
+    study = study_of(space, past, int(rng.integers(SEED_LIMIT)))
+    asked = [study.ask(space).params for _ in range(count)]
+    return [Trial(model, p, int(rng.integers(SEED_LIMIT))) for p in asked]
+
+
+def study_of(space: dict[str, BaseDistribution], past: list[PastTrial], seed: int) -> optuna.Study:
+    """An in-memory study holding the past trials that lie in `space`, failed ones as FAIL."""
+    sampler = optuna.samplers.TPESampler(seed=seed, constant_liar=True)
+    study = optuna.create_study(direction="maximize", sampler=sampler)
+    study.add_trials(
+        create_trial(
+            params=t.params,
+            distributions=space,
+            value=t.value,
+            state=TrialState.FAIL if t.value is None else TrialState.COMPLETE,
+        )
+        for t in past
+        if within(space, t.params)
+    )
+    return study
+
+
+def distribution(param: Param) -> BaseDistribution:
+    if param.kind == "int":
+        return IntDistribution(int(param.low), int(param.high), log=param.log)
+    return FloatDistribution(param.low, param.high, log=param.log)
+
+
+def within(space: dict[str, BaseDistribution], params: dict[str, float | int]) -> bool:
+    """Whether a past trial lies in the sampled ranges (a `--params` trial may lie outside)."""
+    return all(
+        params.get(name) is not None and d._contains(d.to_internal_repr(params[name]))
+        for name, d in space.items()
+    )

@@ -1,0 +1,136 @@
+"""Scores of a batch computed from its facts, for batches written without a scores object.
+
+Every object is read through DuckDB typed by the DDL, as `sql/rank_runs.sql` reads it, so that
+what the audit cannot read (and skips) is what this cannot read either.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from sweeplake.engines.sqlfiles import duckdb_types, table_schema
+from sweeplake.scores.metrics import cv_score, score
+from sweeplake.scores.records import scores_record
+
+log = logging.getLogger("sweeplake.scores")
+
+
+@dataclass(frozen=True)
+class Points:
+    """One dataset's points sorted by point_id, as the `data` table holds them."""
+
+    point_ids: np.ndarray
+    y_true: np.ndarray
+    is_train: np.ndarray
+
+
+def read_typed(connection, table: str, path: Path):
+    """A relation over one object with its table's columns and types (no partition column)."""
+    columns = duckdb_types(table_schema(table).columns)
+    return connection.read_json(str(path), columns=columns, format="newline_delimited")
+
+
+def read_points(connection, paths: list[Path]) -> dict[str, Points]:
+    """Every dataset's points from the lake's data/ objects; an unreadable one is left out."""
+    import duckdb
+
+    datasets: dict[str, Points] = {}
+    for path in paths:
+        try:
+            rows = read_typed(connection, "data", path)
+            found = (
+                rows.select("dataset, point_id, is_train, y_true").order("point_id").fetchnumpy()
+            )
+        except duckdb.Error:
+            continue
+        for name in set(found["dataset"].tolist()):
+            mine = found["dataset"] == name
+            datasets[name] = Points(
+                np.asarray(found["point_id"][mine], dtype=np.int64),
+                np.asarray(found["y_true"][mine], dtype=np.float64),
+                np.asarray(found["is_train"][mine], dtype=bool),
+            )
+    return datasets
+
+
+def batch_scores(
+    connection,
+    hyper: Path,
+    fact: Path,
+    dt: str,
+    datasets: dict[str, Points],
+    oof: Path | None = None,
+) -> list[dict]:
+    """One scores record per hyper record; raises duckdb.Error if the hyper object is unreadable.
+
+    An unreadable fact object gives its trials no predictions (points 0), as the audit does;
+    an absent or unreadable oof object (a batch run without CV) gives null cv scores.
+    """
+    import duckdb
+
+    trials = read_typed(connection, "hyperparams", hyper)
+    names = trials.columns
+    hyper_rows = [dict(zip(names, row, strict=True)) for row in trials.fetchall()]
+    try:
+        facts = read_typed(connection, "predict", fact)
+        found = facts.filter("y_pred IS NOT NULL").fetchnumpy()
+    except duckdb.Error as exc:
+        reason = str(exc).strip().splitlines()[0][:200]
+        log.warning("fact object %s unreadable (%s): its trials go unranked", fact.name, reason)
+        found = {"hyper_id": np.array([], dtype=object), "point_id": [], "y_pred": []}
+    out_of_fold = read_oof(connection, oof)
+    return [
+        scores_record(
+            h,
+            dt,
+            {**trial_metrics(h, found, datasets), **trial_cv(h, out_of_fold, datasets)}
+            if h["status"] == "ok"
+            else None,
+        )
+        for h in hyper_rows
+    ]
+
+
+def read_oof(connection, path: Path | None) -> dict | None:
+    import duckdb
+
+    if path is None or not path.is_file():
+        return None
+    try:
+        return read_typed(connection, "oof", path).filter("y_pred IS NOT NULL").fetchnumpy()
+    except duckdb.Error:
+        return None
+
+
+def trial_cv(hyper: dict, oof: dict | None, datasets: dict[str, Points]) -> dict:
+    """The cv scores from the trial's out-of-fold predictions, if they cover every training
+    point of its dataset once, as the audit demands; none otherwise."""
+    points = datasets.get(hyper["dataset"])
+    if oof is None or points is None:
+        return {}
+    mine = oof["hyper_id"] == hyper["hyper_id"]
+    point_ids = np.asarray(oof["point_id"], dtype=np.int64)[mine]
+    order = np.argsort(point_ids)
+    if not np.array_equal(point_ids[order], points.point_ids[points.is_train]):
+        return {}
+    y_oof = np.asarray(oof["y_pred"], dtype=np.float64)[mine][order]
+    fold = np.asarray(oof["fold"], dtype=np.int64)[mine][order]
+    return cv_score(points.y_true[points.is_train], y_oof, fold)
+
+
+def trial_metrics(hyper: dict, facts: dict, datasets: dict[str, Points]) -> dict:
+    points = datasets.get(hyper["dataset"])
+    if points is None:
+        return score(np.array([]), np.array([]), np.array([], dtype=bool))
+    mine = facts["hyper_id"] == hyper["hyper_id"]
+    point_ids = np.asarray(facts["point_id"], dtype=np.int64)[mine]
+    y_pred = np.full(len(points.point_ids), np.nan)
+    where = np.searchsorted(points.point_ids, point_ids)
+    known = where < len(points.point_ids)
+    known[known] = points.point_ids[where[known]] == point_ids[known]
+    y_pred[where[known]] = np.asarray(facts["y_pred"], dtype=np.float64)[mine][known]
+    return score(points.y_true, y_pred, points.is_train)
