@@ -1,6 +1,6 @@
 """`make bench`: sweeplake against the tools a user would otherwise pick, in one run.
 
-Every contender samples the same SVR search space (scripts/sweeplake/samplers/search_space.json) and
+Every contender samples the same SVR search space (the SVR family's default) and
 scores each trial by 5-fold cross-validation on the same folds of the same training points
 (data/diabetes.json), the same number of trials each, one after the other on this machine. The
 peers are timed around their search call only (their imports and interpreter start are free);
@@ -11,6 +11,7 @@ includes everything a cron start pays.
 from __future__ import annotations
 
 import argparse
+import copy
 import gzip
 import json
 import operator
@@ -28,7 +29,7 @@ from bench.api import CLIENTS, served_loads, table_rows
 from bench.report_build import WITH_FACTS, time_report
 from bench.scale import ScaleRow, athena_bytes, scale_rows
 from sweeplake.dataset import Dataset, load_dataset
-from sweeplake.samplers.space import DEFAULT_SPACE, Param, load_space
+from sweeplake.samplers.space import Param, default_space_doc, load_space
 
 REPO = Path(__file__).resolve().parent.parent
 DATASET = REPO / "data" / "diabetes.json"
@@ -111,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"{args.trials} SVR trials per contender (SVR only in throughput figures), {cores} cores,"
     )
-    print(f"search space {DEFAULT_SPACE.name}, the {dataset.folds} folds of {DATASET.name}")
+    print(f"the models' default search space, the {dataset.folds} folds of {DATASET.name}")
     with tempfile.TemporaryDirectory(prefix="sweeplake-bench-") as scratch:
         work = Path(scratch)
         os.environ["SWEEPLAKE_CACHE"] = str(work / "cache")  # for the scores of its lakes
@@ -207,7 +208,7 @@ def search_quality(dataset: Dataset, work: Path, args: argparse.Namespace) -> li
     """Every contender on SVR and on (smaller) forests; 4 processes at once on SVR only."""
     objective = quality.Objective(dataset)
     svr_space, forest_file = load_space(), work / "forest-space.json"
-    spec = json.loads(DEFAULT_SPACE.read_text())
+    spec = copy.deepcopy(default_space_doc())
     spec["random_forest"]["n_estimators"]["high"] = args.forest_trees
     forest_file.write_text(json.dumps({"random_forest": spec["random_forest"]}))
     forest_space = load_space(forest_file)

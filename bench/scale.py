@@ -23,7 +23,7 @@ from sweeplake.dataset import Dataset
 from sweeplake.fitting.fit import encode_facts
 from sweeplake.ids import new_id
 from sweeplake.lake import Gzipped, LocalLake, dataset_key, gzip_text
-from sweeplake.samplers.space import ALL_PARAMS
+from sweeplake.lake import params as lake_params
 from sweeplake.scores.metrics import score
 from sweeplake.scores.records import ndjson, scores_record
 
@@ -101,12 +101,11 @@ def drawn_metrics(rng, points: int) -> dict:
 
 
 def trial(rng, dataset: Dataset, sha256: str, batch_id: str, svr: bool) -> dict:
-    params = dict.fromkeys(ALL_PARAMS)
     if svr:
-        params.update(gamma=10 ** rng.uniform(-2, 2), c=10 ** rng.uniform(-2, 2))
+        params = {"gamma": 10 ** rng.uniform(-2, 2), "c": 10 ** rng.uniform(-2, 2)}
         params["epsilon"] = 10 ** rng.uniform(-2, 0)
     else:
-        params.update(
+        params = dict(
             n_estimators=int(rng.integers(10, 201)),
             max_depth=int(rng.integers(2, 17)),
             min_samples_split=int(rng.integers(2, 21)),
@@ -117,7 +116,7 @@ def trial(rng, dataset: Dataset, sha256: str, batch_id: str, svr: bool) -> dict:
     record = {
         "hyper_id": new_id(),
         "model": "svr" if svr else "random_forest",
-        **params,
+        **lake_params.encode(params),
         "status": "failed" if failed else "ok",
         "error": "ValueError: synthetic failure" if failed else None,
         "dataset": dataset.name,

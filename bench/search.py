@@ -25,7 +25,9 @@ from pathlib import Path
 import numpy as np
 
 from sweeplake.dataset import Dataset
-from sweeplake.samplers.space import MODEL_PARAMS, SEED_LIMIT, Param, SearchSpace
+from sweeplake.lake import params as lake_params
+from sweeplake.models.registry import family
+from sweeplake.samplers.space import SEED_LIMIT, Param, SearchSpace
 
 BATCH = 20
 CHECKPOINTS = (50, 100, 200)
@@ -231,7 +233,7 @@ def lake_trials(lake: Path) -> list[Scored]:
     scored = []
     for values in rows:
         row = dict(zip(names, values, strict=True))
-        params = {k: row[k] for k in MODEL_PARAMS[row["model"]]}
+        params = lake_params.decode(row, family(row["model"]).params)
         scored.append(Scored(params, row["seed"], row["cv_r2"], row["test_r2"]))
     return scored
 

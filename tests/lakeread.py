@@ -56,3 +56,16 @@ def cv_r2_by_trial(lake: Path, dataset_path: Path) -> dict[str, float]:
         h: float(np.mean([r2_score(*np.array(pairs).T) for pairs in by_fold.values()]))
         for h, by_fold in folds.items()
     }
+
+
+def sklearn_estimator(model: str, params: dict, seed: int):
+    """A trial's estimator built straight from scikit-learn, as a user would build it: the
+    oracle that sweeplake's own model families are held to."""
+    from sklearn.ensemble import RandomForestRegressor
+    from sklearn.svm import SVR
+
+    if model == "svr":
+        return SVR(kernel="rbf", gamma=params["gamma"], C=params["c"], epsilon=params["epsilon"])
+    if model == "random_forest":
+        return RandomForestRegressor(**params, random_state=seed)
+    raise AssertionError(f"no oracle for model {model!r}")

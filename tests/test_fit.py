@@ -12,7 +12,8 @@ from sklearn.ensemble import RandomForestRegressor
 from sklearn.svm import SVR
 
 from sweeplake.dataset import load_dataset
-from sweeplake.fitting.fit import fit_svr_kernel, prepare, rbf_decision, run_trial
+from sweeplake.fitting.fit import prepare, run_trial
+from sweeplake.models.svr import fit_svr_kernel, rbf_decision
 from sweeplake.paths import DEFAULT_DATASET
 from sweeplake.samplers.space import Trial, load_space
 from tests.conftest import REPO
@@ -21,6 +22,15 @@ from tests.conftest import REPO
 @pytest.fixture(scope="module")
 def diabetes():
     return load_dataset(DEFAULT_DATASET)
+
+
+def svr_inputs(diabetes, precomputed: bool):
+    """The batch's inputs for SVR trials, with its shared kernel or (as for data too large to
+    precompute one) without."""
+    inputs = prepare(diabetes, {"svr"})
+    if not precomputed:
+        inputs.shared["svr"] = None
+    return inputs
 
 
 def predictions(outcome) -> dict[int, float]:
@@ -41,10 +51,9 @@ def svr(trial) -> SVR:
     return SVR(kernel="rbf", gamma=p["gamma"], C=p["c"], epsilon=p["epsilon"])
 
 
-@pytest.mark.parametrize("kernel_limit", [2**30, 0], ids=["precomputed kernel", "libsvm kernel"])
-def test_svr_predicts_every_point_as_sklearn_rbf_does(diabetes, kernel_limit):
-    inputs = prepare(diabetes, {"svr"}, kernel_limit=kernel_limit)
-    assert (inputs.sq_distances is None) == (kernel_limit == 0)
+@pytest.mark.parametrize("precomputed", [True, False], ids=["precomputed kernel", "libsvm kernel"])
+def test_svr_predicts_every_point_as_sklearn_rbf_does(diabetes, precomputed):
+    inputs = svr_inputs(diabetes, precomputed)
     for index, trial in enumerate(load_space().sample(["svr"], 12, seed=5)):
         got = predictions(run_trial(inputs, trial, f"T{index}"))
         expected = plain(diabetes, svr(trial))
@@ -82,14 +91,14 @@ def test_forest_predictions_are_sklearns_bit_for_bit(diabetes):
 def test_fact_lines_keep_every_bit_of_each_double(diabetes):
     # The libsvm path gives sklearn's exact doubles, so equality here means no digit was lost.
     trial = load_space().sample(["svr"], 1, seed=1)[0]
-    got = predictions(run_trial(prepare(diabetes, {"svr"}, kernel_limit=0), trial, "P"))
+    got = predictions(run_trial(svr_inputs(diabetes, precomputed=False), trial, "P"))
     assert got == plain(diabetes, svr(trial))
 
 
-@pytest.mark.parametrize("kernel_limit", [2**30, 0], ids=["precomputed kernel", "libsvm kernel"])
-def test_an_svr_trial_sklearn_refuses_fails_on_either_kernel(diabetes, kernel_limit):
+@pytest.mark.parametrize("precomputed", [True, False], ids=["precomputed kernel", "libsvm kernel"])
+def test_an_svr_trial_sklearn_refuses_fails_on_either_kernel(diabetes, precomputed):
     bad = Trial("svr", {"gamma": -1.0, "c": 10.0, "epsilon": 0.1}, 0)
-    outcome = run_trial(prepare(diabetes, {"svr"}, kernel_limit=kernel_limit), bad, "G")
+    outcome = run_trial(svr_inputs(diabetes, precomputed), bad, "G")
     assert not outcome.ok and "gamma" in outcome.error and outcome.facts is None
 
 
@@ -99,7 +108,7 @@ def test_the_direct_libsvm_fit_is_svrs_own_fit_on_the_same_kernel(diabetes):
     train = len(inputs.y_train)
     for trial in load_space().sample(["svr"], 12, seed=21):
         p = trial.params
-        kernel = np.exp(-p["gamma"] * inputs.sq_distances[:train])
+        kernel = np.exp(-p["gamma"] * inputs.shared["svr"].sq_distances[:train])
         ours = fit_svr_kernel(kernel, inputs.y_train, p)
         theirs = SVR(kernel="precomputed", C=p["c"], epsilon=p["epsilon"])
         theirs.fit(kernel, inputs.y_train)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import io
 import json
 import tempfile
@@ -12,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sweeplake.cli import main
-from sweeplake.samplers.space import DEFAULT_SPACE
+from sweeplake.samplers.space import default_space_doc
 
 ODD_VALUES = st.one_of(
     st.none(),
@@ -108,7 +109,7 @@ def test_fuzzed_params_files(payload: bytes) -> None:
 
 @st.composite
 def mutated_space(draw: st.DrawFn) -> bytes:
-    doc = json.loads(DEFAULT_SPACE.read_text())
+    doc = copy.deepcopy(default_space_doc())
     model = draw(st.sampled_from(sorted(doc)))
     param = draw(st.sampled_from(sorted(doc[model])))
     kind = draw(st.sampled_from(["value", "drop", "add", "bytes"]))

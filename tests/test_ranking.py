@@ -12,10 +12,8 @@ import pytest
 from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
 
 from sweeplake.dataset import load_dataset
-from sweeplake.fitting.fit import make_estimator
-from sweeplake.samplers.space import Trial
 from tests.conftest import FIXTURES, REPO, sweeplake
-from tests.lakeread import parse_csv, records
+from tests.lakeread import parse_csv, records, sklearn_estimator
 
 PARAMS = (
     "gamma",
@@ -66,8 +64,7 @@ def test_metrics_equal_scikit_learns_for_every_trial_of_both_models(seeded_lake:
     assert len(rows) == 12
     for row in rows:
         h = hyper[row["hyper_id"]]
-        params = {k: h[k] for k in PARAMS if h[k] is not None}
-        model = make_estimator(Trial(h["model"], params, h["seed"]))
+        model = sklearn_estimator(h["model"], json.loads(h["params"]), h["seed"])
         y_pred = model.fit(dataset.x[train], dataset.y[train]).predict(dataset.x)
         expected = {
             "test_r2": r2_score(dataset.y[test], y_pred[test]),

@@ -19,8 +19,9 @@ from sweeplake.paths import DEFAULT_DATASET
 
 FIGURES = [
     "best-so-far",
-    "svr-slice",
-    "forest-slices",
+    "svr-map",
+    "svr-slices",
+    "random_forest-slices",
     "predicted-vs-actual",
     "fit-times",
     "outcomes",

@@ -21,7 +21,6 @@ from sweeplake.errors import BadInput
 from sweeplake.lake import Batch, LocalLake, gzip_text
 from sweeplake.lake.s3 import S3Lake, parse_uri
 from sweeplake.lake.spool import Spool, SpoolEntry
-from sweeplake.samplers.space import ALL_PARAMS as PARAMS
 
 LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d{4} \S+ (INFO|WARNING) ")
 POINTS = 442
@@ -88,8 +87,7 @@ def same_cell(ours: str, theirs: str) -> bool:
 def predictions_by_trial(objects: dict[str, bytes]) -> dict[tuple, list]:
     """Every trial (model, parameters, seed) with its predictions in point order."""
     trials = {
-        h["hyper_id"]: (h["model"], h["seed"], *(h[k] for k in PARAMS))
-        for h in records(objects, "hyper")
+        h["hyper_id"]: (h["model"], h["seed"], h["params"]) for h in records(objects, "hyper")
     }
     by_trial: dict[tuple, list] = {trial: [] for trial in trials.values()}
     for fact in records(objects, "fact"):

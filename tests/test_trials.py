@@ -17,10 +17,10 @@ from sweeplake.lake import LocalLake
 from sweeplake.paths import DEFAULT_DATASET
 from sweeplake.rank import AUDIT_SQL, leaderboard
 from sweeplake.run import encode_batch, fit_batch, trial_lineage
-from sweeplake.samplers.space import DEFAULT_SPACE, Trial, load_space
+from sweeplake.samplers.space import Trial, default_space_doc, load_space
 from tests.lakeread import records
 
-SPACE = json.loads(DEFAULT_SPACE.read_text())
+SPACE = default_space_doc()
 
 
 def test_samples_stay_inside_the_declared_ranges() -> None:
@@ -54,7 +54,7 @@ def mutate(path: list[str], value: object) -> dict:
     [
         (mutate(["svr", "gamma", "low"], -1.0), "a log range needs low > 0"),
         (mutate(["svr", "gamma", "low"], 1000.0), "low must not exceed high"),
-        (mutate(["svr", "gamma", "type"], "str"), "type must be 'int' or 'float'"),
+        (mutate(["svr", "gamma", "type"], "str"), "type must be 'int', 'float' or 'categorical'"),
         (mutate(["svr", "gamma", "log"], "yes"), "log must be true or false"),
         (mutate(["svr", "gamma", "valid"], "positive"), "valid must be an interval"),
         (mutate(["svr", "gamma"], KeyError), "svr must declare exactly gamma, c, epsilon"),

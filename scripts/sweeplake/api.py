@@ -8,7 +8,6 @@ other key, finite JSON numbers only), and a model that still cannot predict says
 # No `from __future__ import annotations`: FastAPI reads the endpoints' annotations as types.
 import logging
 import socket
-from functools import partial
 from typing import Annotated
 
 import numpy as np
@@ -19,16 +18,16 @@ from pydantic import ConfigDict, create_model
 from starlette.exceptions import HTTPException
 
 from sweeplake.errors import BadInput
-from sweeplake.fitting.fit import rbf_decision
 from sweeplake.lake import open_lake
-from sweeplake.models import registry
+from sweeplake.models import promoted as store
+from sweeplake.models.registry import family
 
 log = logging.getLogger("sweeplake.serve")
 MAX_ROWS = 1000
 MAX_BODY_BYTES = 1 << 20  # 1,000 rows of ten features take about 250 kB
 
 
-def build_app(promoted: registry.Promoted) -> FastAPI:
+def build_app(promoted: store.Promoted) -> FastAPI:
     """The API of one model: POST and GET /predict, /health, /model, and the docs at /docs."""
     features = promoted.features
     card = promoted.card
@@ -51,7 +50,7 @@ def build_app(promoted: registry.Promoted) -> FastAPI:
         version=card["trial"]["version"],
     )
 
-    predictor = fast_predict(promoted.estimator)
+    predictor = family(card["model"]).predictor(promoted.estimator)
 
     def predict_rows(rows: list) -> list[float]:
         x = np.array([[getattr(row, f) for f in features] for row in rows], dtype=np.float64)
@@ -183,15 +182,6 @@ def answer(key: str, kind: str) -> dict:
     return {200: {"content": {"application/json": {"schema": schema}}}}
 
 
-def fast_predict(estimator):
-    """The estimator's predict; for an RBF SVR, its decision function in numpy, which skips
-    sklearn's per-call checks (the API has checked the rows) and is ~10x faster on one row.
-    Equal to SVR.predict within 1e-9: the HTTP tests hold it to the trial's facts."""
-    if getattr(estimator, "kernel", None) == "rbf" and not isinstance(estimator.gamma, str):
-        return partial(rbf_decision, estimator)
-    return estimator.predict
-
-
 def error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status)
 
@@ -202,7 +192,7 @@ def serve(lake_uri: str, hyper_id: str | None, host: str, port: int) -> None:
 
     if not 0 <= port < 65536:
         raise BadInput(f"--port must be in [0, 65535], got {port}")
-    promoted = registry.load(open_lake(lake_uri), hyper_id)
+    promoted = store.load(open_lake(lake_uri), hyper_id)
     listener = bind(host, port)
     bound_host, bound_port = listener.getsockname()[:2]
     log.info(

@@ -17,7 +17,7 @@ log = logging.getLogger("sweeplake")
 
 DESCRIPTION = """\
 Hyperparameter sweeps that land in a data lake you read with SQL. Each `run` samples
-SVR and random-forest hyperparameters, fits every trial on one dataset, predicts every
+hyperparameters for each model family, fits every trial on one dataset, predicts every
 point and writes the batch to a lake: a local folder or s3://bucket/prefix. `rank`
 prints every trial ranked by test R2, per dataset. Cron starts one `run` a minute."""
 
@@ -46,6 +46,7 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescript
 
 def build_parser() -> Parser:
     from sweeplake.dataset import SPLIT_RANDOM_STATE, SPLIT_TEST_SIZE
+    from sweeplake.models.registry import families
     from sweeplake.paths import (
         DEFAULT_DATASET,
         DEFAULT_EXPORT,
@@ -55,7 +56,6 @@ def build_parser() -> Parser:
         DEFAULT_TABLE_ROWS,
         DEFAULT_TRIALS,
     )
-    from sweeplake.samplers.space import DEFAULT_SPACE
 
     lake = os.environ.get("SWEEPLAKE_LAKE") or DEFAULT_LAKE
     lake_help = "a folder or s3://bucket/prefix; $SWEEPLAKE_LAKE sets the default"
@@ -118,7 +118,7 @@ def build_parser() -> Parser:
     run.add_argument(
         "--model",
         metavar="MODEL",
-        help=f"svr, random_forest or all (default: {DEFAULT_MODEL}; not with --params)",
+        help=f"{', '.join(families())} or all (default: {DEFAULT_MODEL}; not with --params)",
     )
     run.add_argument(
         "--trials",
@@ -155,9 +155,9 @@ def build_parser() -> Parser:
     run.add_argument(
         "--space",
         type=Path,
-        default=DEFAULT_SPACE,
         metavar="FILE",
-        help="search space file to sample from",
+        help="search space file to sample from, as JSON {model: {param: spec}} "
+        "(default: each model family's own space)",
     )
     run.add_argument(
         "--sampler",

@@ -13,8 +13,8 @@ from sweeplake.engines.duckdb import DuckDBEngine, Engine
 from sweeplake.engines.sqlfiles import read_sql
 from sweeplake.errors import BadInput
 from sweeplake.lake import LocalLake, open_lake
+from sweeplake.lake import params as lake_params
 from sweeplake.paths import DEFAULT_TABLE_ROWS
-from sweeplake.samplers.space import ALL_PARAMS
 
 FORMATS = ("table", "csv", "json")
 LEADERBOARD_SQL = "rank_scores.sql"
@@ -234,7 +234,7 @@ def render_table(rows: list[dict], by: str = "test") -> str:
     header = ("rank", "dataset", "model", *metrics, "params", "hyper_id")
     cells = [header]
     for row in rows:
-        params = " ".join(f"{k}={_short(row[k])}" for k in ALL_PARAMS if row[k] is not None)
+        params = shown_params(row)
         shown_rank = str(row[rank_column]) if row[metrics[0]] is not None else "-"
         cells.append(
             (
@@ -251,6 +251,13 @@ def render_table(rows: list[dict], by: str = "test") -> str:
     return "\n".join(lines) + "\n"
 
 
+def shown_params(row: dict) -> str:
+    """A trial's hyperparameters as name=value, from its params (or, in an older lake, from
+    the per-parameter columns it has)."""
+    names = tuple(k for k in lake_params.COLUMNS if row.get(k) is not None)
+    return " ".join(f"{k}={_short(v)}" for k, v in lake_params.decode(row, names).items())
+
+
 def _r2(value: float | None) -> str:
     # R² is at most 1, so four decimals read alike down the column.
     return "-" if value is None or math.isnan(value) else f"{value:.4f}"
@@ -262,10 +269,10 @@ def _error(value: float | None) -> str:
     return "-" if value is None or math.isnan(value) else f"{value:#.6g}"
 
 
-def _short(value: float | int) -> str:
+def _short(value: float | int | str | bool | None) -> str:
     """Six significant digits; a float that would print as a whole number but is not one keeps
     its trailing zeros (18.0000 for 18.000001), so no value reads as a rounder one."""
-    if isinstance(value, int):
+    if not isinstance(value, float):
         return str(value)
     text = f"{value:.6g}"
     if float(text) != value and text.lstrip("-").isdigit():

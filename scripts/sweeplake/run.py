@@ -20,18 +20,11 @@ from sweeplake.fitting.fit import Outcome, prepare, run_trial
 from sweeplake.fitting.workers import WorkerPool
 from sweeplake.ids import new_id
 from sweeplake.lake import Batch, Gzipped, gzip_text, open_lake
+from sweeplake.lake import params as lake_params
 from sweeplake.paths import DEFAULT_DATASET, DEFAULT_LAKE, DEFAULT_MODEL, DEFAULT_TRIALS
 from sweeplake.progress import Progress
 from sweeplake.samplers import SAMPLERS, Proposal, open_sampler
-from sweeplake.samplers.space import (
-    ALL_PARAMS,
-    DEFAULT_SPACE,
-    MODEL_PARAMS,
-    SearchSpace,
-    Trial,
-    load_space,
-    read_params,
-)
+from sweeplake.samplers.space import SearchSpace, Trial, load_space, read_params
 from sweeplake.scores.records import scores_record
 
 log = logging.getLogger("sweeplake.run")
@@ -57,7 +50,7 @@ def run(
     workers: int | None = None,
     seed: int | None = None,
     params: Path | None = None,
-    space: Path = DEFAULT_SPACE,
+    space: Path | None = None,
     cv: int | None = None,
     sampler: str = "random",
 ) -> RunSummary:
@@ -80,7 +73,9 @@ def run(
     search_space = load_space(space)
     models = list(search_space.models) if model == "all" else [model]
     if any(m not in search_space.models for m in models):
-        raise BadInput(f"unknown model {model!r:.40}: choose {', '.join(MODEL_PARAMS)} or all")
+        raise BadInput(
+            f"unknown model {model!r:.40}: choose {', '.join(search_space.models)} or all"
+        )
     if trials < 1:
         raise BadInput(f"--trials must be at least 1, got {trials}")
     if budget <= 0:
@@ -277,7 +272,7 @@ def encode_batch(
         record = {
             "hyper_id": o.hyper_id,
             "model": o.trial.model,
-            **{p: o.trial.params.get(p) for p in ALL_PARAMS},
+            **lake_params.encode(o.trial.params),
             "status": "ok" if o.ok else "failed",
             "error": o.error,
             **common,

@@ -15,16 +15,16 @@ import numpy as np
 from sweeplake.dataset import Dataset
 from sweeplake.engines.sqlfiles import query_file
 from sweeplake.errors import BadInput
-from sweeplake.fitting.fit import make_estimator, utc_now
+from sweeplake.fitting.fit import utc_now
 from sweeplake.lake import Lake, open_lake
+from sweeplake.lake import params as lake_params
 from sweeplake.lake.trial import hyper_record, lake_dataset, trial_facts
-from sweeplake.models import registry
-from sweeplake.samplers.space import MODEL_PARAMS, Trial
+from sweeplake.models import promoted
+from sweeplake.models.registry import family
 
 log = logging.getLogger("sweeplake.promote")
 TOLERANCE = 1e-9
 CHOICES = ("test", "cv")
-LIBRARIES = ("scikit-learn", "numpy", "scipy", "skops")
 
 
 def promote(lake_uri: str, hyper_id: str | None = None, by: str | None = None) -> dict:
@@ -40,7 +40,7 @@ def promote(lake_uri: str, hyper_id: str | None = None, by: str | None = None) -
     estimator = refit(dataset, hyper)
     difference = check_against_facts(lake, scores, dataset, estimator)
     card = model_card(hyper, scores, dataset, difference)
-    registry.save(lake, estimator, card)
+    promoted.save(lake, estimator, card)
     scored = ", ".join(
         f"{name} {card['metrics'][key]:.4f}"
         for key, name in (("cv_r2", "CV R²"), ("test_r2", "test R²"))
@@ -52,7 +52,7 @@ def promote(lake_uri: str, hyper_id: str | None = None, by: str | None = None) -
         card["model"],
         scored,
         lake.uri,
-        registry.PREFIX,
+        promoted.PREFIX,
         card["hyper_id"],
         TOLERANCE,
         card["check"]["points"],
@@ -90,10 +90,13 @@ def best_trial(db, lake_uri: str, by: str | None = None) -> dict:
     return found[0]
 
 
+def trial_params(hyper: dict) -> dict:
+    return lake_params.decode(hyper, family(hyper["model"]).params)
+
+
 def refit(dataset: Dataset, hyper: dict):
     """The trial's estimator fitted on the training points, in the order the job fitted them."""
-    params = {p: hyper[p] for p in MODEL_PARAMS[hyper["model"]]}
-    estimator = make_estimator(Trial(hyper["model"], params, hyper["seed"]))
+    estimator = family(hyper["model"]).build(trial_params(hyper), hyper["seed"])
     return estimator.fit(dataset.x[dataset.is_train], dataset.y[dataset.is_train])
 
 
@@ -125,7 +128,7 @@ def model_card(hyper: dict, scores: dict, dataset: Dataset, difference: float) -
     return {
         "hyper_id": hyper["hyper_id"],
         "model": hyper["model"],
-        "params": {p: hyper[p] for p in MODEL_PARAMS[hyper["model"]]},
+        "params": trial_params(hyper),
         "seed": hyper["seed"],
         "metrics": metrics,
         "dataset": {
@@ -138,7 +141,10 @@ def model_card(hyper: dict, scores: dict, dataset: Dataset, difference: float) -
         "target": "y_true",
         "trial": {k: hyper[k] for k in ("batch_id", "created_at", "host", "version", "sampler")},
         "check": {"points": len(dataset.point_ids), "max_abs_diff": difference},
-        "libraries": {"python": platform.python_version(), **{n: version(n) for n in LIBRARIES}},
-        "format": f"skops {registry.MODEL_FILE}",
+        "libraries": {
+            "python": platform.python_version(),
+            **{n: version(n) for n in (*family(hyper["model"]).libraries, "skops")},
+        },
+        "format": f"skops {promoted.MODEL_FILE}",
         "created_at": utc_now(),
     }

@@ -18,15 +18,16 @@ import numpy as np
 from sweeplake.engines.sqlfiles import query_file, read_sql
 from sweeplake.errors import BadInput
 from sweeplake.lake import open_lake
+from sweeplake.lake import params as lake_params
 from sweeplake.lake.trial import hyper_record, lake_dataset, trial_facts
 from sweeplake.models.promote import best_trial
+from sweeplake.models.registry import families
 from sweeplake.rank import _error, _r2, _short
 from sweeplake.report import figures
-from sweeplake.samplers.space import MODEL_PARAMS
 
 log = logging.getLogger("sweeplake.report")
 LEADERS = 20
-FLOAT_COLUMNS = ("test_r2", "fit_ms", *(p for params in MODEL_PARAMS.values() for p in params))
+FLOAT_COLUMNS = ("test_r2", "fit_ms")
 METRICS = ("test_r2", "cv_r2", "train_r2", "test_rmse", "test_mae")
 STYLE = """
 body { font: 14px/1.4 system-ui, sans-serif; margin: 2em auto; max-width: 1250px; color: #222; }
@@ -60,15 +61,18 @@ def report(lake_uri: str, out: Path) -> Path:
             "and against how many of its trials had run (right, log scale).",
         )
     ]
-    if (trials["model"] == "svr").any():
-        caption = "Every ok SVR trial at its C and gamma, coloured by test R² (best on top)."
-        sections.append(
-            ("svr-slice", "SVR: score over (C, gamma)", figures.svr_slice(trials), caption)
-        )
-    if (trials["model"] == "random_forest").any():
-        title = "Random forest: score over each parameter"
-        caption = "Every ok forest trial's test R² against each of its parameters."
-        sections.append(("forest-slices", title, figures.forest_slices(trials), caption))
+    for name, model in families().items():
+        if not (trials["model"] == name).any():
+            continue
+        if model.score_map:
+            x, y = model.score_map
+            title = f"{model.title}: score over ({x}, {y})"
+            caption = f"Every ok {model.title} trial at its {x} and {y}, coloured by test R² "
+            caption += "(best on top)."
+            sections.append((f"{name}-map", title, figures.score_map(trials, model), caption))
+        title = f"{model.title}: score over each parameter"
+        caption = f"Every ok {model.title} trial's test R² against each of its parameters."
+        sections.append((f"{name}-slices", title, figures.param_slices(trials, model), caption))
     sections += [
         (
             "predicted-vs-actual",
@@ -107,7 +111,20 @@ def columns(raw: dict) -> dict[str, np.ndarray]:
     for name in FLOAT_COLUMNS:
         trials[name] = np.ma.filled(np.ma.asarray(raw[name]).astype(float), np.nan)
     trials["finished"] = np.array([s.rstrip("Z") for s in trials["created_at"]], "datetime64[us]")
+    trials["params"] = np.array([trial_params(row) for row in rows(trials)], dtype=object)
     return trials
+
+
+def rows(trials: dict[str, np.ndarray]):
+    names = ("model", "params", *lake_params.COLUMNS)
+    for values in zip(*(trials[n] for n in names), strict=True):
+        yield dict(zip(names, values, strict=True))
+
+
+def trial_params(row: dict) -> dict:
+    """A trial's hyperparameters; {} for a model no longer registered."""
+    known = families().get(row["model"])
+    return lake_params.decode(row, known.params) if known else {}
 
 
 def best_points_figure(lake_uri: str, best: dict) -> bytes:
@@ -159,7 +176,7 @@ def leaderboard_table(leaders: list[dict]) -> str:
     head = ["rank", "model", *metrics, "params", "hyper_id", "created_at"]
     rows = []
     for rank, row in enumerate(leaders, 1):
-        params = " ".join(f"{p}={_short(row[p])}" for p in MODEL_PARAMS[row["model"]])
+        params = " ".join(f"{k}={_short(v)}" for k, v in trial_params(row).items())
         cells = [
             str(rank),
             row["model"],

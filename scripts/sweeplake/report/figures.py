@@ -7,15 +7,17 @@ import io
 import numpy as np
 from matplotlib.figure import Figure
 
-MODELS = {"svr": "SVR (RBF)", "random_forest": "random forest"}
-COLORS = {"svr": "tab:blue", "random_forest": "tab:green"}
-FOREST_PARAMS = (
-    ("n_estimators", "trees", True),
-    ("max_depth", "max depth (levels)", False),
-    ("min_samples_split", "min samples to split (points)", False),
-    ("min_samples_leaf", "min samples per leaf (points)", False),
-    ("max_features", "max features per split (fraction)", False),
-)
+from sweeplake.models.family import ModelFamily
+from sweeplake.models.registry import families
+
+
+def color(model: str) -> str:
+    """Each family's colour, by its place in the registry: the same in every figure."""
+    names = list(families())
+    return PALETTE[names.index(model) % len(PALETTE)] if model in names else "tab:gray"
+
+
+PALETTE = ("tab:blue", "tab:green", "tab:orange", "tab:purple", "tab:brown", "tab:olive")
 SCORE_LABEL = "test R² (1 = perfect, 0 = the mean)"
 
 
@@ -35,14 +37,15 @@ def best_so_far(t: dict[str, np.ndarray]) -> bytes:
     """Best test R² so far against time and against the trial count, one line per model."""
     figure = Figure(figsize=(11, 3.8))
     by_time, by_count = figure.subplots(1, 2)
-    for model, name in MODELS.items():
+    for model, family in families().items():
         mine = (t["model"] == model) & np.isfinite(t["test_r2"])
         if not mine.any():
             continue
         best = np.maximum.accumulate(t["test_r2"][mine])
-        by_time.step(t["finished"][mine], best, where="post", label=name, color=COLORS[model])
+        name, shade = family.title, color(model)
+        by_time.step(t["finished"][mine], best, where="post", label=name, color=shade)
         count = np.arange(1, mine.sum() + 1)
-        by_count.step(count, best, where="post", label=name, color=COLORS[model])
+        by_count.step(count, best, where="post", label=name, color=shade)
     by_time.set_xlabel("trial finished (UTC)")
     by_count.set_xlabel("ok trials of the model so far (count)")
     by_count.set_xscale("log")
@@ -54,37 +57,62 @@ def best_so_far(t: dict[str, np.ndarray]) -> bytes:
     return png(figure)
 
 
-def svr_slice(t: dict[str, np.ndarray]) -> bytes:
-    """Test R² of every ok SVR trial over (C, gamma), log axes, best drawn last, on top."""
-    mine = (t["model"] == "svr") & np.isfinite(t["test_r2"])
+def axis_label(family: ModelFamily, param: str) -> str:
+    spec = family.space[param]
+    label = family.labels.get(param, param)
+    return label + (", log scale" if spec.get("log") else "")
+
+
+def plotted(values: np.ndarray, family: ModelFamily, param: str, axes) -> np.ndarray:
+    """A parameter's values as positions on an axis: numbers as they are (log where its space
+    samples on a log scale), a categorical's choices as evenly spaced ticks."""
+    spec = family.space[param]
+    if spec["type"] == "categorical":
+        choices = [str(c) for c in spec["choices"]]
+        axes.set_xticks(range(len(choices)), choices)
+        return np.array([choices.index(str(v)) if str(v) in choices else np.nan for v in values])
+    if spec.get("log"):
+        axes.set_xscale("log")
+    return np.array([np.nan if v is None else float(v) for v in values])
+
+
+def score_map(t: dict[str, np.ndarray], family: ModelFamily) -> bytes:
+    """Test R² of every ok trial of the family over its two chosen parameters (the family's
+    score_map), best drawn last, on top."""
+    x_name, y_name = family.score_map
+    mine = (t["model"] == family.name) & np.isfinite(t["test_r2"])
     order = np.argsort(t["test_r2"][mine])
-    c, gamma, score = (t[k][mine][order] for k in ("c", "gamma", "test_r2"))
+    params = t["params"][mine][order]
+    score = t["test_r2"][mine][order]
     figure = Figure(figsize=(6.5, 5))
     axes = figure.subplots()
-    dots = axes.scatter(c, gamma, c=score, s=14, cmap="viridis", vmin=score_floor(score))
-    axes.set_xscale("log")
-    axes.set_yscale("log")
-    axes.set_xlabel("C, regularisation (unitless, log scale)")
-    axes.set_ylabel("gamma, RBF width (1 / squared feature distance, log scale)")
+    x = plotted(np.array([p.get(x_name) for p in params], dtype=object), family, x_name, axes)
+    y = np.array([np.nan if p.get(y_name) is None else float(p[y_name]) for p in params])
+    dots = axes.scatter(x, y, c=score, s=14, cmap="viridis", vmin=score_floor(score))
+    if family.space[y_name].get("log"):
+        axes.set_yscale("log")
+    axes.set_xlabel(axis_label(family, x_name))
+    axes.set_ylabel(axis_label(family, y_name))
     figure.colorbar(dots, ax=axes, label=SCORE_LABEL, extend="min")
     return png(figure)
 
 
-def forest_slices(t: dict[str, np.ndarray]) -> bytes:
-    """Test R² of every ok forest trial against each of its parameters."""
-    mine = (t["model"] == "random_forest") & np.isfinite(t["test_r2"])
+def param_slices(t: dict[str, np.ndarray], family: ModelFamily) -> bytes:
+    """Test R² of every ok trial of the family against each of its parameters."""
+    mine = (t["model"] == family.name) & np.isfinite(t["test_r2"])
     score = t["test_r2"][mine]
-    figure = Figure(figsize=(14, 3.4))
-    for axes, (param, label, log) in zip(
-        figure.subplots(1, len(FOREST_PARAMS), sharey=True), FOREST_PARAMS, strict=True
-    ):
-        axes.scatter(t[param][mine], score, s=8, alpha=0.5, color=COLORS["random_forest"])
-        axes.set_xlabel(label + (", log scale" if log else ""))
-        if log:
-            axes.set_xscale("log")
+    params = t["params"][mine]
+    names = family.params
+    figure = Figure(figsize=(max(3.2 * len(names), 6), 3.4))
+    panels = figure.subplots(1, len(names), sharey=True, squeeze=False)[0]
+    for axes, param in zip(panels, names, strict=True):
+        values = np.array([p.get(param) for p in params], dtype=object)
+        axes.scatter(plotted(values, family, param, axes), score, s=8, alpha=0.5,
+                     color=color(family.name))  # fmt: skip
+        axes.set_xlabel(axis_label(family, param))
         axes.set_ylim(bottom=score_floor(score))
         axes.grid(alpha=0.3)
-    figure.axes[0].set_ylabel(SCORE_LABEL)
+    panels[0].set_ylabel(SCORE_LABEL)
     return png(figure)
 
 
@@ -109,10 +137,12 @@ def fit_times(t: dict[str, np.ndarray]) -> bytes:
     figure = Figure(figsize=(7, 3.8))
     axes = figure.subplots()
     bins = np.geomspace(times.min(), times.max() * 1.01, 40) if len(times) else 10
-    for model, name in MODELS.items():
+    for model, family in families().items():
         mine = (t["model"] == model) & np.isfinite(t["fit_ms"]) & (t["fit_ms"] > 0)
         if mine.any():
-            axes.hist(t["fit_ms"][mine], bins=bins, alpha=0.6, label=name, color=COLORS[model])
+            axes.hist(
+                t["fit_ms"][mine], bins=bins, alpha=0.6, label=family.title, color=color(model)
+            )
     axes.set_xscale("log")
     axes.set_xlabel("fit time of one trial (ms, log scale)")
     axes.set_ylabel("trials (count)")

@@ -6,7 +6,8 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
 from sweeplake.engines.sqlfiles import read_sql
-from sweeplake.samplers.space import MODEL_PARAMS
+from sweeplake.lake import params as lake_params
+from sweeplake.models.registry import family
 
 # TPE models the best trials apart from the rest, and never more than 25 best ones (Optuna's
 # default gamma). What it is fed is those 25 plus the most recent trials: its "good" density is
@@ -61,7 +62,7 @@ class ScoresHistory(History):
         rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
         trials = [
             PastTrial(
-                {p: row[p] for p in MODEL_PARAMS[model]},
+                lake_params.decode(row, family(model).params),
                 row["cv_r2"] if row["status"] == "ok" else None,
             )
             for row in rows

@@ -1,4 +1,9 @@
-"""The search space: one declarative JSON file, validated on load, sampled or overridden."""
+"""The search space: declarative data, validated on load, sampled or overridden.
+
+Each model family declares its own default space (sweeplake.models); `--space FILE` replaces
+it with a JSON file of the same shape: {model: {param: {"type", "low", "high", "log", "valid"}}}
+for int and float parameters, {"type": "categorical", "choices": [...]} for a choice.
+"""
 
 from __future__ import annotations
 
@@ -13,21 +18,11 @@ from pathlib import Path
 import numpy as np
 
 from sweeplake.errors import BadInput
+from sweeplake.models.registry import families
 from sweeplake.textio import as_float, read_text, strict_json
 
-DEFAULT_SPACE = Path(__file__).with_name("search_space.json")
-MODEL_PARAMS = {
-    "svr": ("gamma", "c", "epsilon"),
-    "random_forest": (
-        "n_estimators",
-        "max_depth",
-        "min_samples_split",
-        "min_samples_leaf",
-        "max_features",
-    ),
-}
-ALL_PARAMS = tuple(p for params in MODEL_PARAMS.values() for p in params)
 SPEC_KEYS = {"type", "low", "high", "log", "valid"}
+CATEGORICAL_KEYS = {"type", "choices"}
 INTERVAL = re.compile(r"\s*([\[(])\s*([^,\s]+)\s*,\s*([^,\s]+)\s*([\])])\s*")
 SEED_LIMIT = 2**32
 
@@ -35,7 +30,7 @@ SEED_LIMIT = 2**32
 @dataclass(frozen=True)
 class Param:
     name: str
-    kind: str
+    kind: str  # "int", "float" or "categorical"
     low: float
     high: float
     log: bool
@@ -43,13 +38,18 @@ class Param:
     valid_high: float
     low_closed: bool
     high_closed: bool
+    choices: tuple[str | int | float | bool, ...] = ()
 
     def is_valid(self, value: float) -> bool:
+        if self.kind == "categorical":
+            return value in self.choices
         above = value >= self.valid_low if self.low_closed else value > self.valid_low
         below = value <= self.valid_high if self.high_closed else value < self.valid_high
         return above and below
 
-    def sample(self, rng: np.random.Generator) -> float | int:
+    def sample(self, rng: np.random.Generator) -> float | int | str | bool:
+        if self.kind == "categorical":
+            return self.choices[int(rng.integers(len(self.choices)))]
         if self.kind == "int":
             if self.log:
                 draw = math.exp(rng.uniform(math.log(self.low - 0.5), math.log(self.high + 0.5)))
@@ -79,7 +79,12 @@ class SearchSpace:
         The valid intervals and the other models' ranges are left out, so that widening what
         `--params` accepts, or changing the forest's ranges, keeps the SVR history.
         """
-        ranges = [[p.name, p.kind, float(p.low), float(p.high), p.log] for p in self.models[model]]
+        ranges = [
+            [p.name, p.kind, list(p.choices)]
+            if p.kind == "categorical"
+            else [p.name, p.kind, float(p.low), float(p.high), p.log]
+            for p in self.models[model]
+        ]
         return hashlib.sha256(json.dumps(ranges).encode()).hexdigest()
 
     def sample(self, models: list[str], trials: int, seed: int) -> list[Trial]:
@@ -137,7 +142,12 @@ class SampledTrials(Sequence[Trial]):
         return self.space.draw(self.models, index, self.seed)
 
 
-def _param_value(where: str, param: Param, value: object) -> float | int:
+def _param_value(where: str, param: Param, value: object) -> float | int | str | bool:
+    if param.kind == "categorical":
+        if not any(type(value) is type(c) and value == c for c in param.choices):
+            shown = ", ".join(json.dumps(c) for c in param.choices)
+            raise BadInput(f"{where}: {param.name} must be one of {shown}, got {value!r:.40}")
+        return value
     if param.kind == "int" and type(value) is not int:
         raise BadInput(f"{where}: {param.name} must be an integer, got {value!r:.40}")
     number = as_float(where, param.name, value)
@@ -146,28 +156,57 @@ def _param_value(where: str, param: Param, value: object) -> float | int:
     return int(value) if param.kind == "int" else number
 
 
-def load_space(path: Path = DEFAULT_SPACE) -> SearchSpace:
+def default_space_doc() -> dict[str, dict]:
+    """Every registered family's own default space, as a search space file would hold it."""
+    return {name: family.space for name, family in families().items()}
+
+
+def load_space(path: Path | None = None) -> SearchSpace:
+    """The space in the file at `path`, or with None every family's default space."""
+    if path is None:
+        return parse_space(default_space_doc(), "the models' default")
     doc = strict_json(read_text(path, "search space"), f"search space {path}")
+    return parse_space(doc, str(path))
+
+
+def parse_space(doc: object, where: str) -> SearchSpace:
     if not isinstance(doc, dict) or not doc:
-        raise BadInput(f"search space {path}: must be a JSON object of models")
+        raise BadInput(f"search space {where}: must be a JSON object of models")
+    known = families()
     models = {}
     for model, specs in doc.items():
-        if model not in MODEL_PARAMS:
-            raise BadInput(f"search space {path}: unknown model {model!r:.40}")
-        if not isinstance(specs, dict) or set(specs) != set(MODEL_PARAMS[model]):
-            expected = ", ".join(MODEL_PARAMS[model])
-            raise BadInput(f"search space {path}: {model} must declare exactly {expected}")
-        models[model] = tuple(_param(path, model, n, specs[n]) for n in MODEL_PARAMS[model])
+        if model not in known:
+            raise BadInput(f"search space {where}: unknown model {model!r:.40}")
+        names = known[model].params
+        if not isinstance(specs, dict) or set(specs) != set(names):
+            raise BadInput(f"search space {where}: {model} must declare exactly {', '.join(names)}")
+        models[model] = tuple(_param(where, model, n, specs[n]) for n in names)
     return SearchSpace(models)
 
 
-def _param(path: Path, model: str, name: str, spec: object) -> Param:
-    where = f"search space {path}: {model}.{name}"
+def _categorical(where: str, name: str, spec: dict) -> Param:
+    if set(spec) != CATEGORICAL_KEYS:
+        raise BadInput(f"{where}: a categorical must have exactly the keys choices, type")
+    choices = spec["choices"]
+    if (
+        not isinstance(choices, list)
+        or not choices
+        or any(type(c) not in (str, int, bool) for c in choices)
+        or len({json.dumps(c) for c in choices}) != len(choices)
+    ):
+        raise BadInput(f"{where}: choices must be a non-empty list of distinct strings or integers")
+    return Param(name, "categorical", 0, 0, False, 0, 0, True, True, tuple(choices))
+
+
+def _param(space: str, model: str, name: str, spec: object) -> Param:
+    where = f"search space {space}: {model}.{name}"
+    if isinstance(spec, dict) and spec.get("type") == "categorical":
+        return _categorical(where, name, spec)
     if not isinstance(spec, dict) or set(spec) != SPEC_KEYS:
         raise BadInput(f"{where} must have exactly the keys {', '.join(sorted(SPEC_KEYS))}")
     kind, low, high, log = spec["type"], spec["low"], spec["high"], spec["log"]
     if kind not in ("int", "float"):
-        raise BadInput(f"{where}: type must be 'int' or 'float'")
+        raise BadInput(f"{where}: type must be 'int', 'float' or 'categorical'")
     if type(log) is not bool:
         raise BadInput(f"{where}: log must be true or false")
     allowed = (int,) if kind == "int" else (int, float)

@@ -9,7 +9,12 @@ from __future__ import annotations
 
 import numpy as np
 import optuna
-from optuna.distributions import BaseDistribution, FloatDistribution, IntDistribution
+from optuna.distributions import (
+    BaseDistribution,
+    CategoricalDistribution,
+    FloatDistribution,
+    IntDistribution,
+)
 from optuna.trial import TrialState, create_trial
 
 from sweeplake.samplers.base import Proposal, Sampler, turns
@@ -74,6 +79,8 @@ def study_of(space: dict[str, BaseDistribution], past: list[PastTrial], seed: in
 
 
 def distribution(param: Param) -> BaseDistribution:
+    if param.kind == "categorical":
+        return CategoricalDistribution(param.choices)
     if param.kind == "int":
         return IntDistribution(int(param.low), int(param.high), log=param.log)
     return FloatDistribution(param.low, param.high, log=param.log)
@@ -81,7 +88,13 @@ def distribution(param: Param) -> BaseDistribution:
 
 def within(space: dict[str, BaseDistribution], params: dict[str, float | int]) -> bool:
     """Whether a past trial lies in the sampled ranges (a `--params` trial may lie outside)."""
-    return all(
-        params.get(name) is not None and d._contains(d.to_internal_repr(params[name]))
-        for name, d in space.items()
-    )
+    return all(name in params and contains(d, params[name]) for name, d in space.items())
+
+
+def contains(d: BaseDistribution, value: object) -> bool:
+    if value is None:
+        return False
+    try:
+        return d._contains(d.to_internal_repr(value))
+    except ValueError:  # a choice the space no longer offers
+        return False

@@ -9,6 +9,7 @@ CREATE EXTERNAL TABLE IF NOT EXISTS `scores_daily` (
   `min_samples_split` BIGINT,
   `min_samples_leaf` BIGINT,
   `max_features` DOUBLE,
+  `params` STRING,
   `status` STRING,
   `error` STRING,
   `dataset` STRING,

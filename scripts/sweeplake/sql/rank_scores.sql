@@ -37,6 +37,7 @@ SELECT
   s.min_samples_split,
   s.min_samples_leaf,
   s.max_features,
+  s.params,
   s.test_r2,
   s.train_r2,
   s.test_rmse,

@@ -27,6 +27,7 @@ SELECT
   h.min_samples_split,
   h.min_samples_leaf,
   h.max_features,
+  h.params,
   (SELECT count(*) FROM history) AS seen
 FROM history AS h
 WHERE h.hyper_id IN (SELECT hyper_id FROM best UNION ALL SELECT hyper_id FROM recent)

@@ -12,13 +12,12 @@ from dataclasses import dataclass
 from sweeplake.errors import BadInput
 from sweeplake.ids import CROCKFORD
 from sweeplake.lake import Lake
+from sweeplake.models.registry import trusted_types
 
 PREFIX = "models"
 MODEL_FILE = "model.skops"
 # Written after the model file: a card in the lake means its model is complete.
 CARD_FILE = "card.json"
-# The types beyond skops' own default trust that our two estimators are made of.
-TRUSTED_TYPES = frozenset({"sklearn.tree._tree.Tree"})
 
 
 @dataclass(frozen=True)
@@ -64,13 +63,14 @@ def load(lake: Lake, hyper_id: str | None = None) -> Promoted:
     body = lake.get(model_key(hyper_id, MODEL_FILE))
     if body is None:
         raise BadInput(f"{lake.uri}/{model_key(hyper_id, MODEL_FILE)} is missing")
-    untrusted = set(skops.io.get_untrusted_types(data=body)) - TRUSTED_TYPES
+    trusted = trusted_types()
+    untrusted = set(skops.io.get_untrusted_types(data=body)) - trusted
     if untrusted:
         raise BadInput(
             f"{lake.uri}/{model_key(hyper_id, MODEL_FILE)} holds types no sweeplake model has "
             f"({', '.join(sorted(untrusted))[:80]}): refusing to load it"
         )
-    estimator = skops.io.loads(body, trusted=sorted(TRUSTED_TYPES))
+    estimator = skops.io.loads(body, trusted=sorted(trusted))
     return Promoted(estimator, json.loads(card_body))
 
 

@@ -1,5 +1,0 @@
-import sys
-
-from sweeplake.cli import console
-
-sys.exit(console())

@@ -1,1 +1,0 @@
-"""Query engines that run the statements in sql/: DuckDB embedded, or Athena."""

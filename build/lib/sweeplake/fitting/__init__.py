@@ -1,1 +1,0 @@
-"""Fitting trials: the unit of work, and the worker processes that run it."""

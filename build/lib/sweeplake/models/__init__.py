@@ -1,1 +1,0 @@
-"""Promoted models: refit from a trial, checked against its facts, stored with a card."""
