@@ -61,11 +61,13 @@ def cv_r2_by_trial(lake: Path, dataset_path: Path) -> dict[str, float]:
 def sklearn_estimator(model: str, params: dict, seed: int):
     """A trial's estimator built straight from scikit-learn, as a user would build it: the
     oracle that sweeplake's own model families are held to."""
-    from sklearn.ensemble import RandomForestRegressor
+    from sklearn.ensemble import HistGradientBoostingRegressor, RandomForestRegressor
     from sklearn.svm import SVR
 
     if model == "svr":
         return SVR(kernel="rbf", gamma=params["gamma"], C=params["c"], epsilon=params["epsilon"])
     if model == "random_forest":
         return RandomForestRegressor(**params, random_state=seed)
+    if model == "hist_gradient_boosting":
+        return HistGradientBoostingRegressor(**params, early_stopping=False, random_state=seed)
     raise AssertionError(f"no oracle for model {model!r}")

@@ -17,6 +17,7 @@ from lakeread import cv_r2_by_trial, holdout_r2_by_trial, records
 from servers import Served
 from sklearn.preprocessing import FunctionTransformer
 
+from sweeplake.models.registry import families
 from sweeplake.paths import DEFAULT_DATASET
 
 POINTS = [json.loads(line) for line in DEFAULT_DATASET.read_text().splitlines()]
@@ -53,7 +54,7 @@ def facts_of(lake: Path, hyper_id: str) -> dict[int, float]:
     return {f["point_id"]: f["y_pred"] for f in records(lake, "fact") if f["hyper_id"] == hyper_id}
 
 
-@pytest.mark.parametrize("model", ["svr", "random_forest"])
+@pytest.mark.parametrize("model", sorted(families()))
 def test_a_promoted_model_served_over_http_gives_its_facts_on_every_point(
     lake: Path, cache_env: dict, model: str
 ) -> None:

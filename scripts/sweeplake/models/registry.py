@@ -12,6 +12,7 @@ from sweeplake.models.family import ModelFamily
 FAMILY_MODULES = (
     "sweeplake.models.svr",
     "sweeplake.models.random_forest",
+    "sweeplake.models.hist_gradient_boosting",
 )
 
 
