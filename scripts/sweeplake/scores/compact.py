@@ -20,12 +20,12 @@ from pathlib import Path
 from sweeplake.engines.sqlfiles import duckdb_types, table_schema
 from sweeplake.errors import BadInput
 from sweeplake.lake import Lake, open_lake
+from sweeplake.scores.daily import compacted_days, daily_key, day_of
 
 log = logging.getLogger("sweeplake.compact")
 # A day is compacted once it has been over for this many days: a batch that waited in the spool
 # through an outage shorter than that still lands before its day is compacted.
 CLOSED_AFTER_DAYS = 2
-DAILY = "scores_daily"
 
 
 def compact(
@@ -56,27 +56,17 @@ def closed_days(lake: Lake, today: date) -> dict[str, list[str]]:
     Days are compacted oldest first, so only the days after the last compacted one are listed:
     a daily compact costs the same on a lake of a year as on one of a week.
     """
-    done = {key.split("/")[1].removeprefix("dt=") for key in lake.keys(f"{DAILY}/")}
+    done = compacted_days(lake)
     # "0" sorts right after "/": every key of the last compacted day sorts before this, every
     # key of a later day after it.
     after = f"scores/dt={max(done)}0" if done else None
     last = (today - timedelta(days=CLOSED_AFTER_DAYS)).isoformat()
     days: dict[str, list[str]] = defaultdict(list)
     for key in lake.keys("scores/", after=after):
-        day = key.split("/")[1].removeprefix("dt=")
+        day = day_of(key)
         if day <= last and day not in done:
             days[day].append(key)
     return dict(sorted(days.items()))
-
-
-def compacted_through(lake: Lake, first_day: str) -> str:
-    """The last compacted day, or the day before the lake's first when none is."""
-    days = [key.split("/")[1].removeprefix("dt=") for key in lake.keys(f"{DAILY}/")]
-    return max(days, default=(date.fromisoformat(first_day) - timedelta(days=1)).isoformat())
-
-
-def daily_key(day: str) -> str:
-    return f"{DAILY}/dt={day}/{day}.parquet"
 
 
 def daily_parquet(lake: Lake, keys: list[str]) -> bytes:
