@@ -100,3 +100,11 @@ def test_a_circle_through_a_function_level_import_is_found(tmp_path: Path) -> No
     assert graph["pkg.sub.b"] == {"pkg.c"}
     assert graph["pkg.d"] == {"pkg.c"}
     assert circles(graph) == [["pkg.a", "pkg.c", "pkg.sub.b"]]
+
+
+def test_each_engine_takes_the_interface_from_engines_base_not_from_another_engine() -> None:
+    graph = import_graph(PACKAGE)
+    for engine in ("duckdb", "athena", "scores"):
+        assert "sweeplake.engines.base" in graph[f"sweeplake.engines.{engine}"]
+    assert "sweeplake.engines.duckdb" not in graph["sweeplake.engines.athena"]
+    assert "sweeplake.engines.base" in graph["sweeplake.rank"]

@@ -9,7 +9,8 @@ import json
 import math
 from collections import Counter
 
-from sweeplake.engines.duckdb import DuckDBEngine, Engine
+from sweeplake.engines.base import Engine
+from sweeplake.engines.duckdb import DuckDBEngine
 from sweeplake.engines.sqlfiles import read_sql
 from sweeplake.errors import BadInput
 from sweeplake.lake import LocalLake, open_lake

@@ -1,12 +1,12 @@
-"""Query engines: DuckDB embedded over a local copy of the lake, or Athena through pyathena."""
+"""DuckDB embedded over a local copy of the lake: the tables as views over its files."""
 
 from __future__ import annotations
 
 import logging
 import os
-from abc import ABC, abstractmethod
 from pathlib import Path
 
+from sweeplake.engines.base import Engine
 from sweeplake.engines.sqlfiles import TABLE_FILES, duckdb_types, table_schema
 
 log = logging.getLogger("sweeplake.engine")
@@ -17,17 +17,6 @@ TABLE_GLOBS = {
     "oof": "oof/dt=*/*.json.gz",
     "scores": "scores/dt=*/*.json.gz",
 }
-
-
-class Engine(ABC):
-    """Runs one statement from sql/ as it stands and yields its rows."""
-
-    @abstractmethod
-    def query(
-        self, sql: str, within: int | None = None, ranked_by: str = "rank"
-    ) -> tuple[list[str], list[tuple]]:
-        """The statement's columns and rows; given `within`, a ranking's rows whose `ranked_by`
-        column is past it may be left out."""
 
 
 def fetch(
