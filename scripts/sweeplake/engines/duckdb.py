@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from pathlib import Path
 
 from sweeplake.engines.base import Engine
+from sweeplake.engines.readable import readable_objects
 from sweeplake.engines.sqlfiles import TABLE_FILES, duckdb_types, table_schema
 
 log = logging.getLogger("sweeplake.engine")
@@ -84,17 +86,11 @@ class DuckDBEngine(Engine):
             return fetch(self.connection, sql, within, ranked_by)
 
     def _skip_unreadable(self) -> None:
-        import duckdb
-
         for table in TABLE_FILES:
-            readable = []
-            for path in self.files[table]:
-                try:
-                    self._create_view(table, [path]).fetchnumpy()  # every column, every row
-                    readable.append(path)
-                except duckdb.Error as exc:
-                    reason = str(exc).strip().splitlines()[0][:200]
-                    self.skipped[path] = reason
-                    log.warning("skipped %s: %s", os.path.relpath(path, self.root), reason)
-            self.files[table] = readable
-            self._create_view(table, readable)
+            view = functools.partial(self._create_view, table)
+            self.files[table] = readable_objects(self.files[table], view, self._skip)
+            view(self.files[table])
+
+    def _skip(self, path: str, reason: str) -> None:
+        self.skipped[path] = reason
+        log.warning("skipped %s: %s", os.path.relpath(path, self.root), reason)

@@ -17,6 +17,7 @@ from collections import defaultdict
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+from sweeplake.engines.readable import readable_objects
 from sweeplake.engines.sqlfiles import duckdb_types, table_schema
 from sweeplake.errors import BadInput
 from sweeplake.lake import Lake, open_lake
@@ -75,12 +76,12 @@ def daily_parquet(lake: Lake, keys: list[str]) -> bytes:
 
     schema = table_schema("scores")
     with tempfile.TemporaryDirectory(prefix="sweeplake-compact-") as scratch:
-        files = []
+        files: dict[Path, str] = {}  # a local copy of each object, and its key
         for n, key in enumerate(keys):
             body = lake.get(key)
             if body is not None:
-                files.append(Path(scratch) / f"{n}.json.gz")
-                files[-1].write_bytes(body)
+                files[Path(scratch) / f"{n}.json.gz"] = key
+                (Path(scratch) / f"{n}.json.gz").write_bytes(body)
         out = Path(scratch) / "day.parquet"
         connection = duckdb.connect()
 
@@ -89,23 +90,10 @@ def daily_parquet(lake: Lake, keys: list[str]) -> bytes:
             paths = [str(p) for p in paths] or [os.devnull]
             return connection.read_json(paths, columns=columns, format="newline_delimited")
 
-        try:
-            typed(files).write_parquet(str(out), compression="zstd")
-        except duckdb.Error:
-            typed(readable(files, typed)).write_parquet(str(out), compression="zstd")
+        def left_out(path: Path, reason: str) -> None:
+            log.warning("left out an unreadable scores object %s: %s", files[path], reason)
+
+        whole = readable_objects(list(files), typed, left_out)
+        typed(whole).write_parquet(str(out), compression="zstd")
         connection.close()
         return out.read_bytes()
-
-
-def readable(files: list[Path], typed) -> list[Path]:
-    """The objects DuckDB reads whole; each other one is named in the log and left out."""
-    import duckdb
-
-    good = []
-    for path in files:
-        try:
-            typed([path]).fetchall()
-            good.append(path)
-        except duckdb.Error as exc:
-            log.warning("left out an unreadable scores object: %s", str(exc).splitlines()[0][:200])
-    return good
