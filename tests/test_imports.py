@@ -1,5 +1,6 @@
-"""No import circle in the package: read with `ast`, every import counts, those inside functions
-(kept there to start fast) and under TYPE_CHECKING included."""
+"""No import circle in the package: read with `ast`, every import that runs counts, those inside
+functions (kept there to start fast) included. Imports under `if TYPE_CHECKING:` never run and
+name types for annotations only, so they are left out."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ def module_name(path: Path, root: Path) -> str:
 def imported(tree: ast.Module, name: str, is_package: bool, modules: set[str]) -> set[str]:
     """The package's own modules that this module's imports name, wherever they stand."""
     found = set()
-    for node in ast.walk(tree):
+    for node in runtime_nodes(tree):
         if isinstance(node, ast.Import):
             targets = [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom):
@@ -35,6 +36,18 @@ def imported(tree: ast.Module, name: str, is_package: bool, modules: set[str]) -
             continue
         found |= {target for target in targets if target in modules}
     return found - {name}
+
+
+def runtime_nodes(tree: ast.AST):
+    """Every node of the tree but those in the body of an `if TYPE_CHECKING:`."""
+    for node in ast.iter_child_nodes(tree):
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            children = node.orelse
+        else:
+            children = [node]
+        for child in children:
+            yield child
+            yield from runtime_nodes(child)
 
 
 def import_graph(root: Path) -> dict[str, set[str]]:
@@ -96,9 +109,14 @@ def test_a_circle_through_a_function_level_import_is_found(tmp_path: Path) -> No
     (package / "sub" / "b.py").write_text("def f():\n    from ..c import g\n")
     (package / "c.py").write_text("import pkg.a\n")
     (package / "d.py").write_text("from pkg import c\n")
+    (package / "e.py").write_text(
+        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from pkg import d\n"
+        "else:\n    from pkg import a\n"
+    )
     graph = import_graph(package)
     assert graph["pkg.sub.b"] == {"pkg.c"}
     assert graph["pkg.d"] == {"pkg.c"}
+    assert graph["pkg.e"] == {"pkg.a"}  # the TYPE_CHECKING import never runs
     assert circles(graph) == [["pkg.a", "pkg.c", "pkg.sub.b"]]
 
 
