@@ -30,6 +30,7 @@ from bench.report_build import WITH_FACTS, time_report
 from bench.scale import ScaleRow, athena_bytes, scale_rows
 from sweeplake.dataset import Dataset, load_dataset
 from sweeplake.samplers.space import Param, default_space_doc, load_space
+from sweeplake.texttable import aligned
 
 REPO = Path(__file__).resolve().parent.parent
 DATASET = REPO / "data" / "diabetes.json"
@@ -445,14 +446,8 @@ def ratio(value: float) -> str:
 
 
 def render(rows: list[tuple[str, ...]]) -> str:
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    lines = []
-    for row in rows:
-        cells = [row[0].ljust(widths[0])] + [
-            c.rjust(w) for c, w in zip(row[1:], widths[1:], strict=True)
-        ]
-        lines.append("  ".join(cells).rstrip())
-    return "\n".join(lines)
+    """The first column (what was measured) to the left, the figures to the right."""
+    return aligned(rows, right=range(1, len(rows[0])))
 
 
 if __name__ == "__main__":

@@ -137,6 +137,26 @@ def test_the_leaderboard_from_scores_is_rank_runs_sql_over_the_facts(mixed_lake:
     assert dict(held) == {"ok": 9, "failed": 2}  # every trial of every readable hyper object
 
 
+def test_a_scores_object_with_a_value_of_the_wrong_type_is_scored_from_its_facts(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Counting the rows reads no value, so such an object once passed the check and then
+    failed the whole ingest; every value is now read."""
+    lake = LocalLake(tmp_path / "lake")
+    write_batch(lake, [Trial("svr", SVR, 0)])
+    ids = write_batch(lake, [Trial("svr", {**SVR, "c": 3.0}, 0), Trial("svr", SVR, 0)])
+    fact = fact_of(lake, ids)
+    scores = lake.root / "scores" / fact.parent.name / fact.name
+    rewrite(scores, lambda r: {**r, "test_r2": "high"} if r["hyper_id"] == ids[0] else r)
+    store = open_scores(str(lake.root))
+    with caplog.at_level(logging.WARNING, logger="sweeplake.scores"):
+        store.refresh()
+    assert f"scores object {scores} unreadable" in caplog.text
+    _, facts = leaderboard(DuckDBEngine(lake.root), sql=AUDIT_SQL)
+    assert_same_leaderboard(leaderboard_of(store), facts)
+    assert len(facts) == 3
+
+
 def leaderboard_of(store) -> list[dict]:
     from sweeplake.engines.scores import ScoresEngine
 

@@ -203,7 +203,7 @@ def _key_problem(keys: set[str], features: tuple[str, ...], has_folds: bool) -> 
     if missing:
         return (
             f"lacks {', '.join(missing)}: every line needs point_id, is_train and y_true "
-            "besides its features (see the dataset format in the README)"
+            "besides its features (see the dataset file in docs/lake.md)"
         )
     wanted = set(features) | ({"fold"} if has_folds else set())
     absent, extra = sorted(wanted - keys), sorted(keys - wanted - REQUIRED_KEYS)

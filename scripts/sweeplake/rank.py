@@ -9,12 +9,14 @@ import json
 import math
 from collections import Counter
 
-from sweeplake.engines.duckdb import DuckDBEngine, Engine
+from sweeplake.engines.base import Engine
+from sweeplake.engines.duckdb import DuckDBEngine
 from sweeplake.engines.sqlfiles import read_sql
 from sweeplake.errors import BadInput
 from sweeplake.lake import LocalLake, open_lake
 from sweeplake.lake import params as lake_params
 from sweeplake.paths import DEFAULT_TABLE_ROWS
+from sweeplake.texttable import aligned
 
 FORMATS = ("table", "csv", "json")
 LEADERBOARD_SQL = "rank_scores.sql"
@@ -246,9 +248,7 @@ def render_table(rows: list[dict], by: str = "test") -> str:
                 row["hyper_id"],
             )
         )
-    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in cells]
-    return "\n".join(lines) + "\n"
+    return aligned(cells) + "\n"
 
 
 def shown_params(row: dict) -> str:

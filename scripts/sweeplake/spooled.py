@@ -8,6 +8,7 @@ import time
 
 from sweeplake.errors import BadInput, ShipFailed
 from sweeplake.lake.spool import Spool, Waiting
+from sweeplake.texttable import aligned
 
 
 def list_spool(spool: Spool | None = None) -> str:
@@ -19,12 +20,7 @@ def list_spool(spool: Spool | None = None) -> str:
     now = time.time()
     cells = [("batch", "lake", "age", "bytes")]
     cells += [(w.batch_id, w.lake, age(now - w.written), f"{w.size:,}") for w in waiting]
-    widths = [max(len(row[i]) for row in cells) for i in range(4)]
-    lines = [
-        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells
-    ]
-    lines.append(f"{len(waiting)} batch(es) in {spool.root}")
-    return "\n".join(lines) + "\n"
+    return f"{aligned(cells)}\n{len(waiting)} batch(es) in {spool.root}\n"
 
 
 def age(seconds: float) -> str:

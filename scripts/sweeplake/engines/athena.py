@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from sweeplake.engines.duckdb import Engine
+from sweeplake.engines.base import Engine
 from sweeplake.errors import BadInput, QueryFailed
 
 if TYPE_CHECKING:

@@ -1,12 +1,14 @@
-"""Query engines: DuckDB embedded over a local copy of the lake, or Athena through pyathena."""
+"""DuckDB embedded over a local copy of the lake: the tables as views over its files."""
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
-from abc import ABC, abstractmethod
 from pathlib import Path
 
+from sweeplake.engines.base import Engine
+from sweeplake.engines.readable import readable_objects
 from sweeplake.engines.sqlfiles import TABLE_FILES, duckdb_types, table_schema
 
 log = logging.getLogger("sweeplake.engine")
@@ -17,17 +19,6 @@ TABLE_GLOBS = {
     "oof": "oof/dt=*/*.json.gz",
     "scores": "scores/dt=*/*.json.gz",
 }
-
-
-class Engine(ABC):
-    """Runs one statement from sql/ as it stands and yields its rows."""
-
-    @abstractmethod
-    def query(
-        self, sql: str, within: int | None = None, ranked_by: str = "rank"
-    ) -> tuple[list[str], list[tuple]]:
-        """The statement's columns and rows; given `within`, a ranking's rows whose `ranked_by`
-        column is past it may be left out."""
 
 
 def fetch(
@@ -95,17 +86,11 @@ class DuckDBEngine(Engine):
             return fetch(self.connection, sql, within, ranked_by)
 
     def _skip_unreadable(self) -> None:
-        import duckdb
-
         for table in TABLE_FILES:
-            readable = []
-            for path in self.files[table]:
-                try:
-                    self._create_view(table, [path]).fetchnumpy()  # every column, every row
-                    readable.append(path)
-                except duckdb.Error as exc:
-                    reason = str(exc).strip().splitlines()[0][:200]
-                    self.skipped[path] = reason
-                    log.warning("skipped %s: %s", os.path.relpath(path, self.root), reason)
-            self.files[table] = readable
-            self._create_view(table, readable)
+            view = functools.partial(self._create_view, table)
+            self.files[table] = readable_objects(self.files[table], view, self._skip)
+            view(self.files[table])
+
+    def _skip(self, path: str, reason: str) -> None:
+        self.skipped[path] = reason
+        log.warning("skipped %s: %s", os.path.relpath(path, self.root), reason)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from sweeplake.engines.duckdb import Engine, fetch
+from sweeplake.engines.base import Engine
+from sweeplake.engines.duckdb import fetch
 from sweeplake.scores.store import ScoresStore
 
 

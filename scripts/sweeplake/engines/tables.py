@@ -14,6 +14,7 @@ from sweeplake.engines.athena import (
 from sweeplake.engines.sqlfiles import TABLE_FILES, fill, read_sql
 from sweeplake.errors import BadInput, LakeUnreachable
 from sweeplake.lake import Lake, open_lake
+from sweeplake.scores.daily import compacted_through
 
 log = logging.getLogger("sweeplake.setup")
 DATABASE_FILE = "create_database.sql"
@@ -61,8 +62,6 @@ def all_scores_statement(lake: Lake) -> str:
 
 def split_days(lake: Lake) -> tuple[str, str]:
     """The lake's first day (today when it has none) and its last compacted day."""
-    from sweeplake.scores.compact import compacted_through
-
     first = lake.first_key("hyper/dt=")
     day = first.removeprefix("hyper/dt=")[:10] if first else datetime.now(UTC).date().isoformat()
     return day, compacted_through(lake, day)

@@ -17,15 +17,16 @@ from collections import defaultdict
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+from sweeplake.engines.readable import readable_objects
 from sweeplake.engines.sqlfiles import duckdb_types, table_schema
 from sweeplake.errors import BadInput
 from sweeplake.lake import Lake, open_lake
+from sweeplake.scores.daily import compacted_days, daily_key, day_of
 
 log = logging.getLogger("sweeplake.compact")
 # A day is compacted once it has been over for this many days: a batch that waited in the spool
 # through an outage shorter than that still lands before its day is compacted.
 CLOSED_AFTER_DAYS = 2
-DAILY = "scores_daily"
 
 
 def compact(
@@ -56,27 +57,17 @@ def closed_days(lake: Lake, today: date) -> dict[str, list[str]]:
     Days are compacted oldest first, so only the days after the last compacted one are listed:
     a daily compact costs the same on a lake of a year as on one of a week.
     """
-    done = {key.split("/")[1].removeprefix("dt=") for key in lake.keys(f"{DAILY}/")}
+    done = compacted_days(lake)
     # "0" sorts right after "/": every key of the last compacted day sorts before this, every
     # key of a later day after it.
     after = f"scores/dt={max(done)}0" if done else None
     last = (today - timedelta(days=CLOSED_AFTER_DAYS)).isoformat()
     days: dict[str, list[str]] = defaultdict(list)
     for key in lake.keys("scores/", after=after):
-        day = key.split("/")[1].removeprefix("dt=")
+        day = day_of(key)
         if day <= last and day not in done:
             days[day].append(key)
     return dict(sorted(days.items()))
-
-
-def compacted_through(lake: Lake, first_day: str) -> str:
-    """The last compacted day, or the day before the lake's first when none is."""
-    days = [key.split("/")[1].removeprefix("dt=") for key in lake.keys(f"{DAILY}/")]
-    return max(days, default=(date.fromisoformat(first_day) - timedelta(days=1)).isoformat())
-
-
-def daily_key(day: str) -> str:
-    return f"{DAILY}/dt={day}/{day}.parquet"
 
 
 def daily_parquet(lake: Lake, keys: list[str]) -> bytes:
@@ -85,12 +76,12 @@ def daily_parquet(lake: Lake, keys: list[str]) -> bytes:
 
     schema = table_schema("scores")
     with tempfile.TemporaryDirectory(prefix="sweeplake-compact-") as scratch:
-        files = []
+        files: dict[Path, str] = {}  # a local copy of each object, and its key
         for n, key in enumerate(keys):
             body = lake.get(key)
             if body is not None:
-                files.append(Path(scratch) / f"{n}.json.gz")
-                files[-1].write_bytes(body)
+                files[Path(scratch) / f"{n}.json.gz"] = key
+                (Path(scratch) / f"{n}.json.gz").write_bytes(body)
         out = Path(scratch) / "day.parquet"
         connection = duckdb.connect()
 
@@ -99,23 +90,10 @@ def daily_parquet(lake: Lake, keys: list[str]) -> bytes:
             paths = [str(p) for p in paths] or [os.devnull]
             return connection.read_json(paths, columns=columns, format="newline_delimited")
 
-        try:
-            typed(files).write_parquet(str(out), compression="zstd")
-        except duckdb.Error:
-            typed(readable(files, typed)).write_parquet(str(out), compression="zstd")
+        def left_out(path: Path, reason: str) -> None:
+            log.warning("left out an unreadable scores object %s: %s", files[path], reason)
+
+        whole = readable_objects(list(files), typed, left_out)
+        typed(whole).write_parquet(str(out), compression="zstd")
         connection.close()
         return out.read_bytes()
-
-
-def readable(files: list[Path], typed) -> list[Path]:
-    """The objects DuckDB reads whole; each other one is named in the log and left out."""
-    import duckdb
-
-    good = []
-    for path in files:
-        try:
-            typed([path]).fetchall()
-            good.append(path)
-        except duckdb.Error as exc:
-            log.warning("left out an unreadable scores object: %s", str(exc).splitlines()[0][:200])
-    return good

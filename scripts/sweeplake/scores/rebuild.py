@@ -9,7 +9,7 @@ import logging
 from sweeplake.errors import BadInput, LakeUnreachable
 from sweeplake.lake import LocalLake, gzip_text, open_lake
 from sweeplake.scores.records import ndjson
-from sweeplake.scores.rescore import batch_scores, read_points
+from sweeplake.scores.rescore import scored_batches
 
 log = logging.getLogger("sweeplake.rescore")
 
@@ -30,22 +30,8 @@ def rescore(lake_uri: str) -> int:
             wanted = [f"{part}/{tail(k)}" for k in missing for part in ("hyper", "fact", "oof")]
             local = lake.mirror(("data/",), wanted)
         connection = duckdb.connect()
-        datasets = read_points(connection, sorted(local.root.glob("data/*.json")))
         written = 0
-        for key in missing:
-            dt = tail(key).split("/")[0].removeprefix("dt=")
-            try:
-                rows = batch_scores(
-                    connection,
-                    local.root / key,
-                    local.root / f"fact/{tail(key)}",
-                    dt,
-                    datasets,
-                    local.root / f"oof/{tail(key)}",
-                )
-            except duckdb.Error as exc:
-                log.warning("skipped %s: %s", key, str(exc).strip().splitlines()[0][:200])
-                continue
+        for key, rows in scored_batches(connection, local.root, missing):
             lake.put(f"scores/{tail(key)}", gzip_text(ndjson(rows)))
             written += 1
     except (BotoCoreError, ClientError) as exc:

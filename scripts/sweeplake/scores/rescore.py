@@ -7,12 +7,15 @@ what the audit cannot read (and skips) is what this cannot read either.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from sweeplake.engines.readable import readable_objects
 from sweeplake.engines.sqlfiles import duckdb_types, table_schema
+from sweeplake.scores.daily import day_of
 from sweeplake.scores.metrics import cv_score, score
 from sweeplake.scores.records import scores_record
 
@@ -28,25 +31,44 @@ class Points:
     is_train: np.ndarray
 
 
-def read_typed(connection, table: str, path: Path):
-    """A relation over one object with its table's columns and types (no partition column)."""
+def read_typed(connection, table: str, *paths: Path):
+    """A relation over objects with their table's columns and types (no partition column)."""
     columns = duckdb_types(table_schema(table).columns)
-    return connection.read_json(str(path), columns=columns, format="newline_delimited")
+    return connection.read_json(
+        [str(p) for p in paths], columns=columns, format="newline_delimited"
+    )
+
+
+def scored_batches(
+    connection, root: Path, hyper_keys: list[str]
+) -> Iterator[tuple[str, list[dict]]]:
+    """Each batch's hyper key and scores records, from its objects in the local lake `root`.
+
+    A batch whose hyper object DuckDB cannot read whole is skipped and named in the log.
+    """
+    datasets = read_points(connection, sorted(root.glob("data/*.json")))
+    whole = readable_objects(
+        hyper_keys,
+        lambda keys: read_typed(connection, "hyperparams", *(root / key for key in keys)),
+        lambda key, reason: log.warning("skipped %s: %s", key, reason),
+    )
+    for key in whole:
+        rest = key.removeprefix("hyper/")
+        fact, oof = root / f"fact/{rest}", root / f"oof/{rest}"
+        yield key, batch_scores(connection, root / key, fact, day_of(key), datasets, oof)
 
 
 def read_points(connection, paths: list[Path]) -> dict[str, Points]:
-    """Every dataset's points from the lake's data/ objects; an unreadable one is left out."""
-    import duckdb
-
+    """Each dataset's points from the lake's data/ objects; unreadable ones are named, skipped."""
     datasets: dict[str, Points] = {}
-    for path in paths:
-        try:
-            rows = read_typed(connection, "data", path)
-            found = (
-                rows.select("dataset, point_id, is_train, y_true").order("point_id").fetchnumpy()
-            )
-        except duckdb.Error:
-            continue
+    whole = readable_objects(
+        paths,
+        lambda some: read_typed(connection, "data", *some),
+        lambda path, reason: log.warning("skipped data/%s: %s", path.name, reason),
+    )
+    for path in whole:
+        rows = read_typed(connection, "data", path)
+        found = rows.select("dataset, point_id, is_train, y_true").order("point_id").fetchnumpy()
         for name in set(found["dataset"].tolist()):
             mine = found["dataset"] == name
             datasets[name] = Points(

@@ -20,13 +20,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from sweeplake.engines.readable import readable_objects
 from sweeplake.engines.sqlfiles import duckdb_types, table_schema
 from sweeplake.ids import new_id
 from sweeplake.lake import Lake, LocalLake, open_lake
 from sweeplake.lake.base import write_durably
 from sweeplake.paths import DEFAULT_CACHE
 from sweeplake.scores.records import ndjson
-from sweeplake.scores.rescore import batch_scores, read_points
+from sweeplake.scores.rescore import scored_batches
 
 log = logging.getLogger("sweeplake.scores")
 MANIFEST = "manifest.json"
@@ -153,51 +154,21 @@ class ScoresStore:
 
     def readable(self, connection, files: list[str], unscored: list[str]) -> list[str]:
         """The scores objects DuckDB reads whole; a batch whose object it cannot is rescored."""
-        import duckdb
 
-        try:
-            if files:
-                self.typed(connection, files).aggregate("count(*)").fetchall()
-            return files
-        except duckdb.Error:
-            pass
-        good = []
-        for path in files:
-            try:
-                self.typed(connection, [path]).fetchall()
-                good.append(path)
-            except duckdb.Error as exc:
-                reason = str(exc).strip().splitlines()[0][:200]
-                log.warning("scores object %s unreadable (%s): scoring its facts", path, reason)
-                key = Path(path).relative_to(self.local.root).as_posix()
-                unscored.append("hyper/" + key.removeprefix("scores/"))
-        return good
+        def rescored(path: str, reason: str) -> None:
+            log.warning("scores object %s unreadable (%s): scoring its facts", path, reason)
+            key = Path(path).relative_to(self.local.root).as_posix()
+            unscored.append("hyper/" + key.removeprefix("scores/"))
+
+        return readable_objects(files, lambda paths: self.typed(connection, paths), rescored)
 
     def rescore(self, connection, local: LocalLake, unscored: list[str], out: Path) -> None:
         """Score the batches from their facts into one NDJSON file for ingesting."""
-        import duckdb
-
         if local is not self.lake:
             tails = [k.removeprefix("hyper/") for k in unscored]
             self.lake.mirror((), [f"{part}/{t}" for t in tails for part in ("fact", "oof")])
-        datasets = read_points(connection, sorted(local.root.glob("data/*.json")))
         with open(out, "w") as handle:
-            for hyper_key in unscored:
-                rest = hyper_key.removeprefix("hyper/")
-                dt = rest.split("/")[0].removeprefix("dt=")
-                try:
-                    rows = batch_scores(
-                        connection,
-                        local.root / hyper_key,
-                        local.root / ("fact/" + rest),
-                        dt,
-                        datasets,
-                        local.root / ("oof/" + rest),
-                    )
-                except duckdb.Error as exc:
-                    reason = str(exc).strip().splitlines()[0][:200]
-                    log.warning("skipped %s: %s", hyper_key, reason)
-                    continue
+            for _, rows in scored_batches(connection, local.root, unscored):
                 handle.write(ndjson(rows))
 
     def forget(self, parts: list[str], gone: set[str]) -> list[str]:

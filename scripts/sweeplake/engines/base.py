@@ -1,0 +1,16 @@
+"""The query-engine interface: DuckDB (embedded) and Athena each run the files in sql/ behind it."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+
+class Engine(ABC):
+    """Runs one statement from sql/ as it stands and yields its rows."""
+
+    @abstractmethod
+    def query(
+        self, sql: str, within: int | None = None, ranked_by: str = "rank"
+    ) -> tuple[list[str], list[tuple]]:
+        """The statement's columns and rows; given `within`, a ranking's rows whose `ranked_by`
+        column is past it may be left out."""
