@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from sweeplake.engines.sqlfiles import duckdb_types, table_schema
+from sweeplake.lake.parts import batch_files
 from sweeplake.scores.metrics import cv_score, score
 from sweeplake.scores.records import scores_record
 
@@ -28,10 +29,12 @@ class Points:
     is_train: np.ndarray
 
 
-def read_typed(connection, table: str, path: Path):
-    """A relation over one object with its table's columns and types (no partition column)."""
+def read_typed(connection, table: str, path: Path | list[Path]):
+    """A relation over one object (or a batch's parts) with its table's columns and types (no
+    partition column)."""
     columns = duckdb_types(table_schema(table).columns)
-    return connection.read_json(str(path), columns=columns, format="newline_delimited")
+    files = [str(p) for p in path] if isinstance(path, list) else str(path)
+    return connection.read_json(files, columns=columns, format="newline_delimited")
 
 
 def read_points(connection, paths: list[Path]) -> dict[str, Points]:
@@ -76,7 +79,7 @@ def batch_scores(
     names = trials.columns
     hyper_rows = [dict(zip(names, row, strict=True)) for row in trials.fetchall()]
     try:
-        facts = read_typed(connection, "predict", fact)
+        facts = read_typed(connection, "predict", batch_files(fact) or fact)
         found = facts.filter("y_pred IS NOT NULL").fetchnumpy()
     except duckdb.Error as exc:
         reason = str(exc).strip().splitlines()[0][:200]
@@ -98,10 +101,11 @@ def batch_scores(
 def read_oof(connection, path: Path | None) -> dict | None:
     import duckdb
 
-    if path is None or not path.is_file():
+    files = [] if path is None else batch_files(path)
+    if not files:
         return None
     try:
-        return read_typed(connection, "oof", path).filter("y_pred IS NOT NULL").fetchnumpy()
+        return read_typed(connection, "oof", files).filter("y_pred IS NOT NULL").fetchnumpy()
     except duckdb.Error:
         return None
 

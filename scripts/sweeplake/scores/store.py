@@ -24,6 +24,7 @@ from sweeplake.engines.sqlfiles import duckdb_types, table_schema
 from sweeplake.ids import new_id
 from sweeplake.lake import Lake, LocalLake, open_lake
 from sweeplake.lake.base import write_durably
+from sweeplake.lake.parts import batch_object_keys
 from sweeplake.paths import DEFAULT_CACHE
 from sweeplake.scores.records import ndjson
 from sweeplake.scores.rescore import batch_scores, read_points
@@ -179,7 +180,8 @@ class ScoresStore:
 
         if local is not self.lake:
             tails = [k.removeprefix("hyper/") for k in unscored]
-            self.lake.mirror((), [f"{part}/{t}" for t in tails for part in ("fact", "oof")])
+            parts = ("fact", "oof")
+            self.lake.mirror((), [k for t in tails for k in batch_object_keys(self.lake, t, parts)])
         datasets = read_points(connection, sorted(local.root.glob("data/*.json")))
         with open(out, "w") as handle:
             for hyper_key in unscored:
