@@ -171,6 +171,17 @@ def build_parser() -> Parser:
         help="cross-validate every trial on the dataset's K folds, 0 for none "
         "(default: every fold the dataset has)",
     )
+    run.add_argument(
+        "--runner",
+        default="local",
+        help="local (worker processes on this machine) or spark (the trials as Spark tasks)",
+    )
+    run.add_argument(
+        "--spark-master",
+        metavar="URL",
+        help="with --runner spark: the master to start Spark on, as local[4] or yarn "
+        "(default: the session spark-submit gives, else local[*])",
+    )
 
     rank = command("rank", "print the trials ranked by test R2, per dataset")
     rank.add_argument("--lake", default=lake, metavar="URI", help=f"the lake to rank: {lake_help}")
@@ -356,6 +367,8 @@ def dispatch(args: argparse.Namespace) -> int:
             space=args.space,
             cv=args.cv,
             sampler=args.sampler,
+            runner=args.runner,
+            spark_master=args.spark_master,
         )
     elif args.command == "rank" and args.audit:
         from sweeplake.rank import audit
