@@ -110,10 +110,10 @@ def build_parser() -> Parser:
     )
     run.add_argument(
         "--dataset",
-        type=Path,
         default=DEFAULT_DATASET,
         metavar="PATH",
-        help="dataset file to fit and predict (see import-data)",
+        help="dataset to fit and predict: a JSON lines file (see import-data), or Parquet with "
+        "the same columns (a .parquet file or a folder of them, local or s3://)",
     )
     run.add_argument(
         "--model",

@@ -44,7 +44,7 @@ class RunSummary:
 
 def run(
     lake: str = DEFAULT_LAKE,
-    dataset: Path = DEFAULT_DATASET,
+    dataset: Path | str = DEFAULT_DATASET,
     model: str | None = None,
     trials: int | None = None,
     budget: float = 45.0,
