@@ -82,8 +82,18 @@ def build_parser() -> Parser:
     )
 
     imported = command("import-data", "write a dataset file from a numeric CSV with a header")
-    imported.add_argument(
-        "--csv", type=Path, required=True, metavar="FILE", help="the CSV file to read"
+    source = imported.add_mutually_exclusive_group(required=True)
+    source.add_argument(
+        "--csv",
+        type=Path,
+        metavar="FILE",
+        help="the CSV file to read (default: none; this or --parquet is required)",
+    )
+    source.add_argument(
+        "--parquet",
+        type=Path,
+        metavar="PATH",
+        help="a Parquet file or folder to read, with --out X.parquet (default: none)",
     )
     imported.add_argument("--target", required=True, metavar="COLUMN", help="the column to predict")
     imported.add_argument(
@@ -100,7 +110,8 @@ def build_parser() -> Parser:
         "--out",
         type=Path,
         metavar="PATH",
-        help="dataset file to write; its name names the dataset "
+        help="dataset file to write; its name names the dataset; X.parquet streams the source "
+        "through DuckDB, for sources larger than memory "
         "(default: the CSV's path with .json in place of .csv)",
     )
 
@@ -349,9 +360,17 @@ def dispatch(args: argparse.Namespace) -> int:
 
         log.info("wrote %s", export_diabetes(args.out))
     elif args.command == "import-data":
-        from sweeplake.importcsv import import_csv
+        if args.out is not None and args.out.suffix == ".parquet":
+            from sweeplake.importbig import import_parquet
 
-        import_csv(args.csv, args.target, args.test_size, args.seed, args.out)
+            source = args.csv or args.parquet
+            import_parquet(source, args.target, args.test_size, args.seed, args.out)
+        elif args.parquet is not None:
+            raise BadInput("--parquet is read by streaming: give --out a .parquet path")
+        else:
+            from sweeplake.importcsv import import_csv
+
+            import_csv(args.csv, args.target, args.test_size, args.seed, args.out)
     elif args.command == "run":
         from sweeplake.run import run
 
