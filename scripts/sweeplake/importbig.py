@@ -15,7 +15,7 @@ from pathlib import Path
 
 from sweeplake.dataset import DATASET_NAME, FOLDS
 from sweeplake.errors import BadInput
-from sweeplake.importcsv import feature_names
+from sweeplake.importcsv import feature_columns
 
 log = logging.getLogger("sweeplake.import")
 MEMORY_LIMIT = "512MB"  # DuckDB spills past this: the import's memory stays small
@@ -46,13 +46,7 @@ def import_parquet(source: Path, target: str, test_size: float, seed: int, out: 
         connection.execute("SET threads = 1")  # rows numbered in the source's order
         rows = read_source(connection, source)
         header = rows.columns
-        if target not in header:
-            shown = ", ".join(header[:20]) + (", ..." if len(header) > 20 else "")
-            raise BadInput(f"{source}: no column {target!r:.40} for --target; it has {shown}")
-        features = [c for c in header if c != target]
-        if not features:
-            raise BadInput(f"{source}: no column besides the target {target!r:.40}")
-        names = feature_names(source, features)
+        features, names = feature_columns(str(source), header, target)
         rows.create_view("source")
         check_numbers(connection, source, header)
         number = "TRY_CAST({} AS DOUBLE)"
