@@ -32,7 +32,6 @@ log = logging.getLogger("sweeplake.spark")
 # Tasks per core Spark offers: a few, so a retried task redoes a small share of the batch,
 # while the parts stay few (each is one object Athena opens).
 TASKS_PER_CORE = 2
-SETTINGS = ("SWEEPLAKE_", "AWS_")
 
 
 @dataclass(frozen=True)
@@ -105,8 +104,7 @@ def fit_on_spark(
     planned = [(new_id(), trial) for trial in trials]
     slices = min(len(planned), max(1, context.defaultParallelism) * TASKS_PER_CORE)
     spec = BatchSpec(lake.uri, batch_id, dt, dataset, frozenset(models), cv, time.time() + budget)
-    if context.master.startswith("local"):
-        forward_settings(context.environment)
+    forward_settings(context.environment, context.master.startswith("local"))
     context.setJobGroup(f"sweeplake-{batch_id}", f"sweeplake batch {batch_id}")
     shared = context.broadcast(spec)
     log.info(
@@ -133,12 +131,14 @@ def fit_on_spark(
     return sorted(outcomes, key=lambda o: o.hyper_id)
 
 
-def forward_settings(environment: dict[str, str]) -> None:
-    """Give the tasks this process's lake settings (SWEEPLAKE_*, AWS_*): on a local master they
-    run on this machine as this user. A cluster's executors use their own (an instance role)."""
-    for name in [n for n in environment if n.startswith(SETTINGS)]:
+def forward_settings(environment: dict[str, str], local: bool) -> None:
+    """Give the tasks this process's lake settings: SWEEPLAKE_* always (the KMS key, the S3
+    timeout); AWS_* (credentials, endpoint) only on a local master, where the tasks run on this
+    machine as this user: a cluster's executors use their own (an instance role)."""
+    forwarded = ("SWEEPLAKE_", "AWS_") if local else ("SWEEPLAKE_",)
+    for name in [n for n in environment if n.startswith(forwarded)]:
         del environment[name]
-    environment.update({n: v for n, v in os.environ.items() if n.startswith(SETTINGS)})
+    environment.update({n: v for n, v in os.environ.items() if n.startswith(forwarded)})
 
 
 def check_parts(lake: Lake, spec: BatchSpec, written: set[str]) -> None:

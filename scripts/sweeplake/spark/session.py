@@ -37,13 +37,13 @@ def spark_session(master: str | None = None):
     # The executors' Python workers run this interpreter, where sweeplake is installed.
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     try:
-        session = (
-            SparkSession.builder.master(master or DEFAULT_MASTER)
-            .appName(APP_NAME)
-            .config("spark.ui.enabled", "false")
-            .config("spark.ui.showConsoleProgress", "false")
-            .getOrCreate()
-        )
+        from pyspark import SparkConf
+
+        builder = SparkSession.builder.appName(APP_NAME)
+        # Under spark-submit the master is set already (--master yarn): that one stands.
+        if master is not None or not SparkConf().contains("spark.master"):
+            builder = builder.master(master or DEFAULT_MASTER).config("spark.ui.enabled", "false")
+        session = builder.config("spark.ui.showConsoleProgress", "false").getOrCreate()
     except Exception as exc:  # the JVM did not start, or the master URL is not one
         first = next((ln for ln in str(exc).splitlines() if ln.strip()), type(exc).__name__)
         raise BadInput(f"cannot start Spark on {master or DEFAULT_MASTER}: {first[:200]}") from None
