@@ -197,6 +197,8 @@ def test_spark_flags_are_checked_before_any_work(lake: Path) -> None:
     alone = sweeplake("run", "--lake", str(lake), "--spark-master", "local[2]")
     assert alone.returncode == 2 and alone.stderr.count("\n") == 1, alone.stderr
     assert "--runner spark" in alone.stderr
+    workers = sweeplake("run", "--lake", str(lake), "--runner", "spark", "--workers", "2")
+    assert workers.returncode == 2 and "--workers applies to --runner local" in workers.stderr
     unknown = sweeplake("run", "--lake", str(lake), "--runner", "dask")
     assert unknown.returncode == 2 and "local or spark" in unknown.stderr
     assert not lake.exists()

@@ -91,6 +91,8 @@ def run(
         raise BadInput(f"unknown runner {runner!r:.40}: choose {' or '.join(RUNNERS)}")
     if spark_master is not None and runner != "spark":
         raise BadInput("--spark-master applies to --runner spark alone: add it, or leave both out")
+    if workers is not None and runner == "spark":
+        raise BadInput("--workers applies to --runner local: Spark's master sets the cores")
     if sampler not in SAMPLERS:
         raise BadInput(f"unknown sampler {sampler!r:.40}: choose {' or '.join(SAMPLERS)}")
     data = load_dataset(dataset)

@@ -62,6 +62,7 @@ def run_on_spark(
     """Fit the batch on Spark, then commit it: the hyper object, then the scores object."""
     from sweeplake.run import encode_batch, today
 
+    spark_session(master)  # started (or refused) before anything is written
     dt = today()  # fixed before the tasks start: their parts and the commit share the day
     if not dataset_held:
         write(lake, batch_id, dataset_key(dataset), dataset.canonical)
