@@ -40,7 +40,9 @@ def spark_session(master: str | None = None):
         from pyspark import SparkConf
 
         builder = SparkSession.builder.appName(APP_NAME)
-        # Under spark-submit the master is set already (--master yarn): that one stands.
+        # Under spark-submit the master is set already (--master yarn): that one stands. The
+        # JVM (spark-submit's, or a new one) must run for SparkConf to read its settings.
+        SparkContext._ensure_initialized()
         if master is not None or not SparkConf().contains("spark.master"):
             builder = builder.master(master or DEFAULT_MASTER).config("spark.ui.enabled", "false")
         session = builder.config("spark.ui.showConsoleProgress", "false").getOrCreate()
