@@ -164,9 +164,21 @@ def test_rank_audit_report_and_promote_read_spark_batches(spark, tmp_path: Path)
     lake = tmp_path / "lake"
     run(lake=str(lake), trials=4, seed=1, workers=1, budget=BUDGET)
     spark_batch = run(lake=str(lake), trials=4, seed=2, runner="spark", budget=BUDGET).batch_id
+    # Without its scores object, the batch is scored from its parts: by rank's scores store,
+    # then by `rescore`, which writes the object back.
+    (scores_object,) = lake.glob(f"scores/dt=*/{spark_batch}.json.gz")
+    written = {s["hyper_id"]: s for s in object_records(scores_object)}
+    scores_object.unlink()
     audit = sweeplake("rank", "--audit", "--lake", str(lake))
     assert audit.returncode == 0, audit.stdout + audit.stderr
     assert "8 ranked trials" in audit.stdout
+    rescored = sweeplake("rescore", "--lake", str(lake))
+    assert rescored.returncode == 0, rescored.stderr
+    again = {s["hyper_id"]: s for s in object_records(scores_object)}
+    assert again.keys() == written.keys()
+    for hyper_id, first in written.items():
+        for metric in ("test_r2", "train_r2", "test_rmse", "test_mae", "cv_r2", "cv_oof_r2"):
+            assert again[hyper_id][metric] == pytest.approx(first[metric], rel=1e-12), metric
     report = sweeplake("report", "--lake", str(lake), "--out", str(tmp_path / "r.html"))
     assert report.returncode == 0, report.stderr
     spark_trial = next(
