@@ -142,6 +142,10 @@ def test_a_killed_python_worker_is_retried_and_every_trial_lands_once(
         except BaseException as exc:  # noqa: BLE001  (handed to the test thread)
             done["error"] = exc
 
+    def no_worker_left() -> bool:  # an earlier job's worker, exiting, is not this batch's
+        return not python_workers()
+
+    wait_for(no_worker_left)
     runner = threading.Thread(target=batch)
     runner.start()
     victim = wait_for(python_workers)[0]  # a live worker is a task fitting its trials
