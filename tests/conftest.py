@@ -69,3 +69,25 @@ def env(aws, proxy, tmp_path) -> dict[str, str]:
         "SWEEPLAKE_SPOOL": str(tmp_path / "spool"),
         "SWEEPLAKE_CACHE": str(tmp_path / "cache"),
     }
+
+
+@pytest.fixture(scope="session")
+def spark():
+    """One Spark for the whole session, for real, in local mode on two cores: its JVM takes
+    seconds to start. local[2,4]: a task may fail up to 4 times, as on a cluster, so a task whose
+    Python worker is killed is retried. Workers are not reused between tasks, so a Python worker
+    alive is a task running (the kill test relies on it)."""
+    from pyspark.sql import SparkSession  # a test requirement: missing, this fails loudly
+
+    os.environ["PYSPARK_PYTHON"] = sys.executable
+    session = (
+        SparkSession.builder.master("local[2,4]")
+        .appName("sweeplake-tests")
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.python.worker.reuse", "false")
+        .getOrCreate()
+    )
+    session.sparkContext.setLogLevel("ERROR")
+    yield session
+    session.stop()

@@ -82,8 +82,18 @@ def build_parser() -> Parser:
     )
 
     imported = command("import-data", "write a dataset file from a numeric CSV with a header")
-    imported.add_argument(
-        "--csv", type=Path, required=True, metavar="FILE", help="the CSV file to read"
+    source = imported.add_mutually_exclusive_group(required=True)
+    source.add_argument(
+        "--csv",
+        type=Path,
+        metavar="FILE",
+        help="the CSV file to read (default: none; this or --parquet is required)",
+    )
+    source.add_argument(
+        "--parquet",
+        type=Path,
+        metavar="PATH",
+        help="a Parquet file or folder to read, with --out X.parquet (default: none)",
     )
     imported.add_argument("--target", required=True, metavar="COLUMN", help="the column to predict")
     imported.add_argument(
@@ -100,7 +110,8 @@ def build_parser() -> Parser:
         "--out",
         type=Path,
         metavar="PATH",
-        help="dataset file to write; its name names the dataset "
+        help="dataset file to write; its name names the dataset; X.parquet streams the source "
+        "through DuckDB, for sources larger than memory "
         "(default: the CSV's path with .json in place of .csv)",
     )
 
@@ -110,10 +121,10 @@ def build_parser() -> Parser:
     )
     run.add_argument(
         "--dataset",
-        type=Path,
         default=DEFAULT_DATASET,
         metavar="PATH",
-        help="dataset file to fit and predict (see import-data)",
+        help="dataset to fit and predict: a JSON lines file (see import-data), or Parquet with "
+        "the same columns (a .parquet file or a folder of them, local or s3://)",
     )
     run.add_argument(
         "--model",
@@ -170,6 +181,17 @@ def build_parser() -> Parser:
         metavar="K",
         help="cross-validate every trial on the dataset's K folds, 0 for none "
         "(default: every fold the dataset has)",
+    )
+    run.add_argument(
+        "--runner",
+        default="local",
+        help="local (worker processes on this machine) or spark (the trials as Spark tasks)",
+    )
+    run.add_argument(
+        "--spark-master",
+        metavar="URL",
+        help="with --runner spark: the master to start Spark on, as local[4] or yarn "
+        "(default: the session spark-submit gives, else local[*])",
     )
 
     rank = command("rank", "print the trials ranked by test R2, per dataset")
@@ -338,9 +360,17 @@ def dispatch(args: argparse.Namespace) -> int:
 
         log.info("wrote %s", export_diabetes(args.out))
     elif args.command == "import-data":
-        from sweeplake.importcsv import import_csv
+        if args.out is not None and args.out.suffix == ".parquet":
+            from sweeplake.importbig import import_parquet
 
-        import_csv(args.csv, args.target, args.test_size, args.seed, args.out)
+            source = args.csv or args.parquet
+            import_parquet(source, args.target, args.test_size, args.seed, args.out)
+        elif args.parquet is not None:
+            raise BadInput("--parquet is read by streaming: give --out a .parquet path")
+        else:
+            from sweeplake.importcsv import import_csv
+
+            import_csv(args.csv, args.target, args.test_size, args.seed, args.out)
     elif args.command == "run":
         from sweeplake.run import run
 
@@ -356,6 +386,8 @@ def dispatch(args: argparse.Namespace) -> int:
             space=args.space,
             cv=args.cv,
             sampler=args.sampler,
+            runner=args.runner,
+            spark_master=args.spark_master,
         )
     elif args.command == "rank" and args.audit:
         from sweeplake.rank import audit

@@ -111,14 +111,22 @@ def export_diabetes(out: Path) -> Path:
     return write_user_file(out, payload, "--out")
 
 
-def load_dataset(path: Path) -> Dataset:
-    """Read and check an NDJSON dataset; every problem is a BadInput naming the file and line."""
-    text = read_text(path, "dataset")
-    numbered = [
-        (n, _parse_line(path, n, line))
-        for n, line in enumerate(text.splitlines(), 1)
-        if line.strip()
-    ]
+def load_dataset(path: Path | str) -> Dataset:
+    """Read and check an NDJSON dataset, or a Parquet one (a .parquet file, a folder of them,
+    or s3://...) with the same columns; every problem is a BadInput naming the file and line
+    (the row, in Parquet)."""
+    from sweeplake.parquet import is_parquet, parquet_records
+
+    unit = "row" if is_parquet(path) else "line"
+    if unit == "row":
+        numbered = list(enumerate(parquet_records(path), 1))
+    else:
+        text = read_text(path, "dataset")
+        numbered = [
+            (n, _parse_line(path, n, line))
+            for n, line in enumerate(text.splitlines(), 1)
+            if line.strip()
+        ]
     records = [record for _, record in numbered]
     if not records:
         raise BadInput(f"dataset {path}: holds no points")
@@ -148,7 +156,7 @@ def load_dataset(path: Path) -> Dataset:
     fold = np.full(len(records), NO_FOLD, dtype=np.int64)
     has_folds = "fold" in records[0]
     for i, (number, record) in enumerate(numbered):
-        where = f"dataset {path} line {number}"
+        where = f"dataset {path} {unit} {number}"
         keys = set(record) - {"dataset"}
         if keys != set(features) | REQUIRED_KEYS | ({"fold"} if has_folds else set()):
             raise BadInput(f"{where}: {_key_problem(keys, features, has_folds)}")

@@ -55,13 +55,7 @@ def import_csv(
         )
 
     header, rows = read_rows(source)
-    if target not in header:
-        shown = ", ".join(header[:20]) + (", ..." if len(header) > 20 else "")
-        raise BadInput(f"CSV {source}: no column {target!r:.40} for --target; it has {shown}")
-    features = [column for column in header if column != target]
-    if not features:
-        raise BadInput(f"CSV {source}: no column besides the target {target!r:.40}")
-    names = feature_names(source, features)
+    features, names = feature_columns(f"CSV {source}", header, target)
     table = np.array([[number(source, line, c, cells[c]) for c in header] for line, cells in rows])
     points = len(rows)
     tests = math.ceil(test_size * points)
@@ -116,7 +110,19 @@ def read_rows(source: Path) -> tuple[list[str], list[tuple[int, dict[str, str]]]
     return header, rows
 
 
-def feature_names(source: Path, columns: list[str]) -> tuple[str, ...]:
+def feature_columns(source: str, header: list[str], target: str) -> tuple[list[str], tuple]:
+    """The columns besides `target` and their names as features; BadInput naming `source` if
+    `target` is not a column or is the only one."""
+    if target not in header:
+        shown = ", ".join(header[:20]) + (", ..." if len(header) > 20 else "")
+        raise BadInput(f"{source}: no column {target!r:.40} for --target; it has {shown}")
+    features = [column for column in header if column != target]
+    if not features:
+        raise BadInput(f"{source}: no column besides the target {target!r:.40}")
+    return features, feature_names(source, features)
+
+
+def feature_names(source: str, columns: list[str]) -> tuple[str, ...]:
     """Each column as a lowercase SQL name ("Blood Pressure" -> blood_pressure), all distinct."""
     names = []
     for column in columns:
@@ -125,7 +131,7 @@ def feature_names(source: Path, columns: list[str]) -> tuple[str, ...]:
             name = f"x_{name}"
         if name in RESERVED_KEYS or name in names:
             raise BadInput(
-                f"CSV {source}: column {column!r:.40} would be named {name!r}, which is "
+                f"{source}: column {column!r:.40} would be named {name!r}, which is "
                 "taken; rename the column"
             )
         names.append(name)

@@ -30,6 +30,7 @@ from sweeplake.scores.records import scores_record
 log = logging.getLogger("sweeplake.run")
 # How long past the budget a trial may still run before its worker is stopped.
 OVERRUN_SECONDS = 10.0
+RUNNERS = ("local", "spark")
 
 
 @dataclass(frozen=True)
@@ -43,7 +44,7 @@ class RunSummary:
 
 def run(
     lake: str = DEFAULT_LAKE,
-    dataset: Path = DEFAULT_DATASET,
+    dataset: Path | str = DEFAULT_DATASET,
     model: str | None = None,
     trials: int | None = None,
     budget: float = 45.0,
@@ -53,6 +54,8 @@ def run(
     space: Path | None = None,
     cv: int | None = None,
     sampler: str = "random",
+    runner: str = "local",
+    spark_master: str | None = None,
 ) -> RunSummary:
     """Check everything, fit the trials, then write the batch: bad input writes nothing.
 
@@ -84,6 +87,12 @@ def run(
         raise BadInput(f"--workers must be at least 1, got {workers}")
     if seed is not None and not 0 <= seed < 2**32:
         raise BadInput(f"--seed must be in [0, 2**32), got {seed}")
+    if runner not in RUNNERS:
+        raise BadInput(f"unknown runner {runner!r:.40}: choose {' or '.join(RUNNERS)}")
+    if spark_master is not None and runner != "spark":
+        raise BadInput("--spark-master applies to --runner spark alone: add it, or leave both out")
+    if workers is not None and runner == "spark":
+        raise BadInput("--workers applies to --runner local: Spark's master sets the cores")
     if sampler not in SAMPLERS:
         raise BadInput(f"unknown sampler {sampler!r:.40}: choose {' or '.join(SAMPLERS)}")
     data = load_dataset(dataset)
@@ -125,12 +134,29 @@ def run(
     # The budget covers the fits alone: a slow lake before them never turns trials into failures.
     deadline = time.monotonic() + budget
     progress = Progress(len(planned), deadline, sys.stderr)
-    cores = workers or available_cores()
-    outcomes, facts = fit_batch(data, planned, used, cores, deadline, cv=cv > 0, progress=progress)
-    progress.close()
     lineage = trial_lineage(search_space, sampler, proposal.history)
-    batch = encode_batch(batch_id, data, outcomes, lineage, facts)
-    target.write_batch(batch, None if dataset_held else data)
+    if runner == "spark":
+        from sweeplake.spark.runner import run_on_spark
+
+        progress.close()  # the tasks' progress is Spark's to show
+        outcomes = run_on_spark(
+            target,
+            batch_id,
+            data,
+            planned,
+            used,
+            cv > 0,
+            budget,
+            spark_master,
+            dataset_held,
+            lineage,
+        )
+    else:
+        cores = workers or available_cores()
+        outcomes, facts = fit_batch(data, planned, used, cores, deadline, cv > 0, progress)
+        progress.close()
+        batch = encode_batch(batch_id, data, outcomes, lineage, facts)
+        target.write_batch(batch, None if dataset_held else data)
     failed = sum(not o.ok for o in outcomes)
     seconds = time.monotonic() - started
     log.info(
@@ -145,6 +171,11 @@ def run(
         else "",
     )
     return RunSummary(batch_id, len(outcomes), failed, seconds, target.uri)
+
+
+def today() -> str:
+    """The day partition (dt) of a batch written now."""
+    return datetime.now(UTC).strftime("%Y-%m-%d")
 
 
 def available_cores() -> int:
@@ -259,13 +290,14 @@ def encode_batch(
     outcomes: list[Outcome],
     lineage: dict[str, dict],
     facts: dict[str, bytes],
+    dt: str | None = None,
 ) -> Batch:
     """The batch's objects: `facts` already gzipped (fact, and oof with CV), then one hyper line
     and one scores line per outcome; the scores object is derived, so it goes after hyper, the
     commit."""
     # SWEEPLAKE_HOST names the worker where the machine's name does not (several on one box).
     host = os.environ.get("SWEEPLAKE_HOST") or socket.gethostname()
-    dt = datetime.now(UTC).strftime("%Y-%m-%d")
+    dt = dt or today()
     common = {"dataset": dataset.name, "dataset_sha256": dataset.sha256}
     hyper_lines, scores_lines = [], []
     for o in outcomes:

@@ -84,8 +84,12 @@ class LocalLake(Lake):
     def keys(self, prefix: str, after: str | None = None) -> list[str]:
         # os.walk, not Path.rglob: a month of batches is 43,200 files per prefix, listed by
         # every rank, and a Path per file costs ten times the walk.
+        # A prefix is a string, as on S3: "fact/dt=D/<batch_id>." names one batch's objects.
+        top = prefix.rpartition("/")[0] if "/" in prefix else prefix
         found = []
-        for folder, _, files in os.walk(self.root / prefix):
+        for folder, _, files in os.walk(self.root / top):
             relative = os.path.relpath(folder, self.root)
             found += [f"{relative}/{name}" for name in files if not name.startswith(".")]
-        return sorted(key for key in found if after is None or key > after)
+        return sorted(
+            key for key in found if key.startswith(prefix) and (after is None or key > after)
+        )

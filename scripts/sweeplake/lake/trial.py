@@ -10,6 +10,7 @@ from pathlib import Path
 from sweeplake.dataset import Dataset, load_dataset
 from sweeplake.errors import BadInput
 from sweeplake.lake.base import Lake
+from sweeplake.lake.parts import batch_keys
 
 
 def ndjson(lake: Lake, key: str) -> list[dict]:
@@ -34,11 +35,15 @@ def hyper_record(lake: Lake, scores: dict) -> dict:
 
 
 def trial_facts(lake: Lake, scores: dict) -> dict[int, float | None]:
-    """The trial's prediction of each point, from its batch's fact object alone."""
+    """The trial's prediction of each point, from its batch's fact object (or its parts) alone."""
     hyper_id = scores["hyper_id"]
+    keys = batch_keys(lake, "fact", scores["dt"], scores["batch_id"])
+    if not keys:
+        raise BadInput(f"{lake.uri}/{batch_key('fact', scores)} is missing")
     return {
         f["point_id"]: f["y_pred"]
-        for f in ndjson(lake, batch_key("fact", scores))
+        for key in keys
+        for f in ndjson(lake, key)
         if f["hyper_id"] == hyper_id
     }
 

@@ -8,6 +8,7 @@ import logging
 
 from sweeplake.errors import BadInput, LakeUnreachable
 from sweeplake.lake import LocalLake, gzip_text, open_lake
+from sweeplake.lake.parts import batch_object_keys
 from sweeplake.scores.records import ndjson
 from sweeplake.scores.rescore import scored_batches
 
@@ -27,7 +28,8 @@ def rescore(lake_uri: str) -> int:
         missing = [k for k in lake.keys("hyper/") if "scores/" + tail(k) not in scored]
         local = lake
         if not isinstance(lake, LocalLake):
-            wanted = [f"{part}/{tail(k)}" for k in missing for part in ("hyper", "fact", "oof")]
+            parts = ("hyper", "fact", "oof")
+            wanted = [key for k in missing for key in batch_object_keys(lake, tail(k), parts)]
             local = lake.mirror(("data/",), wanted)
         connection = duckdb.connect()
         written = 0

@@ -15,6 +15,7 @@ import numpy as np
 
 from sweeplake.engines.readable import readable_objects
 from sweeplake.engines.sqlfiles import duckdb_types, table_schema
+from sweeplake.lake.parts import batch_files
 from sweeplake.scores.daily import day_of
 from sweeplake.scores.metrics import cv_score, score
 from sweeplake.scores.records import scores_record
@@ -98,7 +99,7 @@ def batch_scores(
     names = trials.columns
     hyper_rows = [dict(zip(names, row, strict=True)) for row in trials.fetchall()]
     try:
-        facts = read_typed(connection, "predict", fact)
+        facts = read_typed(connection, "predict", *(batch_files(fact) or [fact]))
         found = facts.filter("y_pred IS NOT NULL").fetchnumpy()
     except duckdb.Error as exc:
         reason = str(exc).strip().splitlines()[0][:200]
@@ -120,10 +121,11 @@ def batch_scores(
 def read_oof(connection, path: Path | None) -> dict | None:
     import duckdb
 
-    if path is None or not path.is_file():
+    files = [] if path is None else batch_files(path)
+    if not files:
         return None
     try:
-        return read_typed(connection, "oof", path).filter("y_pred IS NOT NULL").fetchnumpy()
+        return read_typed(connection, "oof", *files).filter("y_pred IS NOT NULL").fetchnumpy()
     except duckdb.Error:
         return None
 

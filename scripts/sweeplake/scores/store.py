@@ -25,6 +25,7 @@ from sweeplake.engines.sqlfiles import duckdb_types, table_schema
 from sweeplake.ids import new_id
 from sweeplake.lake import Lake, LocalLake, open_lake
 from sweeplake.lake.base import write_durably
+from sweeplake.lake.parts import batch_object_keys
 from sweeplake.paths import DEFAULT_CACHE
 from sweeplake.scores.records import ndjson
 from sweeplake.scores.rescore import scored_batches
@@ -166,7 +167,8 @@ class ScoresStore:
         """Score the batches from their facts into one NDJSON file for ingesting."""
         if local is not self.lake:
             tails = [k.removeprefix("hyper/") for k in unscored]
-            self.lake.mirror((), [f"{part}/{t}" for t in tails for part in ("fact", "oof")])
+            parts = ("fact", "oof")
+            self.lake.mirror((), [k for t in tails for k in batch_object_keys(self.lake, t, parts)])
         with open(out, "w") as handle:
             for _, rows in scored_batches(connection, local.root, unscored):
                 handle.write(ndjson(rows))

@@ -1,0 +1,53 @@
+"""The SparkSession a Spark run uses: the one already running in this process, or a new one.
+
+pyspark is an optional dependency (the `spark` extra): only `run --runner spark` imports it, so
+a machine without it runs everything else and is told, in one line, what to install.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from sweeplake.errors import BadInput
+
+DEFAULT_MASTER = "local[*]"
+APP_NAME = "sweeplake"
+
+
+def spark_session(master: str | None = None):
+    """A session on the SparkContext this process already runs (spark-submit, a notebook, the
+    tests' fixture), else a new one on `master` (default local[*]); `master` given while
+    Spark already runs on another is refused rather than silently ignored."""
+    try:
+        from pyspark import SparkContext
+        from pyspark.sql import SparkSession
+    except ImportError:
+        raise BadInput(
+            "--runner spark needs pyspark: pip install 'sweeplake[spark]' (and a JDK 17)"
+        ) from None
+    running = SparkContext._active_spark_context  # any thread's, as spark-submit leaves it
+    if running is not None:
+        if master is not None and master != running.master:
+            raise BadInput(
+                f"--spark-master {master!r:.80}: this process already runs Spark on "
+                f"{running.master}; leave the flag out to use it"
+            )
+        return SparkSession.builder.getOrCreate()
+    # The executors' Python workers run this interpreter, where sweeplake is installed.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    try:
+        from pyspark import SparkConf
+
+        builder = SparkSession.builder.appName(APP_NAME)
+        # Under spark-submit the master is set already (--master yarn): that one stands. The
+        # JVM (spark-submit's, or a new one) must run for SparkConf to read its settings.
+        SparkContext._ensure_initialized()
+        if master is not None or not SparkConf().contains("spark.master"):
+            builder = builder.master(master or DEFAULT_MASTER).config("spark.ui.enabled", "false")
+        session = builder.config("spark.ui.showConsoleProgress", "false").getOrCreate()
+    except Exception as exc:  # the JVM did not start, or the master URL is not one
+        first = next((ln for ln in str(exc).splitlines() if ln.strip()), type(exc).__name__)
+        raise BadInput(f"cannot start Spark on {master or DEFAULT_MASTER}: {first[:200]}") from None
+    session.sparkContext.setLogLevel("WARN")
+    return session
