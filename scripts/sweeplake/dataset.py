@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from sweeplake.canonical import without_folds
 from sweeplake.errors import BadInput
 from sweeplake.outfile import write_user_file
 from sweeplake.textio import as_float, read_text, strict_json
@@ -61,20 +62,6 @@ def encode_points(name: str, features, point_ids, x, y, is_train, fold) -> bytes
         record["fold"] = int(k) if train else None
         record.update(zip(features, (float(v) for v in row), strict=True))
         record["y_true"] = float(target)
-        lines.append(json.dumps(record, allow_nan=False))
-    return ("\n".join(lines) + "\n").encode()
-
-
-def without_folds(canonical: bytes) -> bytes:
-    """The canonical bytes with every `fold` key left out: the encoding before folds were data.
-
-    json.dumps(json.loads(line)) gives the line back as it was (same key order, same shortest
-    float reprs), so dropping the key gives exactly what that encoding wrote.
-    """
-    lines = []
-    for line in canonical.decode().splitlines():
-        record = json.loads(line)
-        record.pop("fold", None)
         lines.append(json.dumps(record, allow_nan=False))
     return ("\n".join(lines) + "\n").encode()
 

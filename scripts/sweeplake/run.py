@@ -149,7 +149,8 @@ def run(
             budget,
             spark_master,
             dataset_held,
-            lineage,
+            dt := today(),
+            lambda done: encode_batch(batch_id, data, done, lineage, {}, dt),
         )
     else:
         cores = workers or available_cores()

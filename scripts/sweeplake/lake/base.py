@@ -8,9 +8,12 @@ import zlib
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from sweeplake.dataset import Dataset
 from sweeplake.errors import BadInput
+
+if TYPE_CHECKING:
+    from sweeplake.dataset import Dataset
 
 # The object whose arrival commits a batch: a hyper record in the lake means that every object
 # written before it (the facts) is complete. Objects written after it are derived from those

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from sweeplake.dataset import Dataset
 from sweeplake.errors import BadInput, BatchLost
 from sweeplake.lake.base import Batch, Lake, fsync_dir, write_durably
 from sweeplake.outfile import file_in_the_way
+
+if TYPE_CHECKING:
+    from sweeplake.dataset import Dataset
 
 
 class LocalLake(Lake):

@@ -10,13 +10,17 @@ import re
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from sweeplake.dataset import Dataset, without_folds
+from sweeplake.canonical import without_folds
 from sweeplake.errors import BadInput, LakeRefused, LakeUnreachable, ShipFailed
 from sweeplake.lake.base import Batch, Lake, dataset_key
 from sweeplake.lake.local import LocalLake
 from sweeplake.lake.spool import Spool, SpoolEntry
 from sweeplake.paths import DEFAULT_CACHE
+
+if TYPE_CHECKING:
+    from sweeplake.dataset import Dataset
 
 log = logging.getLogger("sweeplake.s3")
 # The S3 naming rules for general purpose buckets, minus the reserved prefixes and suffixes.

@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from functools import partial
 
@@ -23,7 +23,7 @@ from sweeplake.dataset import Dataset
 from sweeplake.errors import LakeUnreachable
 from sweeplake.fitting.fit import Outcome, TrialInputs, prepare, run_trial
 from sweeplake.ids import new_id
-from sweeplake.lake import Gzipped, Lake, dataset_key, open_lake
+from sweeplake.lake import Batch, Gzipped, Lake, dataset_key, open_lake
 from sweeplake.lake.parts import batch_keys, part_key
 from sweeplake.samplers.space import Trial
 from sweeplake.spark.session import spark_session
@@ -57,17 +57,18 @@ def run_on_spark(
     budget: float,
     master: str | None,
     dataset_held: bool,
-    lineage: dict[str, dict],
+    dt: str,
+    encode: Callable[[list[Outcome]], Batch],
 ) -> list[Outcome]:
-    """Fit the batch on Spark, then commit it: the hyper object, then the scores object."""
-    from sweeplake.run import encode_batch, today
+    """Fit the batch on Spark, then commit it: the hyper object, then the scores object.
 
+    `dt` is the batch's day, fixed before the tasks start, so that their parts and the commit
+    share it; `encode` makes the batch's hyper and scores objects from its outcomes."""
     spark_session(master)  # started (or refused) before anything is written
-    dt = today()  # fixed before the tasks start: their parts and the commit share the day
     if not dataset_held:
         write(lake, batch_id, dataset_key(dataset), dataset.canonical)
     outcomes = fit_on_spark(lake, batch_id, dt, dataset, trials, models, cv, budget, master)
-    batch = encode_batch(batch_id, dataset, outcomes, lineage, {}, dt)
+    batch = encode(outcomes)
     for prefix, body in batch.objects.items():  # hyper, the commit, first
         write(lake, batch_id, batch.key(prefix), body)
     return outcomes
