@@ -10,7 +10,7 @@ are drawn and before each epoch's shuffle, and XLA on the CPU computes in a fixe
 from __future__ import annotations
 
 import os
-from functools import cache
+from functools import cache, lru_cache
 
 import numpy as np
 
@@ -39,9 +39,19 @@ def load_keras():
 
 
 class LstmForecaster:
-    """The next value of a series from its last `window` values, scaled to [0, 1] by the
-    minimum and maximum of the targets it is fitted on (MinMax, fitted on the training part
-    alone, as every fold's model is)."""
+    """The next value of a series from its last `window` values.
+
+    The network sees each window relative to its last value (so series at any level look
+    alike) and predicts the next step's change from it, both scaled by the range of the
+    changes it is fitted on (MinMax, fitted on the training part alone, as every fold's model
+    is).
+
+    Compiling the network costs far more than fitting it on a few hundred windows, so the
+    fits of one trial (the full fit and every fold) share one compiled network, each starting
+    from the same initial weights and optimizer state. Every batch has the same size (each
+    epoch is a seeded permutation cut to whole batches, predictions go in padded batches of
+    PREDICT_BATCH): one compiled shape for fitting, one for predicting.
+    """
 
     def __init__(
         self,
@@ -59,65 +69,100 @@ class LstmForecaster:
         self.epochs, self.batch_size, self.seed = int(epochs), int(batch_size), int(seed)
         self.low = self.span = None
         self.weights: list[np.ndarray] | None = None
-        self._model = None
 
     def get_params(self) -> dict:
         return {k: getattr(self, k) for k in PARAMS}
 
-    def _build(self):
-        keras = load_keras()
-        keras.utils.set_random_seed(self.seed % 2**32)
-        stack = [keras.Input((self.window, 1))]
-        for layer in range(self.layers):
-            last = layer == self.layers - 1
-            stack.append(
-                keras.layers.LSTM(self.units, return_sequences=not last, dropout=self.dropout)
-            )
-        stack.append(keras.layers.Dense(1))
-        model = keras.Sequential(stack)
-        model.compile(optimizer=keras.optimizers.Adam(self.learning_rate), loss="mse")
-        return model
-
     def _scaled(self, values: np.ndarray) -> np.ndarray:
         return ((values - self.low) / self.span).astype(np.float32)
 
+    def _network(self):
+        key = (self.units, self.layers, self.window, self.dropout, self.learning_rate)
+        return network(*key, self.seed % 2**31)
+
     def fit(self, windows: np.ndarray, y: np.ndarray) -> LstmForecaster:
         windows, y = np.asarray(windows, dtype=np.float64), np.asarray(y, dtype=np.float64)
-        if windows.shape[1:] != (self.window,):
-            raise ValueError(f"windows must be (points, {self.window}), got {windows.shape}")
-        self.low = float(y.min())
-        self.span = float(y.max() - y.min()) or 1.0
-        self._model = self._build()
-        self._model.fit(
-            self._scaled(windows)[..., None],
-            self._scaled(y),
-            epochs=self.epochs,
-            batch_size=self.batch_size,
-            shuffle=True,
-            verbose=0,
-        )
-        self.weights = [np.asarray(w) for w in self._model.get_weights()]
+        if windows.ndim != 2 or windows.shape[1] != self.window or len(windows) != len(y):
+            raise ValueError(f"windows must be (len(y), {self.window}), got {windows.shape}")
+        if len(y) == 0:
+            raise ValueError("no window to fit on")
+        change = y - windows[:, -1]
+        self.low = float(change.min())
+        self.span = float(change.max() - change.min()) or 1.0
+        batch = min(self.batch_size, len(y))
+        model = self._network()
+        # Each epoch a permutation of the windows cut to whole batches, drawn from the seed.
+        rng = np.random.default_rng(self.seed)
+        whole = len(y) // batch * batch
+        order = np.concatenate([rng.permutation(len(y))[:whole] for _ in range(self.epochs)])
+        x = self._scaled(windows - windows[:, -1:])[..., None]
+        target = self._scaled(change)
+        model.fit(x[order], target[order], batch_size=batch, shuffle=False, verbose=0)
+        self.weights = [np.asarray(w) for w in model.get_weights()]
         return self
 
     def predict(self, windows: np.ndarray) -> np.ndarray:
         if self.weights is None:
             raise ValueError("this LstmForecaster is not fitted")
-        if self._model is None:  # loaded from a file: the same network, its saved weights
-            self._model = self._build()
-            self._model.set_weights(self.weights)
-        x = self._scaled(np.asarray(windows, dtype=np.float64))[..., None]
-        # Batches of a fixed size: one compiled shape, whatever the number of windows.
-        scaled = self._model.predict(x, batch_size=256, verbose=0)[:, 0].astype(np.float64)
-        return scaled * self.span + self.low
-
-    def __getstate__(self) -> dict:
-        """What a saved model is: its parameters, its scaling and its weights (no Keras)."""
-        state = {k: v for k, v in self.__dict__.items() if k != "_model"}
-        return state
-
-    def __setstate__(self, state: dict) -> None:
-        self.__dict__.update(state)
-        self._model = None
+        windows = np.asarray(windows, dtype=np.float64)
+        model = self._network()
+        model.set_weights(self.weights)
+        x = self._scaled(windows - windows[:, -1:])[..., None]
+        padded = np.zeros((-len(x) % PREDICT_BATCH + len(x), self.window, 1), dtype=np.float32)
+        padded[: len(x)] = x
+        scaled = np.concatenate(
+            [
+                np.asarray(model.predict_on_batch(padded[i : i + PREDICT_BATCH]))[:, 0]
+                for i in range(0, len(padded), PREDICT_BATCH)
+            ]
+        )[: len(x)]
+        return windows[:, -1] + scaled.astype(np.float64) * self.span + self.low
 
 
 PARAMS = ("units", "layers", "window", "dropout", "learning_rate", "epochs", "batch_size", "seed")
+PREDICT_BATCH = 256
+
+
+@lru_cache(maxsize=2)
+def network(units, layers, window, dropout, learning_rate, seed):
+    """A compiled network, reset to the weights and optimizer state that `seed` draws before
+    each use."""
+    keras = load_keras()
+    keras.utils.set_random_seed(seed)
+    stack = [keras.Input((window, 1))]
+    for layer in range(layers):
+        last = layer == layers - 1
+        stack.append(
+            keras.layers.LSTM(units, return_sequences=not last, dropout=dropout, seed=seed + layer)
+        )
+    stack.append(keras.layers.Dense(1))
+    model = keras.Sequential(stack)
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="mse")
+    model.optimizer.build(model.trainable_variables)
+    return Network(model)
+
+
+class Network:
+    """A compiled Keras model that starts every fit from the same state."""
+
+    def __init__(self, model) -> None:
+        self.model = model
+        self.variables = [*model.variables, *model.optimizer.variables]
+        self.initial = [np.array(v.value) for v in self.variables]
+
+    def reset(self) -> None:
+        for variable, value in zip(self.variables, self.initial, strict=True):
+            variable.assign(value)
+
+    def fit(self, x, y, **settings) -> None:
+        self.reset()
+        self.model.fit(x, y, epochs=1, **settings)
+
+    def get_weights(self):
+        return self.model.get_weights()
+
+    def set_weights(self, weights) -> None:
+        self.model.set_weights(weights)
+
+    def predict_on_batch(self, x):
+        return self.model.predict_on_batch(x)
