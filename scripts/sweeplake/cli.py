@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from sweeplake.errors import BadInput, BatchLost, LakeRefused, LakeUnreachable, QueryFailed
-from sweeplake.timeseries.cli import export_arguments, timeseries_arguments
+from sweeplake.timeseries.cli import export_arguments, series_arguments, timeseries_arguments
 
 log = logging.getLogger("sweeplake")
 
@@ -224,6 +224,7 @@ def build_parser() -> Parser:
     rank.add_argument(
         "--dataset", metavar="NAME", help="rank only this dataset (default: every dataset)"
     )
+    series_arguments(rank)
     add_athena_flags(rank)
 
     rescore = command("rescore", "write missing scores objects from the facts")
@@ -406,6 +407,10 @@ def dispatch(args: argparse.Namespace) -> int:
             runner=args.runner,
             spark_master=args.spark_master,
         )
+    elif args.command == "rank" and args.series:
+        from sweeplake.timeseries.ranking import rank_series
+
+        sys.stdout.write(rank_series(args.lake, args.by, args.format, args.dataset))
     elif args.command == "rank" and args.audit:
         from sweeplake.rank import audit
 

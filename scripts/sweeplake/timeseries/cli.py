@@ -77,3 +77,13 @@ def export_arguments(parser: argparse.ArgumentParser) -> None:
         "package) as a time-series dataset instead (default --out: stocks.json beside the "
         "diabetes file)",
     )
+
+
+def series_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--series",
+        action="store_true",
+        help="on time-series datasets: the best trial of every series, by its RMSE on the "
+        "series' test steps (or out of fold, with --by cv), with MAE and MAPE there and the "
+        "trial's MAPE over every series",
+    )

@@ -1,0 +1,80 @@
+"""A forest sweep on the shipped stocks, cross-validated on forward-chaining folds: ranked by
+cv, audited against the facts, and viewed per series (RMSE, MAE, MAPE against scikit-learn)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import sweeplake
+from lakeread import parse_csv, records
+from sklearn.metrics import (
+    mean_absolute_error,
+    mean_absolute_percentage_error,
+    root_mean_squared_error,
+)
+
+
+@pytest.fixture(scope="module")
+def stocks_lake(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    folder = tmp_path_factory.mktemp("stocks")
+    dataset, lake = folder / "stocks.json", folder / "lake"
+    done = sweeplake("export-data", "--stocks", "--out", str(dataset))
+    assert done.returncode == 0, done.stderr
+    done = sweeplake(
+        "run", "--lake", str(lake), "--dataset", str(dataset), "--model", "random_forest",
+        "--trials", "3", "--seed", "5", "--workers", "2",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return dataset, lake
+
+
+def test_rank_by_cv_and_the_audit_agree_on_a_time_series(stocks_lake) -> None:
+    _, lake = stocks_lake
+    done = sweeplake("rank", "--lake", str(lake), "--by", "cv", "--format", "csv")
+    assert done.returncode == 0, done.stderr
+    rows = parse_csv(done.stdout)
+    assert len(rows) == 3 and all(row["cv_r2"] for row in rows)
+    cv = [float(row["cv_r2"]) for row in rows]
+    assert cv == sorted(cv, reverse=True)
+    audit = sweeplake("rank", "--lake", str(lake), "--audit")
+    assert audit.returncode == 0 and "agree" in audit.stdout, audit.stdout + audit.stderr
+
+
+@pytest.mark.parametrize("by", ["test", "cv"])
+def test_rank_series_gives_each_series_best_trial_as_sklearn_scores_it(stocks_lake, by) -> None:
+    dataset_path, lake = stocks_lake
+    points = pd.DataFrame(json.loads(line) for line in dataset_path.read_text().splitlines())
+    if by == "test":
+        scored = points[~points["is_train"]]
+        facts = pd.DataFrame(records(lake, "fact"))
+    else:
+        scored = points[points["is_train"] & points["fold"].notna()]
+        facts = pd.DataFrame(records(lake, "oof"))
+    joined = facts.merge(scored[["point_id", "series", "y_true"]], on="point_id")
+    want = {}
+    for series, one in joined.groupby("series"):
+        best = None
+        for hyper_id, trial in one.groupby("hyper_id"):
+            rmse = root_mean_squared_error(trial["y_true"], trial["y_pred"])
+            if best is None or (rmse, hyper_id) < best[:2]:
+                mae = mean_absolute_error(trial["y_true"], trial["y_pred"])
+                mape = 100 * mean_absolute_percentage_error(trial["y_true"], trial["y_pred"])
+                best = (rmse, hyper_id, mae, mape, len(trial))
+        want[series] = best
+    done = sweeplake("rank", "--lake", str(lake), "--series", "--by", by, "--format", "json")
+    assert done.returncode == 0, done.stderr
+    got = {row["series"]: row for row in json.loads(done.stdout)}
+    assert sorted(got) == sorted(want) and len(want) == 5
+    for series, (rmse, hyper_id, mae, mape, count) in want.items():
+        row = got[series]
+        assert row["hyper_id"] == hyper_id and row["points"] == count
+        np.testing.assert_allclose(
+            [row[f"{by}_rmse"], row[f"{by}_mae"], row[f"{by}_mape"]], [rmse, mae, mape], rtol=1e-12
+        )
+        mine = joined[joined["hyper_id"] == hyper_id]
+        overall = 100 * mean_absolute_percentage_error(mine["y_true"], mine["y_pred"])
+        assert row[f"overall_{by}_mape"] == pytest.approx(overall, rel=1e-12)
