@@ -6,16 +6,20 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pandas as pd
 import pytest
 from conftest import sweeplake
 from lakeread import parse_csv, records
+from servers import Served
 from sklearn.metrics import (
     mean_absolute_error,
     mean_absolute_percentage_error,
     root_mean_squared_error,
 )
+
+from sweeplake.timeseries.examples import stocks_csv
 
 
 @pytest.fixture(scope="module")
@@ -78,3 +82,40 @@ def test_rank_series_gives_each_series_best_trial_as_sklearn_scores_it(stocks_la
         mine = joined[joined["hyper_id"] == hyper_id]
         overall = 100 * mean_absolute_percentage_error(mine["y_true"], mine["y_pred"])
         assert row[f"overall_{by}_mape"] == pytest.approx(overall, rel=1e-12)
+
+
+def test_a_served_forest_forecasts_the_next_month_from_raw_history(stocks_lake) -> None:
+    dataset_path, lake = stocks_lake
+    done = sweeplake("promote", "--lake", str(lake))
+    assert done.returncode == 0, done.stderr
+    hyper_id = next(p.name for p in (lake / "models").iterdir())
+    card = json.loads((lake / "models" / hyper_id / "card.json").read_text())
+    assert card["timeseries"]["columns"] == ["price"] and len(card["timeseries"]["series"]) == 5
+    facts = {f["point_id"]: f["y_pred"] for f in records(lake, "fact") if f["hyper_id"] == hyper_id}
+    points = [json.loads(line) for line in dataset_path.read_text().splitlines()]
+    raw = pd.read_csv(stocks_csv())
+    raw["time"] = pd.to_datetime(raw["date"], format="%b %d %Y")
+    served = Served("--lake", str(lake), "--model", hyper_id)
+    try:
+        with httpx.Client(base_url=served.url) as client:
+            for point in [p for p in points if not p["is_train"]][::9]:
+                mine = raw[raw["symbol"] == point["series"]].sort_values("time")
+                before = mine[mine["time"] < pd.Timestamp(point["time"])]["price"].tolist()
+                body = {"series": point["series"], "history": {"price": before[-12:]}}
+                reply = client.post("/forecast", json=body)
+                assert reply.status_code == 200, reply.text
+                assert reply.json()["series"] == point["series"]
+                assert abs(reply.json()["forecast"] - facts[point["point_id"]]) <= 1e-9
+            for body, status, words in [
+                ({"history": {"price": [1.0] * 11}}, 422, "history.price: 11 values, too short"),
+                ({"history": {"volume": [1.0] * 12}}, 422, "history lacks price"),
+                ({"history": {"price": [1.0] * 11 + ["x"]}}, 422, "history.price[11]: must be"),
+                ({"history": [1, 2]}, 422, '"history"'),
+                ({"history": {"price": [1.0] * 12}, "when": 1}, 422, "unknown keys: when"),
+            ]:
+                reply = client.post("/forecast", json=body)
+                assert reply.status_code == status and words in reply.json()["error"], reply.text
+            assert client.get("/health").status_code == 200  # still up
+    finally:
+        log = served.close()
+    assert "Traceback" not in log

@@ -21,6 +21,7 @@ from sweeplake.lake import params as lake_params
 from sweeplake.lake.trial import hyper_record, lake_dataset, trial_facts
 from sweeplake.models import promoted
 from sweeplake.models.registry import family
+from sweeplake.timeseries.meta import card_section
 
 log = logging.getLogger("sweeplake.promote")
 TOLERANCE = 1e-9
@@ -147,4 +148,5 @@ def model_card(hyper: dict, scores: dict, dataset: Dataset, difference: float) -
         },
         "format": f"skops {promoted.MODEL_FILE}",
         "created_at": utc_now(),
+        "timeseries": card_section(dataset, hyper["model"]),
     }

@@ -73,3 +73,18 @@ def check_order(path, point_ids: np.ndarray, series: np.ndarray, time: np.ndarra
         times = time[mine[np.argsort(point_ids[mine], kind="stable")]]
         if len(set(times.tolist())) != len(times):
             raise BadInput(f"dataset {path}: series {name!r:.40} repeats a time")
+
+
+def card_section(dataset, model: str) -> dict | None:
+    """What a model card says of a time-series model's dataset (None for a tabular one)."""
+    ts = dataset.timeseries
+    if ts is None:
+        return None
+    spec = ts.spec
+    return {
+        "time_column": ts.meta["time_column"],
+        "series_column": ts.meta["series_column"],
+        "spec": spec.to_json(),
+        "columns": list(spec.columns),
+        "series": sorted(set(ts.series.tolist())),
+    }
