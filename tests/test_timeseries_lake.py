@@ -119,3 +119,21 @@ def test_a_served_forest_forecasts_the_next_month_from_raw_history(stocks_lake) 
     finally:
         log = served.close()
     assert "Traceback" not in log
+
+
+def test_the_report_of_a_time_series_lake_plots_it_over_time(stocks_lake, tmp_path) -> None:
+    dataset_path, lake = stocks_lake
+    out = tmp_path / "report.html"
+    done = sweeplake("report", "--lake", str(lake), "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    page = out.read_text()
+    assert '<figure id="timeseries-best">' in page and '<figure id="timeseries-models">' in page
+    # The models section names each model's best trial by out-of-fold RMSE, as sklearn has it.
+    points = pd.DataFrame(json.loads(line) for line in dataset_path.read_text().splitlines())
+    validated = points[points["is_train"] & points["fold"].notna()]
+    oof = pd.DataFrame(records(lake, "oof")).merge(validated[["point_id", "y_true"]])
+    rmse = {
+        h: root_mean_squared_error(t["y_true"], t["y_pred"]) for h, t in oof.groupby("hyper_id")
+    }
+    best = min(rmse, key=lambda h: (rmse[h], h))
+    assert f"random_forest {best}: cv RMSE {rmse[best]:.4g}" in page
