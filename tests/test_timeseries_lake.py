@@ -84,6 +84,15 @@ def test_rank_series_gives_each_series_best_trial_as_sklearn_scores_it(stocks_la
         assert row[f"overall_{by}_mape"] == pytest.approx(overall, rel=1e-12)
 
 
+def facts_points_and_prices(lake: Path, dataset_path: Path, hyper_id: str):
+    """The trial's facts, the dataset's points, and the raw prices with their times parsed."""
+    facts = {f["point_id"]: f["y_pred"] for f in records(lake, "fact") if f["hyper_id"] == hyper_id}
+    points = [json.loads(line) for line in dataset_path.read_text().splitlines()]
+    raw = pd.read_csv(stocks_csv())
+    raw["time"] = pd.to_datetime(raw["date"], format="%b %d %Y")
+    return facts, points, raw
+
+
 def test_a_served_forest_forecasts_the_next_month_from_raw_history(stocks_lake) -> None:
     dataset_path, lake = stocks_lake
     done = sweeplake("promote", "--lake", str(lake))
@@ -91,10 +100,7 @@ def test_a_served_forest_forecasts_the_next_month_from_raw_history(stocks_lake) 
     hyper_id = next(p.name for p in (lake / "models").iterdir())
     card = json.loads((lake / "models" / hyper_id / "card.json").read_text())
     assert card["timeseries"]["columns"] == ["price"] and len(card["timeseries"]["series"]) == 5
-    facts = {f["point_id"]: f["y_pred"] for f in records(lake, "fact") if f["hyper_id"] == hyper_id}
-    points = [json.loads(line) for line in dataset_path.read_text().splitlines()]
-    raw = pd.read_csv(stocks_csv())
-    raw["time"] = pd.to_datetime(raw["date"], format="%b %d %Y")
+    facts, points, raw = facts_points_and_prices(lake, dataset_path, hyper_id)
     served = Served("--lake", str(lake), "--model", hyper_id)
     try:
         with httpx.Client(base_url=served.url) as client:
@@ -137,3 +143,76 @@ def test_the_report_of_a_time_series_lake_plots_it_over_time(stocks_lake, tmp_pa
     }
     best = min(rmse, key=lambda h: (rmse[h], h))
     assert f"random_forest {best}: cv RMSE {rmse[best]:.4g}" in page
+
+
+LSTM = {
+    "model": "lstm", "units": 6, "layers": 1, "window": 6, "dropout": 0.1,
+    "learning_rate": 0.01, "epochs": 8, "batch_size": 32, "seed": 3,
+}  # fmt: skip
+FOREST = {
+    "model": "random_forest", "n_estimators": 30, "max_depth": 8, "min_samples_split": 2,
+    "min_samples_leaf": 1, "max_features": 1.0, "seed": 3,
+}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def mixed_lake(stocks_lake, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    dataset, _ = stocks_lake
+    folder = tmp_path_factory.mktemp("mixed")
+    params = folder / "params.jsonl"
+    params.write_text(json.dumps(LSTM) + "\n" + json.dumps(FOREST) + "\n")
+    lake = folder / "lake"
+    done = sweeplake(
+        "run", "--lake", str(lake), "--dataset", str(dataset), "--params", str(params),
+        "--workers", "2",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return lake
+
+
+def test_an_lstm_and_a_forest_rank_report_and_serve_on_the_same_folds(
+    stocks_lake, mixed_lake: Path, tmp_path: Path
+) -> None:
+    dataset_path, _ = stocks_lake
+    lake = mixed_lake
+    done = sweeplake("rank", "--lake", str(lake), "--by", "cv", "--format", "csv")
+    assert done.returncode == 0, done.stderr
+    assert sorted(r["model"] for r in parse_csv(done.stdout)) == ["lstm", "random_forest"]
+    assert all(r["cv_r2"] for r in parse_csv(done.stdout))
+    audit = sweeplake("rank", "--lake", str(lake), "--audit")
+    assert audit.returncode == 0 and "agree" in audit.stdout, audit.stdout + audit.stderr
+    oof = pd.DataFrame(records(lake, "oof"))
+    folds = {m: set(zip(t["point_id"], t["fold"], strict=True)) for m, t in oof.groupby("hyper_id")}
+    assert len(folds) == 2 and len(set(map(frozenset, folds.values()))) == 1  # the same folds
+
+    out = tmp_path / "report.html"
+    done = sweeplake("report", "--lake", str(lake), "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    page = out.read_text()
+    assert "lstm 01" in page and "random_forest 01" in page
+
+    lstm_id = next(h["hyper_id"] for h in records(lake, "hyper") if h["model"] == "lstm")
+    done = sweeplake("promote", "--lake", str(lake), "--hyper-id", lstm_id)
+    assert done.returncode == 0, done.stderr
+    facts, points, raw = facts_points_and_prices(lake, dataset_path, lstm_id)
+    served = Served("--lake", str(lake), "--model", lstm_id)
+    try:
+        with httpx.Client(base_url=served.url, timeout=120) as client:
+            for point in [p for p in points if not p["is_train"]][::13]:
+                mine = raw[raw["symbol"] == point["series"]].sort_values("time")
+                before = mine[mine["time"] < pd.Timestamp(point["time"])]["price"].tolist()
+                reply = client.post("/forecast", json={"history": {"price": before[-6:]}})
+                assert reply.status_code == 200, reply.text
+                assert abs(reply.json()["forecast"] - facts[point["point_id"]]) <= 1e-9
+            reply = client.post("/forecast", json={"history": {"price": [1.0] * 5}})
+            assert reply.status_code == 422 and "5 values, too short" in reply.json()["error"]
+    finally:
+        log = served.close()
+    assert "Traceback" not in log
+
+
+def test_lstm_on_a_tabular_dataset_is_refused_before_anything_is_written(tmp_path) -> None:
+    lake = tmp_path / "lake"
+    done = sweeplake("run", "--lake", str(lake), "--model", "lstm", "--trials", "1")
+    assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
+    assert "is not a time series" in done.stderr and not lake.exists()

@@ -63,12 +63,23 @@ class LstmFamily(ModelFamily):
 
         load_keras()
 
+    def refuses(self, dataset) -> str | None:
+        if dataset.timeseries is None:
+            return (
+                f"the lstm model reads a series' past, and {dataset.name} is not a time series "
+                "(make one with import-data --time-column)"
+            )
+        return None
+
+    def design(self, dataset, params: dict) -> np.ndarray:
+        from sweeplake.timeseries.history import History
+
+        every = np.arange(len(dataset.point_ids))
+        return History.of(dataset, every).windows(every, int(params["window"]))
+
     def prepare(self, inputs) -> None:
         if inputs.history is None:
-            raise BadInput(
-                "the lstm model reads a series' past: give it a time-series dataset "
-                "(import-data --time-column)"
-            )
+            raise BadInput("the lstm model needs a time-series dataset")
         return None
 
     def start(self, inputs, trial) -> TrialFit:

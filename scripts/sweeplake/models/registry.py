@@ -13,6 +13,7 @@ FAMILY_MODULES = (
     "sweeplake.models.svr",
     "sweeplake.models.random_forest",
     "sweeplake.models.hist_gradient_boosting",
+    "sweeplake.models.lstm",
 )
 
 

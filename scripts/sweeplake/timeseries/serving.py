@@ -2,10 +2,10 @@
 history and answers its next value.
 
 The body: {"history": {COLUMN: [values, oldest first], ...}} with every raw column the model
-reads (the card's `timeseries.columns`), all of one length, at least the longest window
-(`timeseries.needs`); and optionally "series", echoed back. The features of the next step
-are built from that history by the same functions that built the dataset (or, for an LSTM,
-its window of past targets), so nothing but the history goes in.
+reads (the card's `timeseries.columns`; an LSTM reads its target alone), all of one length,
+at least the longest window (an LSTM: its own window); and optionally "series", echoed back.
+The features of the next step are built from that history by the same functions that built
+the dataset (or, for an LSTM, its window of past targets), so nothing but the history goes in.
 """
 
 # No `from __future__ import annotations`: FastAPI reads the endpoint's annotations as types.
@@ -20,10 +20,12 @@ from sweeplake.timeseries.features import Spec, next_features
 MAX_HISTORY = 100_000
 
 
-def needs(section: dict, estimator) -> int:
-    """How many steps of history the model needs: the longest window (at least one step)."""
-    window = getattr(estimator, "window", 0) if is_lstm(estimator) else 0
-    return max(Spec.from_json(section["spec"]).warmup, int(window), 1)
+def needs(section: dict, estimator) -> tuple[list[str], int]:
+    """The raw columns the model reads and how many steps of them: the longest window of its
+    features (an LSTM: its own window of the target)."""
+    if is_lstm(estimator):
+        return [section["spec"]["target"]], int(estimator.window)
+    return section["columns"], max(Spec.from_json(section["spec"]).warmup, 1)
 
 
 def is_lstm(estimator) -> bool:
@@ -39,14 +41,13 @@ def forecast(section: dict, estimator, body: object) -> float:
     if set(body) - {"history", "series"}:
         raise ValueError(f"unknown keys: {', '.join(sorted(set(body) - {'history', 'series'}))}")
     history = body["history"]
-    columns = section["columns"]
+    columns, wanted = needs(section, estimator)
     missing = [c for c in columns if c not in history]
     if missing:
         raise ValueError(f"history lacks {', '.join(missing)} (it needs {', '.join(columns)})")
     extra = sorted(set(history) - set(columns))
     if extra:
         raise ValueError(f"history.{extra[0]}: not a column this model reads")
-    wanted = needs(section, estimator)
     arrays = {}
     for column in columns:
         values = history[column]
