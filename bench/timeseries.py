@@ -23,11 +23,9 @@ from sweeplake.timeseries.examples import synthetic_csv
 from sweeplake.timeseries.ranking import series_errors, trials
 
 # Each target: what is measured, how it must compare with the limit, and how both are shown.
-TARGETS = (
-    ("LSTM trials per minute, whole runs", ">=", 4.0, "{:.1f}/min"),
-    ("best LSTM cv RMSE / best forest cv RMSE", "<=", 1.0, "{:.3f}"),
-    ("import-data of synthetic series, rows/s", ">=", 20000, "{:,.0f}/s"),
-)
+# The rates (LSTM trials per minute, import rows per second) are figures, not targets: the
+# issue asks for them to be reported, and no requirement sets a floor.
+TARGETS = (("best LSTM cv RMSE / best forest cv RMSE", "<=", 1.0, "{:.3f}"),)
 
 
 def sweeplake(*args: str) -> float:
@@ -89,18 +87,16 @@ def main(argv: list[str] | None = None) -> int:
         )  # fmt: skip
     rows = args.series * args.steps
     print(f"{cores} cores; stocks: {len(dataset.y)} points in 5 series, {dataset.folds} folds")
-    print(f"LSTM: {args.lstm_trials} trials in {lstm_seconds:.1f} s (one whole run)")
+    per_minute = args.lstm_trials / (lstm_seconds / 60)
+    print(f"LSTM: {args.lstm_trials} trials in {lstm_seconds:.1f} s (one whole run): ", end="")
+    print(f"{per_minute:.1f} trials per minute on {cores} cores")
     print(f"forest: {args.forest_trials} trials in {forest_seconds:.1f} s (one whole run)")
     print("best trial of each model by out-of-fold RMSE (the same folds), and its test RMSE:")
     for model, (hyper_id, cv, test) in sorted(best.items()):
         print(f"  {model:<14} {hyper_id}  cv RMSE {cv:8.3f}  test RMSE {test:8.3f}")
     print(f"import-data: {args.series} synthetic series x {args.steps} steps in ", end="")
-    print(f"{import_seconds:.1f} s")
-    measured = (
-        args.lstm_trials / (lstm_seconds / 60),
-        best["lstm"][1] / best["random_forest"][1],
-        rows / import_seconds,
-    )
+    print(f"{import_seconds:.1f} s, {rows / import_seconds:,.0f} rows/s")
+    measured = (best["lstm"][1] / best["random_forest"][1],)
     passed = True
     print()
     for (name, op, limit, shown), value in zip(TARGETS, measured, strict=True):
