@@ -239,3 +239,24 @@ def test_bad_time_series_input_is_one_line_and_writes_nothing(
     assert done.stderr.startswith("sweeplake: ") and done.stderr.count("\n") == 1, done.stderr
     assert fragment in done.stderr, done.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["prices.csv"]
+
+
+def test_a_parquet_table_gives_the_dataset_its_csv_gives(table: Path, tmp_path: Path) -> None:
+    import duckdb
+
+    parquet = tmp_path / "prices.parquet"
+    duckdb.connect().execute(
+        f"COPY (SELECT * FROM read_csv('{table}')) TO '{parquet}' (FORMAT parquet)"
+    )
+    described = duckdb.connect().execute(f"DESCRIBE SELECT * FROM '{parquet}'").fetchall()
+    kinds = {row[0]: row[1] for row in described}
+    assert kinds["date"] == "DATE" and kinds["value"] == "DOUBLE"  # typed, not text
+    from_csv, _ = imported(table, tmp_path / "from_csv.json")
+    args = import_args(table, tmp_path / "from_parquet.json")
+    args[args.index("--csv") : args.index("--csv") + 2] = ["--parquet", str(parquet)]
+    done = sweeplake("import-data", *args)
+    assert done.returncode == 0, done.stderr
+    from_parquet = load_dataset(tmp_path / "from_parquet.json")
+    assert from_parquet.canonical == from_csv.canonical.replace(
+        b'"dataset": "from_csv"', b'"dataset": "from_parquet"'
+    )

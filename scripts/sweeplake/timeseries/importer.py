@@ -176,7 +176,9 @@ def time_key(
 ) -> tuple[object, str]:
     """A cell of the time column as a sort key and as the dataset writes it: a number, or a
     date/time in ISO 8601 (read with --time-format when given)."""
-    if isinstance(cell, datetime | date):
+    if isinstance(cell, date) and not isinstance(cell, datetime):
+        cell = datetime(cell.year, cell.month, cell.day)  # as a CSV's ISO date reads
+    if isinstance(cell, datetime):
         return (1, cell.isoformat()), cell.isoformat()
     text = str(cell).strip()
     where = f"table {source} line {line}: column {column!r:.40} holds {text!r:.40}"
