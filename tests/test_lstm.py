@@ -3,6 +3,8 @@ and no look-ahead in its out-of-fold predictions. Keras starts once per test ses
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -109,3 +111,25 @@ def test_no_out_of_fold_prediction_at_or_before_t_sees_a_value_after_t(
     assert len(early) >= 6
     assert {p: oof_before[p] for p in early} == {p: oof_after[p] for p in early}
     assert any(oof_before[p] != oof_after[p] for p in set(oof_before) - early)
+
+
+def test_no_other_path_imports_keras_or_jax() -> None:
+    """The registry, the CLI's parser, the fitting and time-series modules, and building an
+    unfitted LSTM leave the framework unimported: only fitting or using an LSTM loads it."""
+    code = """
+import sys
+from sweeplake.cli import build_parser
+from sweeplake.models.registry import families
+from sweeplake.timeseries import importer, ranking, report, serving
+from sweeplake.fitting.fit import prepare, run_trial
+build_parser()
+params = {"units": 4, "layers": 1, "window": 3, "dropout": 0.0, "learning_rate": 0.01,
+          "epochs": 1, "batch_size": 8}
+families()["lstm"].build(params, 1)  # an unfitted LSTM: no framework yet
+print(sorted(m for m in ("keras", "jax", "jaxlib") if m in sys.modules))
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
