@@ -31,7 +31,7 @@ PARAMS = {
 @pytest.fixture(scope="session")
 def keras():
     """Keras on JAX, imported once for the whole session (a missing install fails here)."""
-    from sweeplake.timeseries.lstm import load_keras
+    from sweeplake.models.lstm import load_keras
 
     loaded = load_keras()
     assert loaded.backend.backend() == "jax"
@@ -75,7 +75,7 @@ def test_windows_are_each_points_past_targets_as_pandas_shifts_them(prices) -> N
 
 
 def test_the_same_trial_twice_predicts_the_same_and_another_seed_does_not(keras, prices) -> None:
-    from sweeplake.timeseries.lstm import network
+    from sweeplake.models.lstm import network
 
     _, dataset = prices
     network.cache_clear()

@@ -25,6 +25,11 @@ def families() -> dict[str, ModelFamily]:
     return {family.name: family for family in found}
 
 
+def fitting(dataset) -> list[str]:
+    """The families that fit `dataset`, in registry order (the lstm fits time series alone)."""
+    return [name for name, found in families().items() if found.refuses(dataset) is None]
+
+
 def family(name: str) -> ModelFamily:
     try:
         return families()[name]

@@ -22,16 +22,11 @@ MAX_HISTORY = 100_000
 
 def needs(section: dict, estimator) -> tuple[list[str], int]:
     """The raw columns the model reads and how many steps of them: the longest window of its
-    features (an LSTM: its own window of the target)."""
-    if is_lstm(estimator):
-        return [section["spec"]["target"]], int(estimator.window)
+    features; a sequence model (one with a `past_window`) reads that many steps of the target."""
+    window = getattr(estimator, "past_window", None)
+    if window is not None:
+        return [section["spec"]["target"]], int(window)
     return section["columns"], max(Spec.from_json(section["spec"]).warmup, 1)
-
-
-def is_lstm(estimator) -> bool:
-    from sweeplake.timeseries.lstm import LstmForecaster
-
-    return isinstance(estimator, LstmForecaster)
 
 
 def forecast(section: dict, estimator, body: object) -> float:
@@ -67,8 +62,8 @@ def forecast(section: dict, estimator, body: object) -> float:
     if len({len(v) for v in arrays.values()}) > 1:
         raise ValueError("history: every column must hold the same number of values")
     spec = Spec.from_json(section["spec"])
-    if is_lstm(estimator):
-        window = arrays[spec.target][-estimator.window :][None, :]
+    if getattr(estimator, "past_window", None) is not None:
+        window = arrays[spec.target][-int(estimator.past_window) :][None, :]
         y = estimator.predict(window)
     else:
         y = estimator.predict(next_features(spec, arrays)[None, :])
