@@ -26,6 +26,7 @@ from pathlib import Path
 
 from bench import search as quality
 from bench import spark
+from bench import timeseries
 from bench.api import CLIENTS, served_loads, table_rows
 from bench.report_build import WITH_FACTS, time_report
 from bench.scale import ScaleRow, athena_bytes, scale_rows
@@ -197,6 +198,8 @@ def main(argv: list[str] | None = None) -> int:
     table, passed = targets_table(measured + spark_measured, TARGETS + spark.TARGETS)
     print()
     print(table)
+    print()
+    passed = timeseries.main([]) == 0 and passed  # its own section: python -m bench.timeseries
     return 0 if passed else 1
 
 

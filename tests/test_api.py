@@ -17,7 +17,8 @@ from lakeread import cv_r2_by_trial, holdout_r2_by_trial, records
 from servers import Served
 from sklearn.preprocessing import FunctionTransformer
 
-from sweeplake.models.registry import families
+from sweeplake.dataset import load_dataset
+from sweeplake.models.registry import fitting
 from sweeplake.paths import DEFAULT_DATASET
 
 POINTS = [json.loads(line) for line in DEFAULT_DATASET.read_text().splitlines()]
@@ -54,7 +55,7 @@ def facts_of(lake: Path, hyper_id: str) -> dict[int, float]:
     return {f["point_id"]: f["y_pred"] for f in records(lake, "fact") if f["hyper_id"] == hyper_id}
 
 
-@pytest.mark.parametrize("model", sorted(families()))
+@pytest.mark.parametrize("model", sorted(fitting(load_dataset(DEFAULT_DATASET))))
 def test_a_promoted_model_served_over_http_gives_its_facts_on_every_point(
     lake: Path, cache_env: dict, model: str
 ) -> None:

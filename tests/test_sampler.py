@@ -17,7 +17,7 @@ from sweeplake.fitting.fit import Outcome, utc_now
 from sweeplake.fitting.workers import WORKER_DIED
 from sweeplake.ids import new_id
 from sweeplake.lake import LocalLake
-from sweeplake.models.registry import families
+from sweeplake.models.registry import fitting
 from sweeplake.paths import DEFAULT_DATASET
 from sweeplake.run import encode_batch, fit_batch, trial_lineage
 from sweeplake.samplers.history import ScoresHistory
@@ -195,7 +195,7 @@ def test_the_same_seed_and_history_give_the_same_proposals(scored_lake: Path, tm
         runs.append(proposed(lake, batch=-1))
     assert runs[0] == runs[1]
     assert runs[0] != runs[2]
-    assert [model for model, _, _ in runs[0]] == list(families()) * 2
+    assert [model for model, _, _ in runs[0]] == fitting(load_dataset(DEFAULT_DATASET)) * 2
 
 
 def test_params_and_a_bad_sampler(scored_lake: Path, tmp_path: Path) -> None:

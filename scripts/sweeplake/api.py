@@ -86,6 +86,11 @@ def build_app(promoted: store.Promoted) -> FastAPI:
         """The model card written by `promote`."""
         return card
 
+    if card.get("timeseries"):
+        from sweeplake.timeseries.serving import add_forecast
+
+        add_forecast(app, card, promoted.estimator)
+
     app.add_middleware(PostChecks)
 
     @app.exception_handler(RequestValidationError)

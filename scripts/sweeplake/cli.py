@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from sweeplake.errors import BadInput, BatchLost, LakeRefused, LakeUnreachable, QueryFailed
+from sweeplake.timeseries.cli import export_arguments, series_arguments, timeseries_arguments
 
 log = logging.getLogger("sweeplake")
 
@@ -80,8 +81,13 @@ def build_parser() -> Parser:
     export.add_argument(
         "--out", type=Path, default=DEFAULT_EXPORT, metavar="PATH", help="dataset file to write"
     )
+    export_arguments(export)
 
-    imported = command("import-data", "write a dataset file from a numeric CSV with a header")
+    imported = command(
+        "import-data",
+        "write a dataset file from a numeric CSV with a header, or a time series from a "
+        "long-format CSV or Parquet table (--time-column)",
+    )
     source = imported.add_mutually_exclusive_group(required=True)
     source.add_argument(
         "--csv",
@@ -93,7 +99,8 @@ def build_parser() -> Parser:
         "--parquet",
         type=Path,
         metavar="PATH",
-        help="a Parquet file or folder to read, with --out X.parquet (default: none)",
+        help="a Parquet file or folder to read: streamed with --out X.parquet, or a time series "
+        "with --time-column (default: none)",
     )
     imported.add_argument("--target", required=True, metavar="COLUMN", help="the column to predict")
     imported.add_argument(
@@ -114,6 +121,7 @@ def build_parser() -> Parser:
         "through DuckDB, for sources larger than memory "
         "(default: the CSV's path with .json in place of .csv)",
     )
+    timeseries_arguments(imported)
 
     run = command("run", "sample, fit and write one batch of trials")
     run.add_argument(
@@ -216,6 +224,7 @@ def build_parser() -> Parser:
     rank.add_argument(
         "--dataset", metavar="NAME", help="rank only this dataset (default: every dataset)"
     )
+    series_arguments(rank)
     add_athena_flags(rank)
 
     rescore = command("rescore", "write missing scores objects from the facts")
@@ -355,10 +364,19 @@ def one_line(exc: Exception) -> str:
 
 
 def dispatch(args: argparse.Namespace) -> int:
-    if args.command == "export-data":
+    if args.command == "export-data" and args.stocks:
+        from sweeplake.paths import DEFAULT_EXPORT
+        from sweeplake.timeseries.examples import export_stocks
+
+        export_stocks(args.out.with_name("stocks.json") if args.out == DEFAULT_EXPORT else args.out)
+    elif args.command == "export-data":
         from sweeplake.dataset import export_diabetes
 
         log.info("wrote %s", export_diabetes(args.out))
+    elif args.command == "import-data" and args.time_column:
+        from sweeplake.timeseries.cli import import_command
+
+        import_command(args)
     elif args.command == "import-data":
         if args.out is not None and args.out.suffix == ".parquet":
             from sweeplake.importbig import import_parquet
@@ -389,6 +407,10 @@ def dispatch(args: argparse.Namespace) -> int:
             runner=args.runner,
             spark_master=args.spark_master,
         )
+    elif args.command == "rank" and args.series:
+        from sweeplake.timeseries.ranking import rank_series
+
+        sys.stdout.write(rank_series(args.lake, args.by, args.format, args.dataset))
     elif args.command == "rank" and args.audit:
         from sweeplake.rank import audit
 

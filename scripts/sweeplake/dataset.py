@@ -8,6 +8,7 @@ import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -39,6 +40,8 @@ class Dataset:
     # Each training point's cross-validation fold (0, 1, ...); NO_FOLD for test points.
     fold: np.ndarray
     canonical: bytes
+    # A time series (sweeplake.timeseries.meta.TimeSeries): its series, times and fold scheme.
+    timeseries: Any = None
 
     @property
     def sha256(self) -> str:
@@ -46,7 +49,7 @@ class Dataset:
 
     @property
     def folds(self) -> int:
-        return len(np.unique(self.fold[self.is_train]))
+        return len(np.unique(self.fold[self.is_train & (self.fold != NO_FOLD)]))
 
     @property
     def sha256_without_folds(self) -> str:
@@ -54,12 +57,22 @@ class Dataset:
         return hashlib.sha256(without_folds(self.canonical)).hexdigest()
 
 
-def encode_points(name: str, features, point_ids, x, y, is_train, fold) -> bytes:
-    """The canonical NDJSON of a dataset: the bytes that go to the lake and get hashed."""
+def encode_points(name: str, features, point_ids, x, y, is_train, fold, timeseries=None) -> bytes:
+    """The canonical NDJSON of a dataset: the bytes that go to the lake and get hashed. A time
+    series' first line holds its `timeseries` object, and every line its series and time; its
+    training points before the first validation window have a null fold."""
     lines = []
-    for pid, row, target, train, k in zip(point_ids, x, y, is_train, fold, strict=True):
-        record = {"dataset": name, "point_id": int(pid), "is_train": bool(train)}
-        record["fold"] = int(k) if train else None
+    for i, (pid, row, target, train, k) in enumerate(
+        zip(point_ids, x, y, is_train, fold, strict=True)
+    ):
+        record = {"dataset": name}
+        if timeseries is not None and i == 0:
+            record["timeseries"] = timeseries.meta
+        record["point_id"] = int(pid)
+        if timeseries is not None:
+            record["series"], record["time"] = str(timeseries.series[i]), str(timeseries.time[i])
+        record["is_train"] = bool(train)
+        record["fold"] = int(k) if train and k != NO_FOLD else None
         record.update(zip(features, (float(v) for v in row), strict=True))
         record["y_true"] = float(target)
         lines.append(json.dumps(record, allow_nan=False))
@@ -127,7 +140,13 @@ def load_dataset(path: Path | str) -> Dataset:
     if not isinstance(name, str) or not DATASET_NAME.fullmatch(name):
         raise BadInput(f"dataset {path}: name {name!r} must be letters, digits, '_', '.' or '-'")
 
-    features = tuple(k for k in records[0] if k not in RESERVED_KEYS)
+    timeseries = records[0].pop("timeseries", None)
+    if timeseries is not None:
+        from sweeplake.timeseries import meta
+
+        timeseries = meta.check_meta(f"dataset {path} line {numbered[0][0]}", timeseries)
+    skipped = RESERVED_KEYS + (() if timeseries is None else meta.POINT_KEYS)
+    features = tuple(k for k in records[0] if k not in skipped)
     if not features:
         raise BadInput(f"dataset {path}: no feature besides {', '.join(RESERVED_KEYS)}")
     for feature in features:
@@ -141,10 +160,15 @@ def load_dataset(path: Path | str) -> Dataset:
     point_ids = np.empty(len(records), dtype=np.int64)
     is_train = np.empty(len(records), dtype=bool)
     fold = np.full(len(records), NO_FOLD, dtype=np.int64)
-    has_folds = "fold" in records[0]
+    has_folds = "fold" in records[0] or timeseries is not None
+    series, times = [], []
     for i, (number, record) in enumerate(numbered):
         where = f"dataset {path} {unit} {number}"
-        keys = set(record) - {"dataset"}
+        if timeseries is not None:
+            s, t = meta.point_values(where, record)
+            series.append(s)
+            times.append(t)
+        keys = set(record) - {"dataset"} - set(skipped[len(RESERVED_KEYS) :])
         if keys != set(features) | REQUIRED_KEYS | ({"fold"} if has_folds else set()):
             raise BadInput(f"{where}: {_key_problem(keys, features, has_folds)}")
         pid = record["point_id"]
@@ -155,7 +179,7 @@ def load_dataset(path: Path | str) -> Dataset:
         point_ids[i] = pid
         is_train[i] = record["is_train"]
         if has_folds:
-            fold[i] = _fold(where, record["fold"], is_train[i])
+            fold[i] = _fold(where, record["fold"], is_train[i], timeseries is not None)
         y[i] = _finite(where, "y_true", record["y_true"])
         x[i] = [_finite(where, f, record[f]) for f in features]
 
@@ -167,10 +191,13 @@ def load_dataset(path: Path | str) -> Dataset:
         raise BadInput(f"dataset {path}: needs at least two training points, for two folds")
     if not has_folds:
         fold = derive_folds(point_ids, is_train)
-    elif len(np.unique(fold[is_train])) < 2:
+    elif len(np.unique(fold[is_train & (fold != NO_FOLD)])) < 2:
         raise BadInput(f"dataset {path}: the training points need at least two folds")
-    canonical = encode_points(name, features, point_ids, x, y, is_train, fold)
-    return Dataset(name, features, point_ids, x, y, is_train, fold, canonical)
+    if timeseries is not None:
+        timeseries = meta.TimeSeries(timeseries, np.array(series), np.array(times))
+        meta.check_order(path, point_ids, timeseries.series, timeseries.time)
+    canonical = encode_points(name, features, point_ids, x, y, is_train, fold, timeseries)
+    return Dataset(name, features, point_ids, x, y, is_train, fold, canonical, timeseries)
 
 
 def _parse_line(path: Path, number: int, line: str) -> dict:
@@ -181,7 +208,9 @@ def _parse_line(path: Path, number: int, line: str) -> dict:
     return record
 
 
-def _fold(where: str, value: object, train: bool) -> int:
+def _fold(where: str, value: object, train: bool, timeseries: bool = False) -> int:
+    if value is None and train and timeseries:
+        return NO_FOLD  # before the first validation window: only ever fitted on
     if not train:
         if value is not None:
             raise BadInput(f"{where}: a test point's fold must be null, got {value!r:.40}")

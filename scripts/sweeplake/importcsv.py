@@ -44,15 +44,7 @@ def import_csv(
         raise BadInput(f"--test-size must be between 0 and 1, got {test_size}")
     if not 0 <= seed < 2**32:
         raise BadInput(f"--seed must be in [0, 2**32), got {seed}")
-    out = Path(source).with_suffix(".json") if out is None else Path(out)
-    if out.absolute() == Path(source).absolute():
-        raise BadInput(f"--out {out} is the CSV itself: give another path")
-    name = out.name.split(".")[0]
-    if not DATASET_NAME.fullmatch(name):
-        raise BadInput(
-            f"--out {out}: the file's name names the dataset, and {name!r:.40} is not one "
-            "(letters, digits, '_' and '-')"
-        )
+    out, name = out_path(source, out, "CSV")
 
     header, rows = read_rows(source)
     features, names = feature_columns(f"CSV {source}", header, target)
@@ -83,6 +75,20 @@ def import_csv(
         target,
     )
     return written
+
+
+def out_path(source: Path, out: Path | None, what: str) -> tuple[Path, str]:
+    """The dataset file to write (default: beside the source, as .json) and its dataset name."""
+    out = Path(source).with_suffix(".json") if out is None else Path(out)
+    if out.absolute() == Path(source).absolute():
+        raise BadInput(f"--out {out} is the {what} itself: give another path")
+    name = out.name.split(".")[0]
+    if not DATASET_NAME.fullmatch(name):
+        raise BadInput(
+            f"--out {out}: the file's name names the dataset, and {name!r:.40} is not one "
+            "(letters, digits, '_' and '-')"
+        )
+    return out, name
 
 
 def read_rows(source: Path) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:

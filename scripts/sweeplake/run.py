@@ -21,6 +21,7 @@ from sweeplake.fitting.workers import WorkerPool
 from sweeplake.ids import new_id
 from sweeplake.lake import Batch, Gzipped, gzip_text, open_lake
 from sweeplake.lake import params as lake_params
+from sweeplake.models.registry import family
 from sweeplake.paths import DEFAULT_DATASET, DEFAULT_LAKE, DEFAULT_MODEL, DEFAULT_TRIALS
 from sweeplake.progress import Progress
 from sweeplake.samplers import SAMPLERS, Proposal, open_sampler
@@ -96,6 +97,10 @@ def run(
     if sampler not in SAMPLERS:
         raise BadInput(f"unknown sampler {sampler!r:.40}: choose {' or '.join(SAMPLERS)}")
     data = load_dataset(dataset)
+    refused = {m: family(m).refuses(data) for m in models}
+    if model != "all" and refused[model]:
+        raise BadInput(refused[model])
+    models = [m for m in models if not refused[m]]
     if cv is None:
         cv = data.folds
     if cv not in (0, data.folds):

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 import numpy as np
 
-from sweeplake.dataset import Dataset
+from sweeplake.dataset import NO_FOLD, Dataset
 from sweeplake.models.family import TrialFit
 from sweeplake.models.registry import family
 from sweeplake.samplers.space import Trial
@@ -58,6 +58,9 @@ class TrialInputs:
     splits: tuple[tuple[np.ndarray, np.ndarray], ...]
     # What the trials of each model family share (ModelFamily.prepare), by family name.
     shared: dict[str, object] = field(default_factory=dict)
+    # A time series' points in the same order: their series and each one's past target values
+    # (sweeplake.timeseries.history.History); None for a tabular dataset.
+    history: object = None
 
     @property
     def y_train(self) -> np.ndarray:
@@ -74,6 +77,16 @@ def prepare(dataset: Dataset, models: set[str], cv: bool = False) -> TrialInputs
         (np.flatnonzero(train_fold != k), np.flatnonzero(train_fold == k))
         for k in (np.unique(train_fold) if cv else ())
     )
+    history = None
+    if dataset.timeseries is not None:
+        from sweeplake.timeseries.folds import forward_splits, time_keys
+        from sweeplake.timeseries.history import History
+
+        history = History.of(dataset, order)
+        if cv:
+            series, steps = history.series[:train], history.step[:train]
+            when = time_keys(dataset.timeseries.time[order][:train])
+            splits = forward_splits(series, steps, train_fold, dataset.timeseries.gap, when)
     inputs = TrialInputs(
         dataset.point_ids[order],
         dataset.x[order],
@@ -81,6 +94,7 @@ def prepare(dataset: Dataset, models: set[str], cv: bool = False) -> TrialInputs
         dataset.is_train[order],
         train_fold,
         splits,
+        history=history,
     )
     for name in sorted(models):
         chosen = family(name)
@@ -115,11 +129,13 @@ def run_trial(inputs: TrialInputs, trial: Trial, hyper_id: str) -> Outcome:
             with config_context(assume_finite=True, skip_parameter_validation=True):
                 y_oof = out_of_fold(inputs, fitting)
             cv_ms = (time.perf_counter() - started) * 1000
-            if not np.isfinite(y_oof).all():
+            # A time series' steps before its first validation window are never held out.
+            held = inputs.train_fold != NO_FOLD
+            if not np.isfinite(y_oof[held]).all():
                 raise ValueError("a fold's model predicted a value that is not finite")
             train_ids = inputs.point_ids[: len(inputs.y_train)]
-            oof = encode_facts(hyper_id, train_ids, y_oof, inputs.train_fold)
-            metrics.update(cv_score(inputs.y_train, y_oof, inputs.train_fold))
+            oof = encode_facts(hyper_id, train_ids[held], y_oof[held], inputs.train_fold[held])
+            metrics.update(cv_score(inputs.y_train[held], y_oof[held], inputs.train_fold[held]))
         error = None
     except Exception as exc:  # a trial's failure is data, recorded with the batch
         facts = metrics = oof = None
@@ -132,7 +148,7 @@ def run_trial(inputs: TrialInputs, trial: Trial, hyper_id: str) -> Outcome:
 def out_of_fold(inputs: TrialInputs, fitting: TrialFit) -> np.ndarray:
     """Each training point predicted by the trial's model (same parameters, same seed) fitted on
     the other folds."""
-    y_oof = np.empty(len(inputs.y_train))
+    y_oof = np.full(len(inputs.y_train), np.nan)  # NaN: never validated (NO_FOLD)
     for split, (_, held_out) in enumerate(inputs.splits):
         y_oof[held_out] = fitting.fold(split)
     return y_oof

@@ -89,6 +89,16 @@ class ModelFamily(ABC):
     def build(self, params: dict, seed: int) -> Any:
         """The trial's unfitted estimator, as a user would build it."""
 
+    def refuses(self, dataset) -> str | None:
+        """Why this family cannot fit `dataset` (a sentence), or None when it can. `--model all`
+        leaves out the families that refuse the dataset; naming one of them is bad input."""
+        return None
+
+    def design(self, dataset, params: dict) -> np.ndarray:
+        """What the family's estimator reads for every point of `dataset`, in its order: its
+        features (for a sequence model, each point's window of past values)."""
+        return dataset.x
+
     def load(self) -> None:
         """Import what fitting needs, once, before the workers fork (they inherit it)."""
         return None

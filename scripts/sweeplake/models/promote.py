@@ -21,6 +21,7 @@ from sweeplake.lake import params as lake_params
 from sweeplake.lake.trial import hyper_record, lake_dataset, trial_facts
 from sweeplake.models import promoted
 from sweeplake.models.registry import family
+from sweeplake.timeseries.meta import card_section
 
 log = logging.getLogger("sweeplake.promote")
 TOLERANCE = 1e-9
@@ -97,7 +98,8 @@ def trial_params(hyper: dict) -> dict:
 def refit(dataset: Dataset, hyper: dict):
     """The trial's estimator fitted on the training points, in the order the job fitted them."""
     estimator = family(hyper["model"]).build(trial_params(hyper), hyper["seed"])
-    return estimator.fit(dataset.x[dataset.is_train], dataset.y[dataset.is_train])
+    x = family(hyper["model"]).design(dataset, trial_params(hyper))
+    return estimator.fit(x[dataset.is_train], dataset.y[dataset.is_train])
 
 
 def check_against_facts(lake: Lake, scores: dict, dataset: Dataset, estimator) -> float:
@@ -113,7 +115,8 @@ def check_against_facts(lake: Lake, scores: dict, dataset: Dataset, estimator) -
             f"trial {hyper_id} has no prediction for {len(missing)} point(s) in its facts"
         )
     recorded = np.array([facts[int(p)] for p in dataset.point_ids], dtype=np.float64)
-    difference = float(np.max(np.abs(estimator.predict(dataset.x) - recorded)))
+    x = family(scores["model"]).design(dataset, trial_params(scores))
+    difference = float(np.max(np.abs(estimator.predict(x) - recorded)))
     if not difference <= TOLERANCE:
         raise BadInput(
             f"refusing to promote {hyper_id}: its refit differs from its facts by "
@@ -147,4 +150,5 @@ def model_card(hyper: dict, scores: dict, dataset: Dataset, difference: float) -
         },
         "format": f"skops {promoted.MODEL_FILE}",
         "created_at": utc_now(),
+        "timeseries": card_section(dataset, hyper["model"]),
     }

@@ -13,6 +13,7 @@ FAMILY_MODULES = (
     "sweeplake.models.svr",
     "sweeplake.models.random_forest",
     "sweeplake.models.hist_gradient_boosting",
+    "sweeplake.models.lstm",
 )
 
 
@@ -22,6 +23,11 @@ def families() -> dict[str, ModelFamily]:
     trial needs it: an SVR-only start never pays for sklearn.ensemble."""
     found = [import_module(module).FAMILY for module in FAMILY_MODULES]
     return {family.name: family for family in found}
+
+
+def fitting(dataset) -> list[str]:
+    """The families that fit `dataset`, in registry order (the lstm fits time series alone)."""
+    return [name for name, found in families().items() if found.refuses(dataset) is None]
 
 
 def family(name: str) -> ModelFamily:

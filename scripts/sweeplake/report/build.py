@@ -73,6 +73,7 @@ def report(lake_uri: str, out: Path) -> Path:
         title = f"{model.title}: score over each parameter"
         caption = f"Every ok {model.title} trial's test R² against each of its parameters."
         sections.append((f"{name}-slices", title, figures.param_slices(trials, model), caption))
+    sections += timeseries_sections(lake_uri, best)
     sections += [
         (
             "predicted-vs-actual",
@@ -135,6 +136,14 @@ def best_points_figure(lake_uri: str, best: dict) -> bytes:
     # A point without a prediction (a null y_pred) is NaN: not drawn.
     y_pred = np.array([facts.get(int(p)) for p in dataset.point_ids], dtype=float)
     return figures.predicted_vs_actual(dataset.y, y_pred, dataset.is_train)
+
+
+def timeseries_sections(lake_uri: str, best: dict) -> list:
+    """On a time-series dataset: predictions over time, and the models side by side."""
+    from sweeplake.timeseries.report import sections
+
+    lake = open_lake(lake_uri)
+    return sections(lake_uri, best, lake_dataset(lake, hyper_record(lake, best)))
 
 
 def by_day_and_host(outcomes: list[dict]) -> tuple[dict, dict]:

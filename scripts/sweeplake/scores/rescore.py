@@ -30,6 +30,9 @@ class Points:
     point_ids: np.ndarray
     y_true: np.ndarray
     is_train: np.ndarray
+    # The training points held out in some fold: all of them, but for a time series' steps
+    # before its first validation window (and for a lake written before folds were data).
+    validated: np.ndarray
 
 
 def read_typed(connection, table: str, *paths: Path):
@@ -69,13 +72,20 @@ def read_points(connection, paths: list[Path]) -> dict[str, Points]:
     )
     for path in whole:
         rows = read_typed(connection, "data", path)
-        found = rows.select("dataset, point_id, is_train, y_true").order("point_id").fetchnumpy()
+        found = (
+            rows.select("dataset, point_id, is_train, y_true, fold IS NOT NULL AS has_fold")
+            .order("point_id")
+            .fetchnumpy()
+        )
         for name in set(found["dataset"].tolist()):
             mine = found["dataset"] == name
+            is_train = np.asarray(found["is_train"][mine], dtype=bool)
+            has_fold = np.asarray(found["has_fold"][mine], dtype=bool) & is_train
             datasets[name] = Points(
                 np.asarray(found["point_id"][mine], dtype=np.int64),
                 np.asarray(found["y_true"][mine], dtype=np.float64),
-                np.asarray(found["is_train"][mine], dtype=bool),
+                is_train,
+                has_fold if has_fold.any() else is_train,
             )
     return datasets
 
@@ -139,11 +149,11 @@ def trial_cv(hyper: dict, oof: dict | None, datasets: dict[str, Points]) -> dict
     mine = oof["hyper_id"] == hyper["hyper_id"]
     point_ids = np.asarray(oof["point_id"], dtype=np.int64)[mine]
     order = np.argsort(point_ids)
-    if not np.array_equal(point_ids[order], points.point_ids[points.is_train]):
+    if not np.array_equal(point_ids[order], points.point_ids[points.validated]):
         return {}
     y_oof = np.asarray(oof["y_pred"], dtype=np.float64)[mine][order]
     fold = np.asarray(oof["fold"], dtype=np.int64)[mine][order]
-    return cv_score(points.y_true[points.is_train], y_oof, fold)
+    return cv_score(points.y_true[points.validated], y_oof, fold)
 
 
 def trial_metrics(hyper: dict, facts: dict, datasets: dict[str, Points]) -> dict:

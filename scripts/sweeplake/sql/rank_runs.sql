@@ -7,9 +7,14 @@
 -- standard deviation over folds of each fold's R² (SST around that fold's mean), as
 -- scikit-learn's cross_val_score gives them, and cv_oof_r2, R² of all of them pooled (SST
 -- around the training mean); null for a trial run without CV or whose out-of-fold predictions
--- do not cover every training point.
+-- do not cover every training point (every one with a fold, on a time series).
 WITH dataset_points AS (
-  SELECT dataset, COUNT(*) AS points, COUNT(CASE WHEN is_train THEN 1 END) AS train_points
+  SELECT
+    dataset,
+    COUNT(*) AS points,
+    COUNT(CASE WHEN is_train THEN 1 END) AS train_points,
+    -- A time series' steps before its first validation window have no fold: never held out.
+    COUNT(CASE WHEN is_train AND fold IS NOT NULL THEN 1 END) AS validated_points
   FROM data
   GROUP BY dataset
 ),
@@ -105,7 +110,7 @@ trials AS (
   JOIN dataset_points AS n
     ON n.dataset = h.dataset AND n.points = m.points
   LEFT JOIN cv
-    ON cv.hyper_id = m.hyper_id AND cv.points = n.train_points
+    ON cv.hyper_id = m.hyper_id AND cv.points IN (n.train_points, n.validated_points)
   WHERE h.status = 'ok'
 )
 SELECT
