@@ -25,8 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench import search as quality
-from bench import spark
-from bench import timeseries
+from bench import spark, timeseries
 from bench.api import CLIENTS, served_loads, table_rows
 from bench.report_build import WITH_FACTS, time_report
 from bench.scale import ScaleRow, athena_bytes, scale_rows
