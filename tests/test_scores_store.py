@@ -307,3 +307,30 @@ def test_an_s3_lake_ranks_without_its_facts_but_where_scores_are_missing(
     audit = sweeplake("rank", "--lake", lake, "--audit", env=env)
     assert audit.returncode == 0, audit.stdout + audit.stderr
     assert "6 ranked trials" in audit.stdout
+
+
+def test_a_cache_from_a_release_with_other_scores_columns_is_rebuilt(tmp_path: Path) -> None:
+    """A cache whose parts lack a column of today's scores (written before `params`, say) is
+    scored again, not read as it is: ranking it failed with DuckDB's binder error before."""
+    import duckdb
+
+    lake, cache = tmp_path / "lake", tmp_path / "cache"
+    env = {"SWEEPLAKE_CACHE": str(cache)}
+    done = sweeplake("run", "--lake", str(lake), "--trials", "3", "--seed", "2", env=env)
+    assert done.returncode == 0, done.stderr
+    expected = sweeplake("rank", "--lake", str(lake), "--format", "csv", env=env)
+    assert expected.returncode == 0, expected.stderr
+    # Rewrite the cache as the previous release left it: parts without params, no layout.
+    (manifest_path,) = cache.rglob("manifest.json")
+    manifest = json.loads(manifest_path.read_text())
+    for part in manifest["parts"]:
+        path = manifest_path.parent / part
+        older = path.with_name("older.parquet")
+        duckdb.read_parquet(str(path)).select("* EXCLUDE (params)").write_parquet(str(older))
+        older.replace(path)
+    manifest.pop("layout")
+    manifest_path.write_text(json.dumps(manifest))
+    ranked = sweeplake("rank", "--lake", str(lake), "--format", "csv", env=env)
+    assert ranked.returncode == 0, ranked.stderr
+    assert "holds another layout of scores: rebuilding it" in ranked.stderr
+    assert parse_csv(ranked.stdout) == parse_csv(expected.stdout)

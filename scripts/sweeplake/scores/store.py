@@ -12,6 +12,7 @@ after a later manifest stops naming them.
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import logging
 import os
@@ -53,6 +54,13 @@ def open_scores(lake_uri: str) -> ScoresStore:
     else:
         cache = lake.cache_root / ".scores"
     return ScoresStore(lake, cache)
+
+
+def scores_layout() -> str:
+    """What the cache's parts must share: the scores table's columns and types, from its DDL."""
+    schema = table_schema("scores")
+    layout = json.dumps([list(schema.columns.items()), list(schema.partitions.items())])
+    return hashlib.sha256(layout.encode()).hexdigest()[:16]
 
 
 def connect(cache: Path):
@@ -225,10 +233,18 @@ class ScoresStore:
         )
 
     def read_manifest(self) -> dict:
+        """The manifest, or an empty one when there is none or its parts have another layout
+        (a cache written by a release with other scores columns): then every batch is scored
+        again into parts of this layout, and the old parts go once unnamed."""
+        empty = {"parts": [], "batches": [], "layout": scores_layout()}
         try:
-            return json.loads((self.cache / MANIFEST).read_text())
+            manifest = json.loads((self.cache / MANIFEST).read_text())
         except FileNotFoundError:
-            return {"parts": [], "batches": []}
+            return empty
+        if manifest.get("layout") != empty["layout"]:
+            log.info("scores cache %s holds another layout of scores: rebuilding it", self.cache)
+            return empty
+        return manifest
 
     def write_manifest(self, manifest: dict) -> None:
         tmp = self.cache / f".{MANIFEST}.{os.getpid()}.tmp"
