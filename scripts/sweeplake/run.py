@@ -27,6 +27,7 @@ from sweeplake.progress import Progress
 from sweeplake.samplers import SAMPLERS, Proposal, open_sampler
 from sweeplake.samplers.space import SearchSpace, Trial, load_space, read_params
 from sweeplake.scores.records import scores_record
+from sweeplake.timings import PhaseClock, Start, command_start, write_timings
 
 log = logging.getLogger("sweeplake.run")
 # How long past the budget a trial may still run before its worker is stopped.
@@ -57,13 +58,18 @@ def run(
     sampler: str = "random",
     runner: str = "local",
     spark_master: str | None = None,
+    start: Start | None = None,
+    batch_key: tuple[str, str] | None = None,
 ) -> RunSummary:
     """Check everything, fit the trials, then write the batch: bad input writes nothing.
 
     `model` (default all) and `trials` (default 40) shape the sampling; with `params` the file
-    names the models and the count, so giving either as well is refused.
+    names the models and the count, so giving either as well is refused. `start` says how the
+    process began (for the batch's timings); `batch_key`, the batch id and day a retried unit of
+    work must reuse (default: a new id, today).
     """
     started = time.monotonic()
+    clock = PhaseClock(start or command_start())
     if params is not None and (model is not None or trials is not None):
         given = " and ".join(
             f for f, v in (("--model", model), ("--trials", trials)) if v is not None
@@ -124,7 +130,7 @@ def run(
         proposal = chosen.propose(search_space, models, trials, seed)
     planned = proposal.trials
     used = set(models[:trials]) if given is None else {t.model for t in given}
-    batch_id = new_id()
+    batch_id, dt = batch_key or (new_id(), today())
     seen = ", ".join(f"{model} {n}" for model, n in proposal.history.items())
     seen = f" (trials of history: {seen})" if seen else ""
     log.info(
@@ -140,6 +146,7 @@ def run(
     deadline = time.monotonic() + budget
     progress = Progress(len(planned), deadline, sys.stderr)
     lineage = trial_lineage(search_space, sampler, proposal.history)
+    clock.lap("prepare")
     if runner == "spark":
         from sweeplake.spark.runner import run_on_spark
 
@@ -154,15 +161,20 @@ def run(
             budget,
             spark_master,
             dataset_held,
-            dt := today(),
+            dt,
             lambda done: encode_batch(batch_id, data, done, lineage, {}, dt),
         )
+        clock.lap("fitting")  # on Spark, the tasks write their parts as they go
     else:
         cores = workers or available_cores()
         outcomes, facts = fit_batch(data, planned, used, cores, deadline, cv > 0, progress)
         progress.close()
-        batch = encode_batch(batch_id, data, outcomes, lineage, facts)
+        clock.lap("fitting")
+        batch = encode_batch(batch_id, data, outcomes, lineage, facts, dt)
+        clock.lap("encode")
         target.write_batch(batch, None if dataset_held else data)
+        clock.lap("write")
+    write_timings(target, clock.record(batch_id, dt, host_name(), outcomes))
     failed = sum(not o.ok for o in outcomes)
     seconds = time.monotonic() - started
     log.info(
@@ -290,6 +302,11 @@ def trial_lineage(space: SearchSpace, sampler: str, history: dict[str, int]) -> 
     }
 
 
+def host_name() -> str:
+    # SWEEPLAKE_HOST names the worker where the machine's name does not (several on one box).
+    return os.environ.get("SWEEPLAKE_HOST") or socket.gethostname()
+
+
 def encode_batch(
     batch_id: str,
     dataset: Dataset,
@@ -301,8 +318,7 @@ def encode_batch(
     """The batch's objects: `facts` already gzipped (fact, and oof with CV), then one hyper line
     and one scores line per outcome; the scores object is derived, so it goes after hyper, the
     commit."""
-    # SWEEPLAKE_HOST names the worker where the machine's name does not (several on one box).
-    host = os.environ.get("SWEEPLAKE_HOST") or socket.gethostname()
+    host = host_name()
     dt = dt or today()
     common = {"dataset": dataset.name, "dataset_sha256": dataset.sha256}
     hyper_lines, scores_lines = [], []
