@@ -278,6 +278,20 @@ def build_parser() -> Parser:
         help="the best by test or cv R2 (default: cv when the lake has it, else test)",
     )
 
+    clear = command("clear", "delete a lake's batches: say what would go, or with --yes delete it")
+    clear.add_argument("--lake", default=lake, metavar="URI", help=f"the lake: {lake_help}")
+    clear.add_argument(
+        "--before",
+        metavar="YYYY-MM-DD",
+        help="only batches of days before this one (UTC; default: every day)",
+    )
+    clear.add_argument(
+        "--dataset", metavar="NAME", help="only batches of this dataset (default: every dataset)"
+    )
+    clear.add_argument(
+        "--yes", action="store_true", help="delete them (without: only print what would go)"
+    )
+
     serve = command("serve", "serve a promoted model over HTTP (FastAPI, docs at /docs)")
     serve.add_argument("--lake", default=lake, metavar="URI", help=f"the lake: {lake_help}")
     serve.add_argument(
@@ -473,6 +487,10 @@ def dispatch(args: argparse.Namespace) -> int:
         from sweeplake.models.promote import promote
 
         promote(args.lake, args.hyper_id, args.by)
+    elif args.command == "clear":
+        from sweeplake.clear import clear
+
+        sys.stdout.write(clear(args.lake, args.before, args.dataset, args.yes))
     elif args.command == "serve":
         from sweeplake.api import serve
 
