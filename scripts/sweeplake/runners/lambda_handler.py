@@ -196,6 +196,8 @@ def writable_defaults() -> None:
     cache = Path(tempfile.gettempdir()) / "sweeplake-cache"
     os.environ.setdefault("SWEEPLAKE_CACHE", str(cache))
     os.environ.setdefault("MPLCONFIGDIR", str(cache / "matplotlib"))
+    # joblib's process pools need /dev/shm, which Lambda lacks; the fits use sweeplake's own.
+    os.environ.setdefault("JOBLIB_MULTIPROCESSING", "0")
 
 
 def configure_logging() -> None:

@@ -1,0 +1,104 @@
+"""The deployment package (make lambda-package) runs a batch as on Lambda: a fresh python3.12
+with nothing on its path but the unzipped package and the standard library (-I -S), the whole
+file system read-only but one temporary folder (a mount namespace), the lake on moto S3."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import zipfile
+from pathlib import Path
+
+import pytest
+from conftest import REPO
+from test_lambda import INVOKE, SETTINGS, batch_ids, scheduled
+from test_s3_lake import assert_each_record_once, lake_objects
+
+PACKAGE = REPO / "build" / "sweeplake-lambda.zip"
+LIMIT_BYTES = 250 * 10**6
+# Everything read-only but the temporary folder ($1), then the command: Lambda's /var/task.
+READ_ONLY = """
+set -e
+mount --bind "$1" "$1"
+mount -o remount,ro,bind /
+if mountpoint -q /dev/shm; then mount -o remount,ro,bind /dev/shm; fi
+shift
+exec "$@"
+"""
+
+
+@pytest.fixture(scope="module")
+def package() -> Path:
+    """The package as make builds it (make rebuilds it when a source is newer)."""
+    done = subprocess.run(
+        ["make", "lambda-package"], cwd=REPO, capture_output=True, text=True, timeout=900
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return PACKAGE
+
+
+def python312() -> str:
+    """The interpreter make compiled the package with (LAMBDA_PYTHON)."""
+    done = subprocess.run(
+        ["make", "-s", "--eval", "show:\n\t@echo $(LAMBDA_PYTHON)", "show"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return done.stdout.strip()
+
+
+def test_the_package_fits_lambda_and_holds_no_test_suite(package: Path) -> None:
+    with zipfile.ZipFile(package) as archive:
+        infos = archive.infolist()
+    names = [i.filename for i in infos]
+    assert sum(i.file_size for i in infos) <= LIMIT_BYTES
+    assert "sweeplake/runners/lambda_handler.py" in names
+    assert "sweeplake/data/diabetes.json" in names
+    assert not any(re.search(r"(^|/)tests/", n) for n in names)
+    assert not any(n.startswith(("duckdb", "optuna", "matplotlib", "fastapi")) for n in names)
+    assert any(n.endswith(".cpython-312.pyc") for n in names)  # compiled ahead for 3.12
+
+
+def test_the_handler_runs_a_batch_from_the_package_alone_read_only(
+    package: Path, aws, bucket, tmp_path: Path
+) -> None:
+    task = tmp_path / "task"  # /var/task
+    with zipfile.ZipFile(package) as archive:
+        archive.extractall(task)
+    writable = tmp_path / "tmp"  # Lambda's /tmp
+    writable.mkdir()
+    invocations = writable / "invocations.json"
+    event = scheduled("1d1d-package")
+    invocations.write_text(json.dumps([{"event": event, "request_id": "r"}] * 2))
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(task),
+        "TMPDIR": str(writable),
+        **aws.env(),
+        "SWEEPLAKE_LAKE": f"s3://{bucket}/lake",
+        **SETTINGS,
+    }
+    code = (
+        f"import sys; sys.path.insert(0, {str(task)!r}); "
+        f"sys.argv = ['invoke', {str(invocations)!r}]; "
+        f"exec(compile(open({str(INVOKE)!r}).read(), 'lambda_invoke.py', 'exec'))"
+    )
+    done = subprocess.run(
+        ["unshare", "-m", "sh", "-c", READ_ONLY, "sh", str(writable)]
+        + [python312(), "-I", "-S", "-c", code],
+        cwd=task,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    answers = [json.loads(line) for line in done.stdout.splitlines()]
+    assert len(answers) == 2 and all("result" in a for a in answers), done.stdout + done.stderr
+    assert answers[0] == answers[1]
+    objects = lake_objects(aws.client(), bucket)
+    assert batch_ids(objects) == [f"{answers[0]['result']['batch_id']}.json.gz"]
+    assert_each_record_once(objects, 3)
