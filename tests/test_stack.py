@@ -589,7 +589,7 @@ def test_the_lambda_runner_deploys_on_its_schedule_with_its_own_rights(
     functions = stack.aws.client("lambda")
     config = functions.get_function(FunctionName=function_name)["Configuration"]
     assert (config["Runtime"], config["Handler"]) == (
-        "python3.11",
+        "python3.12",  # the runtime deploy/lambda_package.py builds for
         "sweeplake.runners.lambda_handler.handler",
     )
     assert (config["MemorySize"], config["Timeout"]) == (3008, 120)
