@@ -11,43 +11,18 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from conftest import REPO
-from test_lambda import INVOKE, SETTINGS, batch_ids, scheduled
+from test_lambda import SETTINGS, batch_ids, scheduled
 from test_s3_lake import assert_each_record_once, lake_objects
 
-PACKAGE = REPO / "build" / "sweeplake-lambda.zip"
+from bench.lambda_start import build_package, packaged_command, unpack
+
 LIMIT_BYTES = 250 * 10**6
-# Everything read-only but the temporary folder ($1), then the command: Lambda's /var/task.
-READ_ONLY = """
-set -e
-mount --bind "$1" "$1"
-mount -o remount,ro,bind /
-if mountpoint -q /dev/shm; then mount -o remount,ro,bind /dev/shm; fi
-shift
-exec "$@"
-"""
 
 
 @pytest.fixture(scope="module")
 def package() -> Path:
     """The package as make builds it (make rebuilds it when a source is newer)."""
-    done = subprocess.run(
-        ["make", "lambda-package"], cwd=REPO, capture_output=True, text=True, timeout=900
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    return PACKAGE
-
-
-def python312() -> str:
-    """The interpreter make compiled the package with (LAMBDA_PYTHON)."""
-    done = subprocess.run(
-        ["make", "-s", "--eval", "show:\n\t@echo $(LAMBDA_PYTHON)", "show"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return done.stdout.strip()
+    return build_package()
 
 
 def test_the_package_fits_lambda_and_holds_no_test_suite(package: Path) -> None:
@@ -66,8 +41,7 @@ def test_the_handler_runs_a_batch_from_the_package_alone_read_only(
     package: Path, aws, bucket, tmp_path: Path
 ) -> None:
     task = tmp_path / "task"  # /var/task
-    with zipfile.ZipFile(package) as archive:
-        archive.extractall(task)
+    unpack(package, task)
     writable = tmp_path / "tmp"  # Lambda's /tmp
     writable.mkdir()
     invocations = writable / "invocations.json"
@@ -81,14 +55,8 @@ def test_the_handler_runs_a_batch_from_the_package_alone_read_only(
         "SWEEPLAKE_LAKE": f"s3://{bucket}/lake",
         **SETTINGS,
     }
-    code = (
-        f"import sys; sys.path.insert(0, {str(task)!r}); "
-        f"sys.argv = ['invoke', {str(invocations)!r}]; "
-        f"exec(compile(open({str(INVOKE)!r}).read(), 'lambda_invoke.py', 'exec'))"
-    )
     done = subprocess.run(
-        ["unshare", "-m", "sh", "-c", READ_ONLY, "sh", str(writable)]
-        + [python312(), "-I", "-S", "-c", code],
+        packaged_command(task, writable, invocations),
         cwd=task,
         env=env,
         capture_output=True,
