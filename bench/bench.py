@@ -62,7 +62,8 @@ COMPARE = {">=": operator.ge, "<=": operator.le, ">": operator.gt}
 NOTES = """\
 sweeplake: a whole `python -m sweeplake run` process (start, imports, a fit on the training
   points and one per fold, every prediction of every point and every out-of-fold prediction
-  gzipped into the lake, exit); bytes/trial = fact + oof + hyper + scores + timings objects / trials.
+  gzipped into the lake, exit); bytes/trial = fact + oof + hyper + scores + timings objects
+  / trials.
 RandomizedSearchCV, Optuna: their search call only (imports free); 5 fits per trial, one per
   fold, predicting the held-out fold alone. Optuna's bytes/trial: its SQLite file (parameters
   and cv R², no predictions)."""
