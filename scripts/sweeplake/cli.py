@@ -201,6 +201,13 @@ def build_parser() -> Parser:
         help="with --runner spark: the master to start Spark on, as local[4] or yarn "
         "(default: the session spark-submit gives, else local[*])",
     )
+    run.add_argument(
+        "--groves",
+        type=int,
+        metavar="K",
+        help="grow each random forest as K groves of its trees, each fitted apart by a worker "
+        "and combined by sql/create_forest_predict.sql (default: one forest)",
+    )
 
     rank = command("rank", "print the trials ranked by test R2, per dataset")
     rank.add_argument("--lake", default=lake, metavar="URI", help=f"the lake to rank: {lake_help}")
@@ -420,6 +427,7 @@ def dispatch(args: argparse.Namespace) -> int:
             sampler=args.sampler,
             runner=args.runner,
             spark_master=args.spark_master,
+            groves=args.groves,
         )
     elif args.command == "rank" and args.series:
         from sweeplake.timeseries.ranking import rank_series

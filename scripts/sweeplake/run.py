@@ -17,6 +17,7 @@ from sweeplake import __version__
 from sweeplake.dataset import Dataset, load_dataset
 from sweeplake.errors import BadInput
 from sweeplake.fitting.fit import Outcome, prepare, run_trial
+from sweeplake.fitting.groves import check_groves, fit_groves
 from sweeplake.fitting.workers import WorkerPool
 from sweeplake.ids import new_id
 from sweeplake.lake import Batch, Gzipped, gzip_text, open_lake
@@ -60,13 +61,15 @@ def run(
     spark_master: str | None = None,
     start: Start | None = None,
     batch_key: tuple[str, str] | None = None,
+    groves: int | None = None,
 ) -> RunSummary:
     """Check everything, fit the trials, then write the batch: bad input writes nothing.
 
     `model` (default all) and `trials` (default 40) shape the sampling; with `params` the file
     names the models and the count, so giving either as well is refused. `start` says how the
     process began (for the batch's timings); `batch_key`, the batch id and day a retried unit of
-    work must reuse (default: a new id, today).
+    work must reuse (default: a new id, today). `groves` grows each forest as that many groves
+    (fitting/groves.py).
     """
     started = time.monotonic()
     clock = PhaseClock(start or command_start())
@@ -100,6 +103,9 @@ def run(
         raise BadInput("--spark-master applies to --runner spark alone: add it, or leave both out")
     if workers is not None and runner == "spark":
         raise BadInput("--workers applies to --runner local: Spark's master sets the cores")
+    check_groves(groves)
+    if groves is not None and runner != "local":
+        raise BadInput("--groves applies to --runner local: the workers fit the groves")
     if sampler not in SAMPLERS:
         raise BadInput(f"unknown sampler {sampler!r:.40}: choose {' or '.join(SAMPLERS)}")
     data = load_dataset(dataset)
@@ -167,7 +173,12 @@ def run(
         clock.lap("fitting")  # on Spark, the tasks write their parts as they go
     else:
         cores = workers or available_cores()
-        outcomes, facts = fit_batch(data, planned, used, cores, deadline, cv > 0, progress)
+        if groves is None:
+            outcomes, facts = fit_batch(data, planned, used, cores, deadline, cv > 0, progress)
+        else:
+            outcomes, facts = fit_groves(
+                data, planned, used, cores, deadline, groves, cv > 0, progress
+            )
         progress.close()
         clock.lap("fitting")
         batch = encode_batch(batch_id, data, outcomes, lineage, facts, dt)

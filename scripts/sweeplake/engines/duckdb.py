@@ -19,6 +19,7 @@ TABLE_GLOBS = {
     "oof": "oof/dt=*/*.json.gz",
     "scores": "scores/dt=*/*.json.gz",
     "timings": "timings/dt=*/*.json.gz",
+    "grove": "grove/dt=*/*.json.gz",
 }
 
 

@@ -15,6 +15,7 @@ TABLE_FILES = {
     "oof": "create_oof.sql",
     "scores": "create_scores.sql",
     "timings": "create_timings.sql",
+    "grove": "create_grove.sql",
 }
 COLUMN = re.compile(r"^\s*`?(\w+)`?\s+(\w+)\s*,?\s*$")
 ATHENA_TO_DUCKDB = {
