@@ -188,6 +188,20 @@ def test_s3_failing_mid_batch_fails_the_invocation_in_one_line_and_the_retry_com
     assert_each_record_once(objects, 3)
 
 
+def test_a_lake_that_does_not_answer_fails_before_any_fit(
+    aws, bucket, lambda_env, proxy, tmp_path
+) -> None:
+    proxy.down()
+    (answer,), log = invoke([{"event": scheduled("down"), "request_id": "r"}], lambda_env, tmp_path)
+    assert answer["error"] == (
+        f"InvocationFailed: sweeplake: LakeUnreachable: cannot reach the lake "
+        f"s3://{bucket}/lake: no trials were fitted"
+    )
+    assert "trials on diabetes" not in log  # never got as far as the batch's first line
+    proxy.up()
+    assert lake_objects(aws.client(), bucket) == {}
+
+
 def test_bad_settings_fail_in_one_line_before_any_work(lambda_env, tmp_path, aws, bucket) -> None:
     env = {**lambda_env, "SWEEPLAKE_TRIALS": "many"}
     (answer,), _ = invoke([{"event": scheduled("bad"), "request_id": "r"}], env, tmp_path)

@@ -658,3 +658,5 @@ def test_the_lambda_runner_retries_twice_then_sends_to_its_queue(template: dict)
     assert template["Parameters"]["Schedule"]["Default"] == "rate(1 minute)"
     rule = template["Rules"]["LambdaNeedsItsPackage"]
     assert rule["RuleCondition"] == {"Fn::Equals": [{"Ref": "Runner"}, "lambda"]}
+    rule = template["Rules"]["InstancesNeedTheRepository"]
+    assert rule["RuleCondition"] == {"Fn::Equals": [{"Ref": "Runner"}, "instances"]}
