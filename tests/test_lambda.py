@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from conftest import REPO
+from test_iam import allows, iam_call, policy_actions
 from test_s3_lake import assert_each_record_once, lake_objects, records
 
 INVOKE = Path(__file__).resolve().parent / "lambda_invoke.py"
@@ -76,6 +77,25 @@ def batch_ids(objects: dict[str, bytes], part: str = "hyper") -> list[str]:
     return sorted(k.rsplit("/", 1)[1] for k in objects if k.startswith(f"lake/{part}/"))
 
 
+def moto_function(aws, name: str) -> str:
+    """A function in moto to invoke: moto records the Invoke requests and runs no code."""
+    aws.post("/moto-api/config", {"lambda": {"use_docker": False}})
+    role = aws.client("iam").create_role(
+        RoleName=f"role-{name}",
+        AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []}),
+    )["Role"]["Arn"]
+    package = io.BytesIO()
+    with zipfile.ZipFile(package, "w") as archive:
+        archive.writestr("placeholder.py", "")
+    return aws.client("lambda").create_function(
+        FunctionName=name,
+        Runtime="python3.12",
+        Role=role,
+        Handler="sweeplake.runners.lambda_handler.handler",
+        Code={"ZipFile": package.getvalue()},
+    )["FunctionArn"]
+
+
 def distinct_trial_seeds(objects: dict[str, bytes]) -> int:
     """How many batches drew their trials from seeds of their own (no trial seed shared)."""
     by_batch: dict[str, set[int]] = {}
@@ -122,22 +142,7 @@ def test_a_retried_event_writes_one_batch_and_another_event_a_second(
 def test_fan_out_starts_children_each_a_batch_with_its_own_seed(
     aws, bucket, lambda_env, tmp_path
 ) -> None:
-    aws.post("/moto-api/config", {"lambda": {"use_docker": False}})
-    iam = aws.client("iam")
-    role = iam.create_role(
-        RoleName=f"runner-{bucket}",
-        AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []}),
-    )["Role"]["Arn"]
-    package = io.BytesIO()
-    with zipfile.ZipFile(package, "w") as archive:
-        archive.writestr("placeholder.py", "")
-    function = aws.client("lambda").create_function(
-        FunctionName=f"fan-{bucket}",
-        Runtime="python3.11",
-        Role=role,
-        Handler="sweeplake.runners.lambda_handler.handler",
-        Code={"ZipFile": package.getvalue()},
-    )["FunctionArn"]
+    function = moto_function(aws, f"fan-{bucket}")
     aws.reset_recording()
     parent = scheduled("5e5e-parent")
     env = {**lambda_env, "SWEEPLAKE_FAN_OUT": "3"}
@@ -209,3 +214,41 @@ def test_bad_settings_fail_in_one_line_before_any_work(lambda_env, tmp_path, aws
         "error": "InvocationFailed: sweeplake: BadInput: SWEEPLAKE_TRIALS='many' must be a number"
     }
     assert lake_objects(aws.client(), bucket) == {}
+
+
+def test_the_lambda_role_allows_every_call_the_handler_makes_and_no_more(
+    aws, bucket, lambda_env, tmp_path
+) -> None:
+    """shell/lambda-policy.json against the requests a fanned-out tick and one child send."""
+    stack = f"iam{bucket[-8:]}"
+    function = moto_function(aws, f"{stack}-runner")
+    aws.reset_recording()
+    env = {**lambda_env, "SWEEPLAKE_FAN_OUT": "2"}
+    parent = {"event": scheduled("iam-parent"), "request_id": "p", "function": function}
+    (answer,), _ = invoke([parent], env, tmp_path)
+    assert "result" in answer
+    sent = [r for r in aws.recorded() if r.url.endswith("/invocations")]
+    child = {"event": json.loads(sent[0].body), "request_id": "c", "function": function}
+    (answer,), _ = invoke([child], env, tmp_path)
+    assert "result" in answer
+    text = (REPO / "shell" / "lambda-policy.json").read_text()
+    places = {"LAKE_BUCKET": bucket, "LAKE_PREFIX": "lake", "REGION": "us-east-1"}
+    places |= {"ACCOUNT_ID": function.split(":")[4], "STACK": stack}
+    for placeholder, value in places.items():
+        text = text.replace(placeholder, value)
+    policy = json.loads(text)
+    calls = set()
+    for request in aws.recorded():
+        if request.url.endswith("/invocations"):
+            calls.add(("lambda:InvokeFunction", function, None))
+        else:
+            calls.add(iam_call(request, ""))
+    assert [c for c in calls if not allows(policy, *c)] == []
+    # Every right is used: the lake's, and invoking itself; the log lines and the queue are
+    # Lambda's own sending on the function's behalf.
+    used = {action for action, _, _ in calls}
+    assert used == policy_actions(policy) - {
+        "logs:CreateLogStream",
+        "logs:PutLogEvents",
+        "sqs:SendMessage",
+    }
