@@ -10,12 +10,15 @@ import json
 from copy import deepcopy
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pytest
 from conftest import sweeplake
 from lakeread import cv_r2_by_trial, records, sklearn_estimator
+from servers import Served
 from sklearn.ensemble import RandomForestRegressor
 from sklearn.metrics import r2_score
+from test_api import POINTS, rows_of
 
 from sweeplake.dataset import load_dataset
 from sweeplake.engines.duckdb import DuckDBEngine
@@ -128,7 +131,7 @@ def test_the_assembled_forest_predicts_the_view_the_facts_and_the_scores(grown) 
         assert abs(scores[hyper_id]["cv_r2"] - cv_oracle[hyper_id]) <= TOLERANCE
 
 
-def test_promote_stores_the_assembled_forest(grown, tmp_path: Path) -> None:
+def test_promote_stores_the_assembled_forest_and_serve_serves_it(grown, tmp_path: Path) -> None:
     groves, lake = grown
     from skops.io import load
 
@@ -144,6 +147,18 @@ def test_promote_stores_the_assembled_forest(grown, tmp_path: Path) -> None:
     forest = assembled(hyper, data.x[order][:train], data.y[order][:train], groves)
     assert type(model) is RandomForestRegressor and model.n_estimators == 10
     assert np.max(np.abs(model.predict(data.x) - forest.predict(data.x))) <= TOLERANCE
+    if groves != 4:
+        return  # served from one lake: the 4 groves of 10 trees, an uneven split
+    served = Served("--lake", str(lake), "--model", hyper["hyper_id"])
+    try:
+        with httpx.Client(base_url=served.url) as client:
+            reply = client.post("/predict", json=rows_of(POINTS))
+    finally:
+        assert "Traceback" not in served.close()
+    assert reply.status_code == 200, reply.text
+    by_point = dict(zip(data.point_ids.tolist(), forest.predict(data.x).tolist(), strict=True))
+    expected = [by_point[p["point_id"]] for p in POINTS]
+    assert np.max(np.abs(np.array(reply.json()["predictions"]) - expected)) <= TOLERANCE
 
 
 def test_a_forest_missing_a_grove_is_not_committed(tmp_path: Path) -> None:
