@@ -22,7 +22,8 @@ from pathlib import Path
 import numpy as np
 
 from sweeplake.dataset import Dataset
-from sweeplake.fitting.fit import Outcome, encode_facts, prepare
+from sweeplake.errors import BadInput
+from sweeplake.fitting.fit import Outcome, TrialInputs, encode_facts, prepare
 from sweeplake.ids import new_id
 from sweeplake.lake import Gzipped
 from sweeplake.models.random_forest import FAMILY as FOREST
@@ -101,7 +102,13 @@ def fit_groves(
     return sorted(outcomes, key=lambda o: o.hyper_id), facts
 
 
-def combine(inputs, trials, by_trial: dict[int, list[Outcome]], groves: int, cv: bool):
+def combine(
+    inputs: TrialInputs,
+    trials: Sequence[Trial],
+    by_trial: dict[int, list[Outcome]],
+    groves: int,
+    cv: bool,
+) -> list[tuple[Outcome, str]]:
     """Each trial whose groves all arrived, as one outcome and its grove fact lines."""
     whole: list[tuple[Outcome, str]] = []
     lines: dict[str, str] = {}
@@ -129,11 +136,17 @@ def combine(inputs, trials, by_trial: dict[int, list[Outcome]], groves: int, cv:
             whole.append((failed, ""))
             continue
         lines[hyper_id] = "".join(grove_lines(hyper_id, o) for o in arrived)
-        finished = max(o.created_at for o in arrived)
-        whole.append(
-            (Outcome(hyper_id, trial, finished, spent["fit_ms"], spent["predict_ms"], None, None,
-                     cv_ms=spent["cv_ms"] if cv else None), lines[hyper_id])
-        )  # fmt: skip
+        outcome = Outcome(
+            hyper_id,
+            trial,
+            created_at=max(o.created_at for o in arrived),
+            fit_ms=spent["fit_ms"],
+            predict_ms=spent["predict_ms"],
+            facts=None,  # from the view, below
+            error=None,
+            cv_ms=spent["cv_ms"] if cv else None,
+        )
+        whole.append((outcome, lines[hyper_id]))
     predictions = forest_predictions(lines)
     done = []
     for outcome, text in whole:
@@ -190,7 +203,7 @@ def forest_predictions(lines: dict[str, str]) -> dict[str, dict[tuple[int, int |
     return found
 
 
-def with_predictions(inputs, outcome: Outcome, predicted: dict, cv: bool) -> Outcome:
+def with_predictions(inputs: TrialInputs, outcome: Outcome, predicted: dict, cv: bool) -> Outcome:
     """The outcome with the view's predictions as its facts, out-of-fold lines and scores."""
     y_pred = np.array([predicted[(int(p), None)] for p in inputs.point_ids])
     facts = encode_facts(outcome.hyper_id, inputs.point_ids, y_pred)
@@ -207,7 +220,5 @@ def with_predictions(inputs, outcome: Outcome, predicted: dict, cv: bool) -> Out
 
 
 def check_groves(groves: int | None) -> None:
-    from sweeplake.errors import BadInput
-
     if groves is not None and not 1 <= groves <= MAX_GROVES:
         raise BadInput(f"--groves must be 1 to {MAX_GROVES}, got {groves}")

@@ -23,6 +23,7 @@ import logging
 import os
 import tempfile
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -117,7 +118,7 @@ class Settings:
         )
 
 
-def number(env: os._Environ | dict, name: str, kind: type):
+def number(env: Mapping[str, str], name: str, kind: type):
     text = env.get(name)
     if not text:
         return None
