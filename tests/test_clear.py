@@ -115,40 +115,39 @@ def ranked(side) -> set[str]:
     return {by_trial[h] for h in shown}
 
 
-def test_dry_run_counts_what_the_lake_holds_and_deletes_nothing(side) -> None:
-    run_batch(side)
-    run_batch(side)
-    before = side.objects()
-    held = batches(before)
-    assert len(held) == 2
-    done = sweeplake("clear", "--lake", side.uri, env=side.env)
-    assert done.returncode == 0, done.stderr
-    objects = sum(len(b) for b in held.values())
-    size = sum(sum(b.values()) for b in held.values())
-    first = done.stdout.splitlines()[0]
-    assert first == f"would delete 2 batch(es), {objects} object(s), {size:,} bytes from {side.uri}"
-    assert "kept: 1 dataset object(s) under data/" in done.stdout
-    assert "add --yes" in done.stdout
-    assert side.objects() == before
-
-
-def test_before_a_day_deletes_only_older_batches_commit_object_first(side, request) -> None:
+def test_a_dry_run_deletes_nothing_then_before_a_day_deletes_older_batches_hyper_first(
+    side, request
+) -> None:
     run_batch(side)
     run_batch(side)
     old, new = sorted(batches(side.objects()))
     move_to_old_day(side, old)
     side.write("models/01TESTPROMOTED0000000000000/card.json", b"{}")
+    before = side.objects()
+    held = batches(before)[old]
+
+    dry = sweeplake("clear", "--lake", side.uri, "--before", "2020-01-03", env=side.env)
+    assert dry.returncode == 0, dry.stderr
+    assert dry.stdout.splitlines() == [
+        f"would delete 1 batch(es), {len(held)} object(s), {sum(held.values()):,} bytes "
+        f"from {side.uri}",
+        "kept: 1 promoted model(s) under models/ (serve still loads them)",
+        "kept: 1 dataset object(s) under data/",
+        "nothing was deleted: add --yes to delete them",
+    ]
+    assert side.objects() == before
+
     proxy = request.getfixturevalue("proxy") if isinstance(side, S3Side) else None
     if proxy is not None:
         proxy.passed.clear()
-
     done = sweeplake("clear", "--lake", side.uri, "--before", "2020-01-03", "--yes", env=side.env)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.startswith("deleted 1 batch(es), ")
-    assert "kept: 1 promoted model(s) under models/" in done.stdout
+    assert done.stdout.splitlines()[0] == dry.stdout.splitlines()[0].replace(
+        "would delete", "deleted"
+    )
     left = side.objects()
     assert set(batches(left)) == {new}
-    assert "models/01TESTPROMOTED0000000000000/card.json" in left
+    assert left == {k: v for k, v in before.items() if k not in held}
     assert ranked(side) == {new}
     if proxy is not None:  # the order S3 received the deletions in
         deleted = [path.split("/")[3] for method, path in proxy.passed if method == "DELETE"]
