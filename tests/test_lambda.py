@@ -106,26 +106,32 @@ def distinct_trial_seeds(objects: dict[str, bytes]) -> int:
     return len(by_batch)
 
 
-def test_a_retried_event_writes_one_batch_and_another_event_a_second(
+def test_a_retried_event_rewrites_its_batch_as_it_was_and_another_event_writes_a_second(
     aws, bucket, lambda_env, tmp_path
 ) -> None:
     first, other = scheduled("0c1a-first"), scheduled("77b2-other", "2026-12-03T10:01:00Z")
+    (attempt,), _ = invoke([{"event": first, "request_id": "r-1"}], lambda_env, tmp_path)
+    before = lake_objects(aws.client(), bucket)
     answers, log = invoke(
         [
-            {"event": first, "request_id": "r-1"},
-            {"event": first, "request_id": "r-1"},  # Lambda's retry: same event
-            {"event": other, "request_id": "r-2"},
+            {"event": first, "request_id": "r-1"},  # Lambda's retry: same event, a new process
+            {"event": other, "request_id": "r-2"},  # the next one, in the same (warm) process
         ],
         lambda_env,
         tmp_path,
     )
-    results = [a["result"] for a in answers]
+    results = [attempt["result"], *(a["result"] for a in answers)]
     assert results[0]["batch_id"] == results[1]["batch_id"] != results[2]["batch_id"]
     objects = lake_objects(aws.client(), bucket)
     assert batch_ids(objects) == sorted(f"{r['batch_id']}.json.gz" for r in results[1:])
     for part in ("fact", "scores", "timings"):
         assert batch_ids(objects, part) == batch_ids(objects)
     assert_each_record_once({k: v for k, v in objects.items() if results[0]["batch_id"] in k}, 3)
+    # The retry wrote the same trials under the same ids: the same facts, to the byte.
+    (fact_key,) = [k for k in before if "/fact/" in k]
+    assert objects[fact_key] == before[fact_key]
+    retried = [h for h in records(objects, "hyper") if h["batch_id"] == results[0]["batch_id"]]
+    assert [h["hyper_id"] for h in retried] == [h["hyper_id"] for h in records(before, "hyper")]
     # The event's day is the batch's partition, even if a retry ran past midnight.
     assert all("/dt=2026-12-03/" in k for k in objects if "/data/" not in k)
     assert distinct_trial_seeds(objects) == 2
@@ -134,8 +140,7 @@ def test_a_retried_event_writes_one_batch_and_another_event_a_second(
         for k, v in objects.items()
         if "/timings/" in k
     }
-    # The retry's timings (warm) overwrote the first attempt's (cold).
-    assert colds == {results[0]["batch_id"]: False, results[2]["batch_id"]: False}
+    assert colds == {results[0]["batch_id"]: True, results[2]["batch_id"]: False}
     assert "Traceback" not in log
 
 

@@ -8,7 +8,7 @@ import os
 import socket
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,7 +19,7 @@ from sweeplake.errors import BadInput
 from sweeplake.fitting.fit import Outcome, prepare, run_trial
 from sweeplake.fitting.groves import check_groves, fit_groves
 from sweeplake.fitting.workers import WorkerPool
-from sweeplake.ids import new_id
+from sweeplake.ids import derived_ids, new_id
 from sweeplake.lake import Batch, Gzipped, gzip_text, open_lake
 from sweeplake.lake import params as lake_params
 from sweeplake.models.registry import family
@@ -173,11 +173,13 @@ def run(
         clock.lap("fitting")  # on Spark, the tasks write their parts as they go
     else:
         cores = workers or available_cores()
+        # A retried unit of work gives its trials the same ids: it rewrites the same records.
+        ids = derived_ids(batch_id) if batch_key else new_id
         if groves is None:
-            outcomes, facts = fit_batch(data, planned, used, cores, deadline, cv > 0, progress)
+            outcomes, facts = fit_batch(data, planned, used, cores, deadline, cv > 0, progress, ids)
         else:
             outcomes, facts = fit_groves(
-                data, planned, used, cores, deadline, groves, cv > 0, progress
+                data, planned, used, cores, deadline, groves, cv > 0, progress, ids
             )
         progress.close()
         clock.lap("fitting")
@@ -219,12 +221,13 @@ def fit_batch(
     deadline: float,
     cv: bool = False,
     progress: Progress | None = None,
+    ids: Callable[[], str] = new_id,
 ) -> tuple[list[Outcome], dict[str, bytes]]:
     """The outcomes, by id and without their facts, and the ok ones' facts, already gzipped, by
     prefix: "fact", then with `cv` "oof" (every training point's out-of-fold prediction)."""
     packed = {"fact": Gzipped(), **({"oof": Gzipped()} if cv else {})}
     outcomes = []
-    for outcome in execute(dataset, trials, models, workers, deadline, cv, progress):
+    for outcome in execute(dataset, trials, models, workers, deadline, cv, progress, ids):
         if outcome.ok:
             packed["fact"].write(outcome.facts)
             if cv:
@@ -242,8 +245,10 @@ def execute(
     deadline: float,
     cv: bool = False,
     progress: Progress | None = None,
+    ids: Callable[[], str] = new_id,
 ) -> Iterator[Outcome]:
-    """Fit trials in order until done or until the next one would pass the deadline.
+    """Fit trials in order until done or until the next one would pass the deadline; `ids`
+    gives each trial its id, in that order.
 
     Yields each outcome as it finishes, in no particular order.
     """
@@ -253,7 +258,7 @@ def execute(
         for trial in trials:
             if clock.near():
                 break
-            yield clock.record(run_trial(inputs, trial, new_id()))
+            yield clock.record(run_trial(inputs, trial, ids()))
         return
 
     workers = min(workers, len(trials))
@@ -265,7 +270,7 @@ def execute(
                 trial = next(upcoming, None)
                 if trial is None:
                     break
-                if not pool.submit(trial, new_id()):
+                if not pool.submit(trial, ids()):
                     break
             if not pool.busy():
                 break

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -68,6 +68,7 @@ def fit_groves(
     groves: int,
     cv: bool = False,
     progress: Progress | None = None,
+    ids: Callable[[], str] = new_id,
 ) -> tuple[list[Outcome], dict[str, bytes]]:
     """As run.fit_batch, with each forest trial fitted as groves; the facts gain "grove"."""
     from sweeplake.run import execute
@@ -76,7 +77,7 @@ def fit_groves(
     if progress is not None:
         progress.cap = len(work)  # the groves are what it counts
     plain, by_trial = [], {}
-    for outcome in execute(dataset, work, models, workers, deadline, cv, progress):
+    for outcome in execute(dataset, work, models, workers, deadline, cv, progress, ids):
         if TRIAL_KEY in outcome.trial.params:
             by_trial.setdefault(outcome.trial.params[TRIAL_KEY], []).append(outcome)
         else:
@@ -90,7 +91,7 @@ def fit_groves(
             if cv:
                 packed["oof"].write(outcome.oof)
         outcomes.append(replace(outcome, facts=None, oof=None))
-    combined = combine(inputs, trials, by_trial, groves, cv)
+    combined = combine(inputs, trials, by_trial, groves, cv, ids)
     for outcome, grove_lines in combined:
         if outcome.ok:
             packed["grove"].write(grove_lines)
@@ -108,6 +109,7 @@ def combine(
     by_trial: dict[int, list[Outcome]],
     groves: int,
     cv: bool,
+    ids: Callable[[], str] = new_id,
 ) -> list[tuple[Outcome, str]]:
     """Each trial whose groves all arrived, as one outcome and its grove fact lines."""
     whole: list[tuple[Outcome, str]] = []
@@ -124,7 +126,7 @@ def combine(
                 expected,
             )
             continue
-        hyper_id = new_id()
+        hyper_id = ids()
         spent = {
             name: sum(getattr(o, name) or 0.0 for o in arrived)
             for name in ("fit_ms", "predict_ms", "cv_ms")

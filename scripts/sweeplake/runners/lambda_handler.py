@@ -29,7 +29,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from sweeplake.errors import BadInput
-from sweeplake.ids import CROCKFORD
+from sweeplake.ids import encode
 from sweeplake.lake.direct import NO_SPOOL
 from sweeplake.timings import Start, process_age_ms
 
@@ -58,8 +58,7 @@ class Unit:
     def batch_id(self) -> str:
         """A ULID: the event's milliseconds, then 80 bits of the key's digest."""
         ms = int(self.at.timestamp() * 1000)
-        value = (ms << 80) | int.from_bytes(self.digest[:10], "big")
-        return "".join(CROCKFORD[(value >> shift) & 31] for shift in range(125, -1, -5))
+        return encode((ms << 80) | int.from_bytes(self.digest[:10], "big"))
 
     @property
     def dt(self) -> str:
