@@ -26,37 +26,33 @@ from sweeplake.errors import BadInput
 from sweeplake.fitting.fit import Outcome, TrialInputs, encode_facts, prepare
 from sweeplake.ids import new_id
 from sweeplake.lake import Gzipped
-from sweeplake.models.random_forest import FAMILY as FOREST
-from sweeplake.models.random_forest import GROVES, grove_params, grove_seed, grove_sizes
+from sweeplake.models.registry import family
 from sweeplake.progress import Progress
 from sweeplake.samplers.space import Trial
 from sweeplake.scores.metrics import cv_score, score
 
 log = logging.getLogger("sweeplake.groves")
 MAX_GROVES = 64
-# Keys of a grove's unit of work that say which trial and grove it is (never in the lake).
-TRIAL_KEY, GROVE_KEY = "_trial", "_grove"
+# Keys of a grove's unit of work that say which trial and grove it is and its tree count
+# (the workers' business alone: never in the lake).
+TRIAL_KEY, GROVE_KEY, TREES_KEY = "_trial", "_grove", "_trees"
 
 
-def units(trials: Sequence[Trial], groves: int) -> list[Trial]:
-    """The units of work: every forest trial as its groves, any other trial as it is."""
-    found = []
+def units(trials: Sequence[Trial], groves: int) -> tuple[list[Trial], dict[int, tuple]]:
+    """The units of work (each trial its family grows in groves as those groves, any other as
+    it is), and by trial's place, the trial as recorded and its number of groves."""
+    found, grown = [], {}
     for index, trial in enumerate(trials):
-        if trial.model != FOREST.name:
+        split = family(trial.model).groves(trial, groves)
+        if split is None:
             found.append(trial)
             continue
-        for grove, trees in enumerate(grove_sizes(trial.params["n_estimators"], groves)):
-            params = grove_params(trial.params, trees) | {TRIAL_KEY: index, GROVE_KEY: grove}
-            found.append(Trial(trial.model, params, grove_seed(trial.seed, grove)))
-    return found
-
-
-def grown(trial: Trial, groves: int) -> Trial:
-    """The trial as the lake records it: its parameters, with how many groves grew it."""
-    if trial.model != FOREST.name:
-        return trial
-    count = len(grove_sizes(trial.params["n_estimators"], groves))
-    return replace(trial, params={**trial.params, GROVES: count})
+        recorded, parts = split
+        grown[index] = (recorded, len(parts))
+        for grove, (part, trees) in enumerate(parts):
+            tags = {TRIAL_KEY: index, GROVE_KEY: grove, TREES_KEY: trees}
+            found.append(replace(part, params={**part.params, **tags}))
+    return found, grown
 
 
 def fit_groves(
@@ -73,7 +69,7 @@ def fit_groves(
     """As run.fit_batch, with each forest trial fitted as groves; the facts gain "grove"."""
     from sweeplake.run import execute
 
-    work = units(trials, groves)
+    work, grown = units(trials, groves)
     if progress is not None:
         progress.cap = len(work)  # the groves are what it counts
     plain, by_trial = [], {}
@@ -91,7 +87,7 @@ def fit_groves(
             if cv:
                 packed["oof"].write(outcome.oof)
         outcomes.append(replace(outcome, facts=None, oof=None))
-    combined = combine(inputs, trials, by_trial, groves, cv, ids)
+    combined = combine(inputs, grown, by_trial, cv, ids)
     for outcome, grove_lines in combined:
         if outcome.ok:
             packed["grove"].write(grove_lines)
@@ -105,9 +101,8 @@ def fit_groves(
 
 def combine(
     inputs: TrialInputs,
-    trials: Sequence[Trial],
+    grown: dict[int, tuple[Trial, int]],
     by_trial: dict[int, list[Outcome]],
-    groves: int,
     cv: bool,
     ids: Callable[[], str] = new_id,
 ) -> list[tuple[Outcome, str]]:
@@ -115,8 +110,7 @@ def combine(
     whole: list[tuple[Outcome, str]] = []
     lines: dict[str, str] = {}
     for index, arrived in sorted(by_trial.items()):
-        trial = grown(trials[index], groves)
-        expected = trial.params[GROVES]
+        trial, expected = grown[index]
         if len(arrived) != expected or any(o.ok for o in arrived) != all(o.ok for o in arrived):
             missing = expected - sum(o.ok for o in arrived)
             log.warning(
@@ -162,7 +156,7 @@ def grove_lines(hyper_id: str, outcome: Outcome) -> str:
     """The grove's fact lines (every point) and out-of-fold lines, tagged with its trial's id,
     the grove and its trees."""
     tag = f'{{"hyper_id":"{hyper_id}","grove":{outcome.trial.params[GROVE_KEY]},'
-    tag += f'"trees":{outcome.trial.params["n_estimators"]},'
+    tag += f'"trees":{outcome.trial.params[TREES_KEY]},'
     lines = []
     for text, with_fold in ((outcome.facts, False), (outcome.oof or "", True)):
         for line in text.splitlines():

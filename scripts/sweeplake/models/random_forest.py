@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from sweeplake.models.family import ModelFamily
+from sweeplake.samplers.space import Trial
 
 GROVES = "groves"  # the params key of a trial grown as groves: how many
 
@@ -64,6 +65,18 @@ class RandomForestFamily(ModelFamily):
 
     def load(self) -> None:
         from sklearn.ensemble import RandomForestRegressor  # noqa: F401
+
+    def groves(self, trial, groves: int):
+        sizes = grove_sizes(trial.params["n_estimators"], groves)
+        recorded = Trial(trial.model, {**trial.params, GROVES: len(sizes)}, trial.seed)
+        parts = [
+            (
+                Trial(trial.model, grove_params(trial.params, trees), grove_seed(trial.seed, g)),
+                trees,
+            )
+            for g, trees in enumerate(sizes)
+        ]
+        return recorded, parts
 
 
 def grove_sizes(trees: int, groves: int) -> list[int]:
