@@ -18,7 +18,7 @@ from datetime import date
 from sweeplake.errors import BadInput
 from sweeplake.lake import Lake, LocalLake, open_lake
 from sweeplake.lake.base import COMMIT, Listed
-from sweeplake.scores.compact import DAILY
+from sweeplake.scores.daily import DAILY
 
 log = logging.getLogger("sweeplake.clear")
 BATCH_OBJECT = re.compile(
