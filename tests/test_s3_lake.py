@@ -123,7 +123,14 @@ def test_s3_leaderboard_equals_the_local_one_and_every_object_is_encrypted(
         if path.is_file()
     }
     assert predictions_by_trial(objects) == predictions_by_trial(local_objects)
-    assert sorted({k.split("/")[2] for k in objects}) == ["data", "fact", "hyper", "oof", "scores"]
+    assert sorted({k.split("/")[2] for k in objects}) == [
+        "data",
+        "fact",
+        "hyper",
+        "oof",
+        "scores",
+        "timings",
+    ]
     for key in objects:
         assert client.head_object(Bucket=bucket, Key=key)["ServerSideEncryption"] == "AES256"
     assert spooled(env) == []
@@ -139,7 +146,14 @@ def test_the_dataset_goes_once_and_the_mirror_fetches_only_new_objects(bucket, e
         return [path for method, path in proxy.passed if method == "PUT"]
 
     assert sweeplake(*RUN, "--lake", lake, env=env).returncode == 0
-    assert [p.split("/")[2] for p in puts()] == ["data", "fact", "oof", "hyper", "scores"]
+    assert [p.split("/")[2] for p in puts()] == [
+        "data",
+        "fact",
+        "oof",
+        "hyper",
+        "scores",
+        "timings",
+    ]
     data_put = puts()[:1]
     assert len(leaderboard(lake, env)) >= 1
     # data, hyper and scores, all new: rank reads the scores, never the facts
@@ -148,7 +162,13 @@ def test_the_dataset_goes_once_and_the_mirror_fetches_only_new_objects(bucket, e
     proxy.passed.clear()
     assert sweeplake(*RUN, "--lake", lake, env=env).returncode == 0
     new = puts()
-    assert [p.split("/")[2] for p in new] == ["fact", "oof", "hyper", "scores"]  # not the dataset
+    assert [p.split("/")[2] for p in new] == [
+        "fact",
+        "oof",
+        "hyper",
+        "scores",
+        "timings",
+    ]  # not the dataset
     proxy.passed.clear()
     assert len(leaderboard(lake, env)) >= 2
     # The new hyper and scores, and the dataset, read every time: it may have gained its folds.

@@ -201,6 +201,13 @@ def build_parser() -> Parser:
         help="with --runner spark: the master to start Spark on, as local[4] or yarn "
         "(default: the session spark-submit gives, else local[*])",
     )
+    run.add_argument(
+        "--groves",
+        type=int,
+        metavar="K",
+        help="grow each random forest as K groves of its trees, each fitted apart by a worker "
+        "and combined by sql/create_forest_predict.sql (default: one forest)",
+    )
 
     rank = command("rank", "print the trials ranked by test R2, per dataset")
     rank.add_argument("--lake", default=lake, metavar="URI", help=f"the lake to rank: {lake_help}")
@@ -276,6 +283,20 @@ def build_parser() -> Parser:
         "--by",
         metavar="SCORE",
         help="the best by test or cv R2 (default: cv when the lake has it, else test)",
+    )
+
+    clear = command("clear", "delete a lake's batches: say what would go, or with --yes delete it")
+    clear.add_argument("--lake", default=lake, metavar="URI", help=f"the lake: {lake_help}")
+    clear.add_argument(
+        "--before",
+        metavar="YYYY-MM-DD",
+        help="only batches of days before this one (UTC; default: every day)",
+    )
+    clear.add_argument(
+        "--dataset", metavar="NAME", help="only batches of this dataset (default: every dataset)"
+    )
+    clear.add_argument(
+        "--yes", action="store_true", help="delete them (without: only print what would go)"
     )
 
     serve = command("serve", "serve a promoted model over HTTP (FastAPI, docs at /docs)")
@@ -406,6 +427,7 @@ def dispatch(args: argparse.Namespace) -> int:
             sampler=args.sampler,
             runner=args.runner,
             spark_master=args.spark_master,
+            groves=args.groves,
         )
     elif args.command == "rank" and args.series:
         from sweeplake.timeseries.ranking import rank_series
@@ -473,6 +495,10 @@ def dispatch(args: argparse.Namespace) -> int:
         from sweeplake.models.promote import promote
 
         promote(args.lake, args.hyper_id, args.by)
+    elif args.command == "clear":
+        from sweeplake.clear import clear
+
+        sys.stdout.write(clear(args.lake, args.before, args.dataset, args.yes))
     elif args.command == "serve":
         from sweeplake.api import serve
 

@@ -74,6 +74,14 @@ class Gzipped:
         return b"".join(self._parts)
 
 
+@dataclass(frozen=True)
+class Listed:
+    """An object as a listing shows it."""
+
+    size: int
+    modified: float  # seconds since the epoch
+
+
 def gzip_text(text: str) -> bytes:
     packed = Gzipped()
     packed.write(text)
@@ -103,6 +111,14 @@ class Lake(ABC):
     def keys(self, prefix: str, after: str | None = None) -> list[str]:
         """Keys of whole objects under prefix, sorted; given `after`, only those sorting after it
         (on S3 the listing starts there: what sorts before is never sent)."""
+
+    @abstractmethod
+    def listing(self, prefix: str) -> dict[str, Listed]:
+        """Each whole object under prefix with its size and age, by key."""
+
+    @abstractmethod
+    def delete(self, key: str) -> None:
+        """Remove an object; a no-op when it is already gone."""
 
     def first_key(self, prefix: str) -> str | None:
         """The first key under prefix in sorted order, None if there is none."""

@@ -6,8 +6,8 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sweeplake.errors import BadInput, BatchLost
-from sweeplake.lake.base import Batch, Lake, fsync_dir, write_durably
+from sweeplake.errors import BadInput, BatchLost, LakeUnreachable
+from sweeplake.lake.base import Batch, Lake, Listed, fsync_dir, write_durably
 from sweeplake.outfile import file_in_the_way
 
 if TYPE_CHECKING:
@@ -83,6 +83,26 @@ class LocalLake(Lake):
     def forget(self, key: str) -> None:
         """Remove an object: only a mirror does, when its lake no longer holds it."""
         (self.root / key).unlink(missing_ok=True)
+
+    def delete(self, key: str) -> None:
+        try:
+            self.forget(key)
+            fsync_dir((self.root / key).parent)
+        except OSError as exc:
+            reason = exc.strerror or type(exc).__name__
+            raise LakeUnreachable(
+                f"cannot delete {key} from the lake {self.root} ({reason})"
+            ) from None
+
+    def listing(self, prefix: str) -> dict[str, Listed]:
+        found = {}
+        for key in self.keys(prefix):
+            try:
+                stat = (self.root / key).stat()
+            except FileNotFoundError:
+                continue  # deleted since the walk
+            found[key] = Listed(stat.st_size, stat.st_mtime)
+        return found
 
     def keys(self, prefix: str, after: str | None = None) -> list[str]:
         # os.walk, not Path.rglob: a month of batches is 43,200 files per prefix, listed by

@@ -8,13 +8,14 @@ import math
 import os
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sweeplake.canonical import without_folds
 from sweeplake.errors import BadInput, LakeRefused, LakeUnreachable, ShipFailed
-from sweeplake.lake.base import Batch, Lake, dataset_key
+from sweeplake.lake.base import Batch, Lake, Listed, dataset_key
 from sweeplake.lake.local import LocalLake
 from sweeplake.lake.spool import Spool, SpoolEntry
 from sweeplake.paths import DEFAULT_CACHE
@@ -185,6 +186,23 @@ class S3Lake(Lake):
             if not item["Key"].endswith("/")
         )
 
+    def listing(self, prefix: str) -> dict[str, Listed]:
+        start = len(self.full_key(""))
+        with answered_or_raised(self.uri):
+            pages = self.client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, Prefix=self.full_key(prefix)
+            )
+            return {
+                item["Key"][start:]: Listed(item["Size"], item["LastModified"].timestamp())
+                for page in pages
+                for item in page.get("Contents", ())
+                if not item["Key"].endswith("/")
+            }
+
+    def delete(self, key: str) -> None:
+        with answered_or_raised(self.uri):
+            self.client.delete_object(Bucket=self.bucket, Key=self.full_key(key))
+
     def first_key(self, prefix: str) -> str | None:
         """One request: S3 lists keys in sorted order."""
         listed = self.client.list_objects_v2(
@@ -342,6 +360,18 @@ class S3Lake(Lake):
 
     def full_key(self, key: str) -> str:
         return f"{self.prefix}/{key}" if self.prefix else key
+
+
+@contextmanager
+def answered_or_raised(uri: str) -> Iterator[None]:
+    """S3's failures as the command line tells them apart: refused for good, or unreachable."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        yield
+    except (BotoCoreError, ClientError) as exc:
+        kind = LakeRefused if refused(exc) else LakeUnreachable
+        raise kind(f"cannot use the lake {uri}: {describe(exc)}") from None
 
 
 def parse_uri(uri: str) -> tuple[str, str]:

@@ -124,6 +124,12 @@ class ScoresStore:
         log.info("scores of %s: %d new batches, %d new trials", self.lake.uri, len(new), added)
         return added
 
+    def with_part(self, part: str) -> LocalLake:
+        """The lake itself when local; else its mirror, with `part` (beyond the scores) synced."""
+        if isinstance(self.lake, LocalLake):
+            return self.lake
+        return self.lake.mirror((part,))
+
     def sync(self) -> LocalLake:
         if isinstance(self.lake, LocalLake):
             return self.lake
