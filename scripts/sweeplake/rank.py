@@ -24,7 +24,16 @@ AUDIT_SQL = "rank_runs.sql"
 # How far a metric from the scores may be from the audit's, relative to its size (at least 1):
 # the two sum the same numbers in different orders.
 AUDIT_TOLERANCE = 1e-12
-METRIC_COLUMNS = ("test_r2", "train_r2", "test_rmse", "test_mae", "cv_r2", "cv_r2_std", "cv_oof_r2")
+METRIC_COLUMNS = (
+    "test_r2",
+    "train_r2",
+    "test_rmse",
+    "test_mae",
+    "test_mape",
+    "cv_r2",
+    "cv_r2_std",
+    "cv_oof_r2",
+)
 # In the target's units, not R²s: printed to six significant digits.
 ERROR_COLUMNS = ("test_rmse", "test_mae")
 # The orderings: by test R² (the Athena console's leaderboard), or by cross-validated R², the
