@@ -104,6 +104,11 @@ class Lake(ABC):
         """Keys of whole objects under prefix, sorted; given `after`, only those sorting after it
         (on S3 the listing starts there: what sorts before is never sent)."""
 
+    @abstractmethod
+    def modified(self, prefix: str) -> dict[str, float]:
+        """Each key under prefix, with when its object was last written (seconds since the
+        epoch, by the lake's own clock)."""
+
     def first_key(self, prefix: str) -> str | None:
         """The first key under prefix in sorted order, None if there is none."""
         return next(iter(self.keys(prefix)), None)

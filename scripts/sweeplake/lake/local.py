@@ -86,6 +86,9 @@ class LocalLake(Lake):
         except FileNotFoundError:
             return None
 
+    def modified(self, prefix: str) -> dict[str, float]:
+        return {key: (self.root / key).stat().st_mtime for key in self.keys(prefix)}
+
     def forget(self, key: str) -> None:
         """Remove an object: only a mirror does, when its lake no longer holds it."""
         (self.root / key).unlink(missing_ok=True)

@@ -169,17 +169,24 @@ class S3Lake(Lake):
         return reply["Body"].read()
 
     def keys(self, prefix: str, after: str | None = None) -> list[str]:
+        return sorted(self.listing(prefix, after))
+
+    def modified(self, prefix: str) -> dict[str, float]:
+        return self.listing(prefix)
+
+    def listing(self, prefix: str, after: str | None = None) -> dict[str, float]:
+        """Every key under prefix (after `after`), with its LastModified."""
         start_after = {} if after is None else {"StartAfter": self.full_key(after)}
         pages = self.client.get_paginator("list_objects_v2").paginate(
             Bucket=self.bucket, Prefix=self.full_key(prefix), **start_after
         )
         start = len(self.full_key(""))
-        return sorted(
-            item["Key"][start:]
+        return {
+            item["Key"][start:]: item["LastModified"].timestamp()
             for page in pages
             for item in page.get("Contents", ())
             if not item["Key"].endswith("/")
-        )
+        }
 
     def first_key(self, prefix: str) -> str | None:
         """One request: S3 lists keys in sorted order."""
@@ -282,6 +289,7 @@ class S3Lake(Lake):
                     self.ship_dataset(entry.dataset_key, entry.dataset)
                     confirmed.add(entry.dataset_key)
                 super().write_batch(entry.batch)  # each object acknowledged before the next
+                self.mark_if_late(entry.batch)
             except (BotoCoreError, ClientError, ShipFailed) as exc:
                 reason = exc if isinstance(exc, ShipFailed) else describe(exc, self.hurried)
                 raise ShipFailed(
@@ -294,6 +302,27 @@ class S3Lake(Lake):
                 shipped += 1
                 log.info("batch %s shipped to %s", batch_id, self.uri)
         return shipped
+
+    def mark_if_late(self, batch: Batch) -> None:
+        """A batch whose day is compacted already leaves a marker, after its objects, for
+        compact to redo that day; before its entry leaves the spool, so a kill in between
+        ships it again, marker and all. (compact lists a day again after writing its Parquet,
+        so a batch that found no Parquet here is in it.)"""
+        from sweeplake.scores.daily import daily_key, late_key
+
+        if self.holds(daily_key(batch.dt)):
+            self.put(late_key(batch.dt, batch.batch_id), b"")
+
+    def holds(self, key: str) -> bool:
+        from botocore.exceptions import ClientError
+
+        try:
+            self.client.head_object(Bucket=self.bucket, Key=self.full_key(key))
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] in ("404", "NoSuchKey", "NotFound"):
+                return False
+            raise
+        return True
 
     def ship_dataset(self, key: str, body: bytes) -> None:
         held = self.held_dataset_sha256(key)
