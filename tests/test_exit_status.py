@@ -3,15 +3,17 @@ the most common error, so cron and the stack never read a broken setup as succes
 
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 
-from tests.conftest import REPO, sweeplake
+from sweeplake.samplers.space import default_space_doc
+from tests.conftest import sweeplake
 from tests.lakeread import records
 
 
 def test_a_batch_whose_every_trial_failed_exits_4_naming_the_error(tmp_path: Path) -> None:
-    space = json.loads((REPO / "scripts/sweeplake/samplers/search_space.json").read_text())
+    space = copy.deepcopy(default_space_doc())  # not the families' own dicts
     # A space that its own `valid` allows but scikit-learn refuses: every SVR fit raises.
     space["svr"]["gamma"] = {"type": "float", "low": -1.0, "high": -1.0, "log": False,
                              "valid": "(-inf, inf)"}  # fmt: skip
