@@ -30,8 +30,9 @@ FIRST_OBJECTS = ("fact", "hyper")
 DATASET = "dataset.json"
 LEFTOVER_SECONDS = 3600  # far longer than any write or removal takes
 QUARANTINE = ".quarantine"
-# A t3.small's 8 GiB root volume holds the OS, the venv and this: a few days of batches.
-DEFAULT_MAX_MB = 1024.0
+# A t3.small's 8 GiB root volume holds the OS, the venv and this: some three days of default
+# batches at one a minute (596 MB a day, docs/aws.md).
+DEFAULT_MAX_MB = 2048.0
 MANIFEST_KEYS = {"lake": str, "batch_id": str, "dt": str}
 
 log = logging.getLogger("sweeplake.spool")
