@@ -183,17 +183,17 @@ class Spool:
         try:
             aside.parent.mkdir(exist_ok=True)
             os.rename(folder, aside)
+            where = f"set aside in {aside}, never deleted"
         except FileNotFoundError:
             return  # another process moved or shipped it
-        except OSError as exc:
-            aside = folder  # cannot move it (a name taken, say): it stays, skipped and named
-            reason = f"{reason}; not moved aside: {exc.strerror or type(exc).__name__}"
+        except OSError as exc:  # a name taken there, say: it stays, skipped and named each time
+            where = f"left where it is, skipped (cannot move it to {aside}: {exc.strerror})"
         log.error(
-            "spool entry %s cannot be shipped (%s): set aside in %s, never deleted; repair it "
-            "and move it back into %s, or delete it if its trials are not wanted",
+            "spool entry %s cannot be shipped (%s): %s; repair it and move it back into %s, "
+            "or delete it if its trials are not wanted",
             folder.name,
             reason,
-            aside,
+            where,
             self.root,
         )
 
