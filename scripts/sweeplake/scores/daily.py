@@ -7,8 +7,10 @@ both read that layout from here alone, as the S3 lake does to mark a batch that 
 from __future__ import annotations
 
 from datetime import date, timedelta
+from typing import TYPE_CHECKING
 
-from sweeplake.lake import Lake
+if TYPE_CHECKING:  # only a type here: the S3 lake reads this layout, so no import of the lake
+    from sweeplake.lake import Lake
 
 DAILY = "scores_daily"
 # Where a batch shipped after its day was compacted leaves a marker, for compact to redo it.
