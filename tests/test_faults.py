@@ -20,7 +20,7 @@ from conftest import sweeplake
 from tcpproxy import Proxy
 from test_s3_lake import POINTS, assert_each_record_once, error_line, lake_objects, spooled
 
-from sweeplake.errors import BatchLost
+from sweeplake.errors import BatchLost, LakeUnreachable
 from sweeplake.lake import Batch, LocalLake
 
 RUN = ("run", "--trials", "2", "--workers", "1", "--model", "svr", "--budget", "60")
@@ -177,8 +177,11 @@ def tiny_disk(tmp_path):
         capture_output=True,
         text=True,
     )
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
+    if mounted.returncode != 0:  # never a quiet skip: a disk-full test that cannot run fails
+        pytest.fail(
+            f"the disk-full tests mount a {DISK // 1024} KiB tmpfs to get ENOSPC, and cannot "
+            f"here ({mounted.stderr.strip()}): run the tests as root (CI does)"
+        )
     filler = mount / "filler"
 
     class Disk:
@@ -256,6 +259,20 @@ def test_facts_whose_hyper_object_did_not_fit_are_taken_back(tiny_disk):
     with pytest.raises(BatchLost, match="NOT written"):
         lake.write_batch(batch)
     assert [p for p in lake.root.rglob("*") if p.is_file()] == []
+
+
+def test_a_scores_object_that_did_not_fit_after_the_commit_is_named_as_such(tiny_disk):
+    lake = LocalLake(tiny_disk.root / "lake")
+    tiny_disk.fill(2 * PAGE)  # room for the fact and hyper objects, not the scores after them
+    objects = {"fact": b"f" * PAGE, "hyper": b"h", "scores": b"s" * 2 * PAGE}
+    batch = Batch("01BATCH", "2026-01-02", objects)
+    with pytest.raises(LakeUnreachable) as raised:
+        lake.write_batch(batch)
+    message = str(raised.value)
+    assert "NOT" not in message and "is in the lake" in message and "committed" in message
+    assert "No space left on device" in message and "rescore" in message
+    kept = sorted(str(p.relative_to(lake.root)) for p in lake.root.rglob("*.json.gz"))
+    assert kept == [batch.fact_key, batch.hyper_key]  # the committed batch stays whole
 
 
 def test_an_unwritable_spool_is_bad_input_before_fitting(aws, bucket, env, proxy, tmp_path):

@@ -10,7 +10,14 @@ import os
 import sys
 from pathlib import Path
 
-from sweeplake.errors import BadInput, BatchLost, LakeRefused, LakeUnreachable, QueryFailed
+from sweeplake.errors import (
+    AllTrialsFailed,
+    BadInput,
+    BatchLost,
+    LakeRefused,
+    LakeUnreachable,
+    QueryFailed,
+)
 from sweeplake.timeseries.cli import export_arguments, series_arguments, timeseries_arguments
 
 log = logging.getLogger("sweeplake")
@@ -361,6 +368,9 @@ def main(argv: list[str] | None = None) -> int:
     except LakeRefused as exc:
         print(f"sweeplake: {one_line(exc)}", file=sys.stderr)
         return 3
+    except AllTrialsFailed as exc:
+        print(f"sweeplake: {one_line(exc)}", file=sys.stderr)
+        return 4
     except KeyboardInterrupt:
         print("sweeplake: interrupted", file=sys.stderr)
         return 130

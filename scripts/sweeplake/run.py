@@ -8,6 +8,7 @@ import os
 import socket
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -15,7 +16,7 @@ from pathlib import Path
 
 from sweeplake import __version__
 from sweeplake.dataset import Dataset, load_dataset
-from sweeplake.errors import BadInput
+from sweeplake.errors import AllTrialsFailed, BadInput
 from sweeplake.fitting.fit import Outcome, prepare, run_trial
 from sweeplake.fitting.groves import check_groves, fit_groves
 from sweeplake.fitting.workers import WorkerPool
@@ -201,12 +202,24 @@ def run(
         if progress.cut_short
         else "",
     )
+    if outcomes and failed == len(outcomes):
+        raise AllTrialsFailed(every_trial_failed(batch_id, outcomes))
     return RunSummary(batch_id, len(outcomes), failed, seconds, target.uri)
 
 
 def today() -> str:
     """The day partition (dt) of a batch written now."""
     return datetime.now(UTC).strftime("%Y-%m-%d")
+
+
+def every_trial_failed(batch_id: str, outcomes: list[Outcome]) -> str:
+    """One line: the batch, and its most common error (the first line, the exception itself)."""
+    errors = Counter(((o.error or "").strip().splitlines() or [""])[0][:300] for o in outcomes)
+    error, count = errors.most_common(1)[0]
+    return (
+        f"every trial of batch {batch_id} failed ({len(outcomes)} of {len(outcomes)}; it is in "
+        f"the lake all the same); the most common error, {count} time(s): {error}"
+    )
 
 
 def available_cores() -> int:

@@ -120,6 +120,11 @@ class Lake(ABC):
     def delete(self, key: str) -> None:
         """Remove an object; a no-op when it is already gone."""
 
+    @abstractmethod
+    def modified(self, prefix: str) -> dict[str, float]:
+        """Each key under prefix, with when its object was last written (seconds since the
+        epoch, by the lake's own clock)."""
+
     def first_key(self, prefix: str) -> str | None:
         """The first key under prefix in sorted order, None if there is none."""
         return next(iter(self.keys(prefix)), None)

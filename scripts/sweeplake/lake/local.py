@@ -65,11 +65,17 @@ class LocalLake(Lake):
         try:
             super().write_batch(batch, dataset)
         except OSError as exc:
-            if not (self.root / batch.hyper_key).exists():
-                # Facts without their hyper record would be a partial batch: take them back.
-                for prefix in batch.committing():
-                    (self.root / batch.key(prefix)).unlink(missing_ok=True)
             reason = exc.strerror or type(exc).__name__
+            if (self.root / batch.hyper_key).exists():
+                # Only what is derived from the committed objects is missing: say so.
+                raise LakeUnreachable(
+                    f"batch {batch.batch_id} is in the lake {self.root} (its trials are "
+                    f"committed), but its derived objects could not all be written ({reason}): "
+                    "readers score it from its facts, and `sweeplake rescore` writes its scores"
+                ) from None
+            # Facts without their hyper record would be a partial batch: take them back.
+            for prefix in batch.committing():
+                (self.root / batch.key(prefix)).unlink(missing_ok=True)
             raise BatchLost(
                 f"batch {batch.batch_id} was NOT written to the lake {self.root} ({reason})"
             ) from None
@@ -79,6 +85,9 @@ class LocalLake(Lake):
             return (self.root / key).read_bytes()
         except FileNotFoundError:
             return None
+
+    def modified(self, prefix: str) -> dict[str, float]:
+        return {key: (self.root / key).stat().st_mtime for key in self.keys(prefix)}
 
     def forget(self, key: str) -> None:
         """Remove an object: only a mirror does, when its lake no longer holds it."""

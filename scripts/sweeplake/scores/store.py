@@ -109,19 +109,28 @@ class ScoresStore:
                 manifest["batches"] = [key for key in manifest["batches"] if key not in gone]
                 self.write_manifest(manifest)
             new = [key for key in listed if key not in done]
-            added = 0
+            added, skipped = 0, set()
             if new:
-                part, added = self.ingest(local, new)
+                part, added, skipped = self.ingest(local, new)
                 if part is not None:
                     manifest["parts"].append(part)
-                manifest["batches"] += new
+                # A batch skipped is not done: the next refresh tries it again, and names it.
+                manifest["batches"] += [key for key in new if key not in skipped]
                 if len(manifest["parts"]) > MAX_PARTS:
                     manifest["parts"] = self.merge(manifest["parts"])
                 self.write_manifest(manifest)
             self.remove_unnamed(manifest["parts"])
         if self._connection is not None:
             self._show(manifest["parts"])
-        log.info("scores of %s: %d new batches, %d new trials", self.lake.uri, len(new), added)
+        log.info(
+            "scores of %s: %d new batches, %d new trials%s",
+            self.lake.uri,
+            len(new) - len(skipped),
+            added,
+            f"; {len(skipped)} batch(es) not scored, tried again at the next refresh"
+            if skipped
+            else "",
+        )
         return added
 
     def with_part(self, part: str) -> LocalLake:
@@ -135,8 +144,9 @@ class ScoresStore:
             return self.lake
         return self.lake.mirror(SCORES_PARTS)
 
-    def ingest(self, local: LocalLake, new: list[str]) -> tuple[str | None, int]:
-        """Write the new batches' scores as one part; returns its name and its rows."""
+    def ingest(self, local: LocalLake, new: list[str]) -> tuple[str | None, int, set[str]]:
+        """Write the new batches' scores as one part; returns its name, its rows and the hyper
+        keys of the batches it could not score."""
         connection = connect(self.cache)
         scored, unscored = [], []
         for hyper_key in new:
@@ -145,19 +155,20 @@ class ScoresStore:
         files = [str(local.root / ("scores/" + k.removeprefix("hyper/"))) for k in scored]
         files = self.readable(connection, files, unscored)
         staging = self.cache / f".rescored-{os.getpid()}.json"
+        skipped: set[str] = set()
         try:
             if unscored:
-                self.rescore(connection, local, unscored, staging)
+                skipped = self.rescore(connection, local, unscored, staging)
                 files.append(str(staging))
             if not files:
-                return None, 0
+                return None, 0, skipped
             name = f"part-{new_id()}.parquet"
             tmp = self.cache / f".{name}.tmp"
             rows = self.typed(connection, files)
             rows.write_parquet(str(tmp), compression="zstd")
             count = connection.read_parquet(str(tmp)).aggregate("count(*)").fetchall()[0][0]
             os.replace(tmp, self.cache / name)
-            return name, count
+            return name, count, skipped
         finally:
             staging.unlink(missing_ok=True)
             connection.close()
@@ -177,15 +188,21 @@ class ScoresStore:
 
         return readable_objects(files, lambda paths: self.typed(connection, paths), rescored)
 
-    def rescore(self, connection, local: LocalLake, unscored: list[str], out: Path) -> None:
-        """Score the batches from their facts into one NDJSON file for ingesting."""
+    def rescore(self, connection, local: LocalLake, unscored: list[str], out: Path) -> set[str]:
+        """Score the batches from their facts into one NDJSON file for ingesting; the hyper keys
+        of those it could not score (each named in a warning)."""
         if local is not self.lake:
             tails = [k.removeprefix("hyper/") for k in unscored]
             parts = ("fact", "oof")
             self.lake.mirror((), [k for t in tails for k in batch_object_keys(self.lake, t, parts)])
+        skipped = set()
         with open(out, "w") as handle:
-            for _, rows in scored_batches(connection, local.root, unscored):
-                handle.write(ndjson(rows))
+            for key, rows in scored_batches(connection, local.root, unscored):
+                if rows is None:
+                    skipped.add(key)
+                else:
+                    handle.write(ndjson(rows))
+        return skipped
 
     def forget(self, parts: list[str], gone: set[str]) -> list[str]:
         """The parts rewritten as one without the batches deleted from the lake since."""
