@@ -180,8 +180,9 @@ def run(
             outcomes, facts = fit_batch(data, planned, used, cores, deadline, cv > 0, progress, ids)
         else:
             outcomes, facts = fit_groves(
-                data, planned, used, cores, deadline, groves, cv > 0, progress, ids
-            )
+                data, planned, used, cores, deadline, groves, cv > 0, progress, ids,
+                execute=execute,
+            )  # fmt: skip
         progress.close()
         clock.lap("fitting")
         batch = encode_batch(batch_id, data, outcomes, lineage, facts, dt)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -65,10 +65,12 @@ def fit_groves(
     cv: bool = False,
     progress: Progress | None = None,
     ids: Callable[[], str] = new_id,
+    *,
+    execute: Callable[..., Iterator[Outcome]],
 ) -> tuple[list[Outcome], dict[str, bytes]]:
-    """As run.fit_batch, with each forest trial fitted as groves; the facts gain "grove"."""
-    from sweeplake.run import execute
+    """As run.fit_batch, with each forest trial fitted as groves; the facts gain "grove".
 
+    `execute` is run's: it fits the groves as it fits any trial, in the batch's workers."""
     work, grown = units(trials, groves)
     if progress is not None:
         progress.cap = len(work)  # the groves are what it counts
