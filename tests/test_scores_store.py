@@ -38,7 +38,7 @@ FOREST = {
     "min_samples_leaf": 2,
     "max_features": 0.6,
 }
-METRICS = ("test_r2", "train_r2", "test_rmse", "test_mae")
+METRICS = ("test_r2", "train_r2", "test_rmse", "test_mae", "test_mape")
 
 
 @pytest.fixture(autouse=True)
