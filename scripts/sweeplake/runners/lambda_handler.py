@@ -135,7 +135,8 @@ def handler(event: dict, context) -> dict:
     configure_logging()
     try:
         return invoke(event, context, cold, entered)
-    except Exception as exc:
+    except Exception as exc:  # anything: one log line, then the invocation fails (re-raised) so
+        # that Lambda retries it and sends it to the on-failure queue; nothing is swallowed
         from sweeplake.cli import one_line
 
         line = f"sweeplake: {type(exc).__name__}: {one_line(exc)}"
