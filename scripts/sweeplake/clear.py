@@ -21,8 +21,10 @@ from sweeplake.lake.base import COMMIT, Listed
 from sweeplake.scores.daily import DAILY
 
 log = logging.getLogger("sweeplake.clear")
+# A batch's whole object, or one of the parts its Spark tasks wrote (gzip NDJSON or Parquet).
 BATCH_OBJECT = re.compile(
-    r"(?P<prefix>[a-z_]+)/dt=(?P<dt>\d{4}-\d\d-\d\d)/(?P<batch_id>[0-9A-HJKMNP-TV-Z]{26})\.json\.gz"
+    r"(?P<prefix>[a-z_]+)/dt=(?P<dt>\d{4}-\d\d-\d\d)/(?P<batch_id>[0-9A-HJKMNP-TV-Z]{26})"
+    r"(?:\.p\d{5})?\.(?:json\.gz|parquet)"
 )
 DAILY_OBJECT = re.compile(rf"{DAILY}/dt=(?P<dt>\d{{4}}-\d\d-\d\d)/[^/]+")
 # A batch without its commit object younger than this may be one being written (a run, or a

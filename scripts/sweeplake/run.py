@@ -16,7 +16,7 @@ from pathlib import Path
 
 from sweeplake import __version__
 from sweeplake.dataset import Dataset, load_dataset
-from sweeplake.errors import AllTrialsFailed, BadInput
+from sweeplake.errors import AllTrialsFailed, BadInput, LakeUnreachable
 from sweeplake.fitting.fit import Outcome, prepare, run_trial
 from sweeplake.fitting.groves import check_groves, fit_groves
 from sweeplake.fitting.workers import WorkerPool
@@ -85,7 +85,9 @@ def run(
     model = DEFAULT_MODEL if model is None else model
     trials = DEFAULT_TRIALS if trials is None else trials
     search_space = load_space(space)
-    models = list(search_space.models) if model == "all" else [model]
+    # `all` leaves out the families Spark fits: they are fitted when named.
+    models = [m for m in search_space.models if not family(m).on_spark]
+    models = models if model == "all" else [model]
     if any(m not in search_space.models for m in models):
         raise BadInput(
             f"unknown model {model!r:.40}: choose {', '.join(search_space.models)} or all"
@@ -100,15 +102,22 @@ def run(
         raise BadInput(f"--seed must be in [0, 2**32), got {seed}")
     if runner not in RUNNERS:
         raise BadInput(f"unknown runner {runner!r:.40}: choose {' or '.join(RUNNERS)}")
-    if spark_master is not None and runner != "spark":
-        raise BadInput("--spark-master applies to --runner spark alone: add it, or leave both out")
-    if workers is not None and runner == "spark":
-        raise BadInput("--workers applies to --runner local: Spark's master sets the cores")
-    check_groves(groves)
-    if groves is not None and runner != "local":
-        raise BadInput("--groves applies to --runner local: the workers fit the groves")
     if sampler not in SAMPLERS:
         raise BadInput(f"unknown sampler {sampler!r:.40}: choose {' or '.join(SAMPLERS)}")
+    given = read_params(params, search_space) if params is not None else None
+    on_spark = spark_fitted(models if given is None else {t.model for t in given})
+    if spark_master is not None and runner != "spark" and not on_spark:
+        raise BadInput("--spark-master applies to --runner spark alone: add it, or leave both out")
+    if workers is not None and (runner == "spark" or on_spark):
+        raise BadInput("--workers applies to --runner local: Spark's master sets the cores")
+    check_groves(groves)
+    if groves is not None and (runner != "local" or on_spark):
+        raise BadInput("--groves applies to --runner local: the workers fit the groves")
+    if on_spark:
+        return run_spark_fitted(
+            lake, dataset, models, trials, budget, seed, given, search_space, cv, sampler,
+            spark_master, clock, batch_key, started,
+        )  # fmt: skip
     data = load_dataset(dataset)
     refused = {m: family(m).refuses(data) for m in models}
     if model != "all" and refused[model]:
@@ -122,33 +131,16 @@ def run(
         )
     if sampler == "tpe" and cv == 0 and params is None:
         raise BadInput("--sampler tpe optimises cv_r2: it needs --cv, not --cv 0")
-    given = read_params(params, search_space) if params is not None else None
     target = open_lake(lake)
     target.check_writable()
     dataset_held = target.check_dataset(data)
     target.ship_waiting()  # before the sampler reads the history: these batches are part of it
 
-    if given is not None:
-        sampler, proposal = "params", Proposal(given)
-    else:
-        # Drawn per start, never from the clock: machines starting in the same minute differ.
-        seed = int.from_bytes(os.urandom(4), "big") if seed is None else seed
-        chosen = open_sampler(sampler, lake, data.sha256)
-        proposal = chosen.propose(search_space, models, trials, seed)
+    sampler, proposal = plan(sampler, given, search_space, models, trials, seed, lake, data.sha256)
     planned = proposal.trials
     used = set(models[:trials]) if given is None else {t.model for t in given}
     batch_id, dt = batch_key or (new_id(), today())
-    seen = ", ".join(f"{model} {n}" for model, n in proposal.history.items())
-    seen = f" (trials of history: {seen})" if seen else ""
-    log.info(
-        "batch %s: %d trials on %s (sha256 %s) from sampler %s%s",
-        batch_id,
-        len(planned),
-        data.name,
-        data.sha256[:12],
-        sampler,
-        seen,
-    )
+    log_plan(batch_id, len(planned), data, sampler, proposal)
     # The budget covers the fits alone: a slow lake before them never turns trials into failures.
     deadline = time.monotonic() + budget
     progress = Progress(len(planned), deadline, sys.stderr)
@@ -190,6 +182,64 @@ def run(
         target.write_batch(batch, None if dataset_held else data)
         clock.lap("write")
     write_timings(target, clock.record(batch_id, dt, host_name(), outcomes))
+    cut_short = progress.cut_short and len(planned)
+    return summarised(batch_id, outcomes, started, target.uri, budget, cut_short)
+
+
+def spark_fitted(models) -> bool:
+    """Whether the models are families Spark fits; BadInput if some are and some are not."""
+    on_spark = {m for m in models if family(m).on_spark}
+    if on_spark and on_spark != set(models):
+        raise BadInput(
+            f"{', '.join(sorted(on_spark))}: fitted by Spark, in batches of their own; "
+            "give the other models another run"
+        )
+    return bool(on_spark)
+
+
+def plan(
+    sampler: str,
+    given: list[Trial] | None,
+    search_space: SearchSpace,
+    models: list[str],
+    trials: int,
+    seed: int | None,
+    lake: str,
+    dataset_sha256: str,
+) -> tuple[str, Proposal]:
+    """The batch's trials: the --params file's, or the sampler's (from the lake's history)."""
+    if given is not None:
+        return "params", Proposal(given)
+    # Drawn per start, never from the clock: machines starting in the same minute differ.
+    seed = int.from_bytes(os.urandom(4), "big") if seed is None else seed
+    chosen = open_sampler(sampler, lake, dataset_sha256)
+    return sampler, chosen.propose(search_space, models, trials, seed)
+
+
+def log_plan(batch_id: str, trials: int, data, sampler: str, proposal: Proposal) -> None:
+    seen = ", ".join(f"{model} {n}" for model, n in proposal.history.items())
+    seen = f" (trials of history: {seen})" if seen else ""
+    log.info(
+        "batch %s: %d trials on %s (sha256 %s) from sampler %s%s",
+        batch_id,
+        trials,
+        data.name,
+        data.sha256[:12],
+        sampler,
+        seen,
+    )
+
+
+def summarised(
+    batch_id: str,
+    outcomes: list[Outcome],
+    started: float,
+    lake: str,
+    budget: float,
+    cut_short: int | None = None,
+) -> RunSummary:
+    """The batch's last log line and summary; AllTrialsFailed when no trial ended ok.
+    `cut_short`: the trials planned, when the budget left some out."""
     failed = sum(not o.ok for o in outcomes)
     seconds = time.monotonic() - started
     log.info(
@@ -198,14 +248,81 @@ def run(
         len(outcomes),
         failed,
         seconds,
-        target.uri,
-        f"; the {budget:g} s budget, not the cap of {len(planned)}, ended it"
-        if progress.cut_short
-        else "",
+        lake,
+        f"; the {budget:g} s budget, not the cap of {cut_short}, ended it" if cut_short else "",
     )
     if outcomes and failed == len(outcomes):
         raise AllTrialsFailed(every_trial_failed(batch_id, outcomes))
-    return RunSummary(batch_id, len(outcomes), failed, seconds, target.uri)
+    return RunSummary(batch_id, len(outcomes), failed, seconds, lake)
+
+
+def run_spark_fitted(
+    lake: str,
+    dataset: Path | str,
+    models: list[str],
+    trials: int,
+    budget: float,
+    seed: int | None,
+    given: list[Trial] | None,
+    search_space: SearchSpace,
+    cv: int | None,
+    sampler: str,
+    spark_master: str | None,
+    clock: PhaseClock,
+    batch_key: tuple[str, str] | None,
+    started: float,
+) -> RunSummary:
+    """A batch of a family Spark fits: the dataset read, checked and hashed by Spark (never
+    by this process), the trials fitted and their facts written by Spark
+    (sweeplake.spark.estimators), then the commit (hyper) and scores objects written here."""
+    from sweeplake.spark.estimators import fit_frame_batch
+    from sweeplake.spark.frames import identify, read_frame
+    from sweeplake.spark.runner import write
+    from sweeplake.spark.session import spark_session
+
+    named = sorted({t.model for t in given} if given is not None else models)
+    spark = spark_session(spark_master, needed_by=f"--model {', '.join(named)}")
+    data = read_frame(spark, dataset)
+    folds = len(data.folds)
+    if cv is None:
+        cv = folds
+    if cv not in (0, folds):
+        held = f"the {folds} folds of" if folds else "a fold column in"
+        raise BadInput(f"--cv must be 0 (off) or {held} the dataset {data.name}, got {cv}")
+    if sampler == "tpe" and cv == 0 and given is None:
+        raise BadInput("--sampler tpe optimises cv_r2: it needs the dataset's folds and --cv")
+    target = open_lake(lake)
+    target.check_writable()
+    data = identify(data, target.uri, held_sha256(target, data.key))
+    target.ship_waiting()
+    sampler, proposal = plan(sampler, given, search_space, models, trials, seed, lake, data.sha256)
+    batch_id, dt = batch_key or (new_id(), today())
+    log_plan(batch_id, len(proposal.trials), data, sampler, proposal)
+    lineage = trial_lineage(search_space, sampler, proposal.history)
+    ids = derived_ids(batch_id) if batch_key else new_id
+    planned = [(ids(), trial) for trial in proposal.trials]
+    clock.lap("prepare")
+    deadline = time.monotonic() + budget
+    outcomes = fit_frame_batch(spark, target, batch_id, dt, data, planned, cv > 0, deadline)
+    clock.lap("fitting")
+    batch = encode_batch(batch_id, data, outcomes, lineage, {}, dt)
+    clock.lap("encode")
+    for prefix, body in batch.objects.items():  # hyper, the commit, first
+        write(target, batch_id, batch.key(prefix), body)
+    clock.lap("write")
+    write_timings(target, clock.record(batch_id, dt, host_name(), outcomes))
+    cut_short = len(planned) if len(outcomes) < len(planned) else None
+    return summarised(batch_id, outcomes, started, target.uri, budget, cut_short)
+
+
+def held_sha256(lake, key: str) -> str | None:
+    """The sha256 of the lake's object at key (None: there is none), or LakeUnreachable."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        return lake.held_dataset_sha256(key)
+    except (BotoCoreError, ClientError) as exc:
+        raise LakeUnreachable(f"cannot read {lake.uri}/{key}: {type(exc).__name__}") from None
 
 
 def today() -> str:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from sweeplake.engines.base import Engine
 from sweeplake.engines.readable import readable_objects
-from sweeplake.engines.sqlfiles import TABLE_FILES, duckdb_types, table_schema
+from sweeplake.engines.sqlfiles import PARQUET_TABLES, TABLE_FILES, duckdb_types, table_schema
 
 log = logging.getLogger("sweeplake.engine")
 TABLE_GLOBS = {
@@ -20,6 +20,8 @@ TABLE_GLOBS = {
     "scores": "scores/dt=*/*.json.gz",
     "timings": "timings/dt=*/*.json.gz",
     "grove": "grove/dt=*/*.json.gz",
+    "predict_parquet": "fact_parquet/dt=*/*.parquet",
+    "oof_parquet": "oof_parquet/dt=*/*.parquet",
 }
 
 
@@ -38,6 +40,13 @@ def fetch(
         rank = duckdb.ColumnExpression(ranked_by)
         relation = relation.filter(rank <= duckdb.ConstantExpression(within))
     return relation.columns, relation.fetchall()
+
+
+def typed_parquet(connection, files: list[str], columns: dict[str, str]):
+    """Parquet objects (their dt from the hive path) with the DDL's columns and types, whatever
+    types their writer chose."""
+    cast = ", ".join(f'CAST("{name}" AS {kind}) AS "{name}"' for name, kind in columns.items())
+    return connection.read_parquet(files, hive_partitioning=True).select(cast)
 
 
 class DuckDBEngine(Engine):
@@ -62,16 +71,19 @@ class DuckDBEngine(Engine):
         schema = table_schema(table)
         columns = duckdb_types(schema.columns)
         partitions = duckdb_types(schema.partitions)
-        if not files:
-            # An empty table of the same shape: DuckDB reads /dev/null as zero lines.
-            files, columns, partitions = [os.devnull], {**columns, **partitions}, {}
-        relation = self.connection.read_json(
-            files,
-            columns=columns,
-            format="newline_delimited",
-            hive_partitioning=bool(partitions),
-            hive_types=partitions or None,
-        )
+        if files and table in PARQUET_TABLES:
+            relation = typed_parquet(self.connection, files, {**columns, **partitions})
+        else:
+            if not files:
+                # An empty table of the same shape: DuckDB reads /dev/null as zero lines.
+                files, columns, partitions = [os.devnull], {**columns, **partitions}, {}
+            relation = self.connection.read_json(
+                files,
+                columns=columns,
+                format="newline_delimited",
+                hive_partitioning=bool(partitions),
+                hive_types=partitions or None,
+            )
         relation.create_view(table, replace=True)
         return relation
 

@@ -16,7 +16,11 @@ TABLE_FILES = {
     "scores": "create_scores.sql",
     "timings": "create_timings.sql",
     "grove": "create_grove.sql",
+    "predict_parquet": "create_predict_parquet.sql",
+    "oof_parquet": "create_oof_parquet.sql",
 }
+# The tables whose objects are Parquet (written by Spark), not gzip NDJSON.
+PARQUET_TABLES = frozenset({"predict_parquet", "oof_parquet"})
 COLUMN = re.compile(r"^\s*`?(\w+)`?\s+(\w+)\s*,?\s*$")
 ATHENA_TO_DUCKDB = {
     "STRING": "VARCHAR",

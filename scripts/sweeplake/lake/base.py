@@ -125,6 +125,11 @@ class Lake(ABC):
         """Each key under prefix, with when its object was last written (seconds since the
         epoch, by the lake's own clock)."""
 
+    def put_file(self, key: str, path: Path, sha256: str) -> None:
+        """Put the file at `path` (whose sha256 the caller computed) as one object; a lake that
+        can, streams it rather than read it whole (a dataset may be larger than memory)."""
+        self.put(key, path.read_bytes())
+
     def first_key(self, prefix: str) -> str | None:
         """The first key under prefix in sorted order, None if there is none."""
         return next(iter(self.keys(prefix)), None)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
+import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -60,6 +62,30 @@ class LocalLake(Lake):
         finally:
             tmp.unlink(missing_ok=True)
         fsync_dir(target.parent)
+
+    def put_file(self, key: str, path: Path, sha256: str) -> None:
+        target = self.root / key
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        try:
+            shutil.copyfile(path, tmp)
+            with open(tmp, "rb+") as handle:
+                os.fsync(handle.fileno())
+            os.replace(tmp, target)
+        finally:
+            tmp.unlink(missing_ok=True)
+        fsync_dir(target.parent)
+
+    def held_dataset_sha256(self, key: str) -> str | None:
+        """Hashed in chunks: a dataset may be larger than memory."""
+        digest = hashlib.sha256()
+        try:
+            with open(self.root / key, "rb") as handle:
+                for chunk in iter(lambda: handle.read(2**20), b""):
+                    digest.update(chunk)
+        except FileNotFoundError:
+            return None
+        return digest.hexdigest()
 
     def write_batch(self, batch: Batch, dataset: Dataset | None = None) -> None:
         try:

@@ -32,7 +32,7 @@ RESERVED_BUCKET = re.compile(r"^(xn--|sthree-|amzn-s3-demo-)|(-s3alias|--ol-s3)$
 PREFIX_SEGMENT = re.compile(r"[A-Za-z0-9!_.*'()=-]+")
 # Mirror order: a hyper object is written after its fact object, so listing hyper first means
 # every hyper we see has its facts in the fact listing that follows.
-MIRROR_ORDER = ("hyper/", "oof/", "fact/", "data/")
+MIRROR_ORDER = ("hyper/", "oof/", "fact/", "oof_parquet/", "fact_parquet/", "data/")
 # The one kind of object ever replaced: a dataset a lake got before folds were data is written
 # again with its folds. The mirror fetches those (one small object per dataset) every time.
 REFETCHED = "data/"
@@ -150,17 +150,25 @@ class S3Lake(Lake):
                 ", ".join(f"{lake} ({count})" for lake, count in others.items()),
             )
 
-    def put(self, key: str, body: bytes) -> None:
-        encryption = {"ServerSideEncryption": "AES256"}
+    @property
+    def encryption(self) -> dict[str, str]:
         if self.kms_key_id:
-            encryption = {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": self.kms_key_id}
+            return {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": self.kms_key_id}
+        return {"ServerSideEncryption": "AES256"}
+
+    def put(self, key: str, body: bytes) -> None:
         self.client.put_object(
             Bucket=self.bucket,
             Key=self.full_key(key),
             Body=body,
             Metadata={"sha256": hashlib.sha256(body).hexdigest()},
-            **encryption,
+            **self.encryption,
         )
+
+    def put_file(self, key: str, path: Path, sha256: str) -> None:
+        """boto3's managed upload: in parts past its threshold, never the whole file in memory."""
+        extra = {"Metadata": {"sha256": sha256}, **self.encryption}
+        self.client.upload_file(str(path), self.bucket, self.full_key(key), ExtraArgs=extra)
 
     def get(self, key: str) -> bytes | None:
         try:

@@ -10,7 +10,7 @@ from pathlib import Path
 from sweeplake.dataset import Dataset, load_dataset
 from sweeplake.errors import BadInput
 from sweeplake.lake.base import Lake
-from sweeplake.lake.parts import batch_keys
+from sweeplake.lake.parts import PARQUET_PREFIXES, batch_keys
 
 
 def ndjson(lake: Lake, key: str) -> list[dict]:
@@ -35,10 +35,14 @@ def hyper_record(lake: Lake, scores: dict) -> dict:
 
 
 def trial_facts(lake: Lake, scores: dict) -> dict[int, float | None]:
-    """The trial's prediction of each point, from its batch's fact object (or its parts) alone."""
+    """The trial's prediction of each point, from its batch's fact object (or its parts, gzip
+    NDJSON or the Parquet that Spark wrote) alone."""
     hyper_id = scores["hyper_id"]
     keys = batch_keys(lake, "fact", scores["dt"], scores["batch_id"])
     if not keys:
+        parquet = batch_keys(lake, PARQUET_PREFIXES["fact"], scores["dt"], scores["batch_id"])
+        if parquet:
+            return parquet_facts(lake, parquet, hyper_id)
         raise BadInput(f"{lake.uri}/{batch_key('fact', scores)} is missing")
     return {
         f["point_id"]: f["y_pred"]
@@ -46,6 +50,29 @@ def trial_facts(lake: Lake, scores: dict) -> dict[int, float | None]:
         for f in ndjson(lake, key)
         if f["hyper_id"] == hyper_id
     }
+
+
+def parquet_facts(lake: Lake, keys: list[str], hyper_id: str) -> dict[int, float | None]:
+    """One trial's predictions from Parquet parts, read by DuckDB from local copies."""
+    import duckdb
+
+    with tempfile.TemporaryDirectory(prefix="sweeplake-facts-") as folder:
+        files = []
+        for n, key in enumerate(keys):
+            body = lake.get(key)
+            if body is None:
+                raise BadInput(f"{lake.uri}/{key} is missing")
+            files.append(Path(folder) / f"{n:05d}.parquet")
+            files[-1].write_bytes(body)
+        connection = duckdb.connect()
+        try:
+            rows = connection.execute(
+                "SELECT point_id, y_pred FROM read_parquet(?) WHERE hyper_id = ?",
+                [[str(f) for f in files], hyper_id],
+            ).fetchall()
+        finally:
+            connection.close()
+    return dict(rows)
 
 
 def lake_dataset(lake: Lake, hyper: dict) -> Dataset:

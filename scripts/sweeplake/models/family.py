@@ -80,6 +80,11 @@ class ModelFamily(ABC):
     score_map: ClassVar[tuple[str, str] | None] = None
     # Axis labels for the report, by hyperparameter: what it is and its unit.
     labels: ClassVar[dict[str, str]] = {}
+    # Fitted by Spark on the whole dataset as a DataFrame (sweeplake.spark.frames), never in a
+    # worker process: `build` gives a pyspark.ml estimator. Such a family runs where pyspark is,
+    # in batches of its own; `--model all` leaves it out (a Spark job per fit is no peer of a
+    # worker's fit: naming it is the choice to pay for it), and promote refuses its trials.
+    on_spark: ClassVar[bool] = False
 
     @property
     def params(self) -> tuple[str, ...]:

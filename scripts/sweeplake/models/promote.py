@@ -36,6 +36,7 @@ def promote(lake_uri: str, hyper_id: str | None = None, by: str | None = None) -
         raise BadInput(f"unknown --by {by!r:.40}: choose {' or '.join(CHOICES)}")
     lake = open_lake(lake_uri)
     scores = choose(lake_uri, hyper_id, by)
+    refuse_spark_fitted(scores)
     hyper = hyper_record(lake, scores)
     dataset = lake_dataset(lake, hyper)
     estimator = refit(dataset, hyper)
@@ -75,6 +76,19 @@ def choose(lake_uri: str, hyper_id: str | None, by: str | None) -> dict:
     if found[0]["status"] != "ok":
         raise BadInput(f"trial {hyper_id} failed; only an ok trial can be promoted")
     return found[0]
+
+
+def refuse_spark_fitted(scores: dict) -> None:
+    """A model Spark fitted lives in a Spark cluster, not in one process that skops saves and
+    `serve` loads: BadInput saying what to do instead."""
+    chosen = family(scores["model"])
+    if chosen.on_spark:
+        raise BadInput(
+            f"trial {scores['hyper_id']} is a {chosen.name} model, fitted by Spark: promote and "
+            "serve take models fitted in one process; promote another trial (--hyper-id), or "
+            "refit this one with pyspark.ml from its params and seed (its predictions are in "
+            "the lake, fact_parquet/)"
+        )
 
 
 def best_trial(db, lake_uri: str, by: str | None = None) -> dict:

@@ -14,6 +14,7 @@ FAMILY_MODULES = (
     "sweeplake.models.random_forest",
     "sweeplake.models.hist_gradient_boosting",
     "sweeplake.models.lstm",
+    "sweeplake.models.spark_random_forest",
 )
 
 
@@ -26,8 +27,13 @@ def families() -> dict[str, ModelFamily]:
 
 
 def fitting(dataset) -> list[str]:
-    """The families that fit `dataset`, in registry order (the lstm fits time series alone)."""
-    return [name for name, found in families().items() if found.refuses(dataset) is None]
+    """The families that `--model all` fits on `dataset`, in registry order (the lstm fits time
+    series alone; a family fitted by Spark is fitted only when named)."""
+    return [
+        name
+        for name, found in families().items()
+        if not found.on_spark and found.refuses(dataset) is None
+    ]
 
 
 def family(name: str) -> ModelFamily:

@@ -8,7 +8,7 @@ import logging
 
 from sweeplake.errors import BadInput, LakeUnreachable
 from sweeplake.lake import LocalLake, gzip_text, open_lake
-from sweeplake.lake.parts import batch_object_keys
+from sweeplake.lake.parts import PARQUET_PREFIXES, batch_object_keys
 from sweeplake.scores.records import ndjson
 from sweeplake.scores.rescore import scored_batches
 
@@ -29,7 +29,7 @@ def rescore(lake_uri: str) -> int:
         missing = [k for k in lake.keys("hyper/") if "scores/" + tail(k) not in scored]
         local = lake
         if not isinstance(lake, LocalLake):
-            parts = ("hyper", "fact", "oof")
+            parts = ("hyper", "fact", "oof", *PARQUET_PREFIXES.values())
             wanted = [key for k in missing for key in batch_object_keys(lake, tail(k), parts)]
             local = lake.mirror(("data/",), wanted)
         connection = duckdb.connect()

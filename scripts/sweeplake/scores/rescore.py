@@ -14,9 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
+from sweeplake.engines.duckdb import typed_parquet
 from sweeplake.engines.readable import readable_objects, reason
 from sweeplake.engines.sqlfiles import duckdb_types, table_schema
-from sweeplake.lake.parts import batch_files
+from sweeplake.lake.parts import batch_files, parquet_batch_files
 from sweeplake.scores.daily import day_of
 from sweeplake.scores.metrics import cv_score, score
 from sweeplake.scores.records import scores_record
@@ -126,11 +127,10 @@ def batch_scores(
         hyper_rows = [dict(zip(names, row, strict=True)) for row in trials.fetchall()]
     except duckdb.Error as exc:
         raise Unscorable(f"its hyper object is unreadable ({reason(exc)})") from None
-    fact_files = batch_files(fact)  # the object, or its parts
-    if not fact_files:
+    facts = read_facts(connection, "predict", fact)
+    if facts is None:
         raise Unscorable("it has no fact object")
     try:
-        facts = read_typed(connection, "predict", *fact_files)
         found = facts.filter("y_pred IS NOT NULL").fetchnumpy()
     except duckdb.Error as exc:
         raise Unscorable(f"its fact object is unreadable ({reason(exc)})") from None
@@ -151,14 +151,32 @@ def batch_scores(
     ]
 
 
+def read_facts(connection, table: str, whole: Path):
+    """A relation over a batch's facts of `table` (predict or oof): its gzip NDJSON object or
+    parts, else the Parquet parts Spark wrote (in the table's Parquet twin); None if neither."""
+    import duckdb
+
+    files = batch_files(whole)
+    if files:
+        return read_typed(connection, table, *files)
+    parquet = parquet_batch_files(whole)
+    if not parquet:
+        return None
+    columns = duckdb_types(table_schema(f"{table}_parquet").columns)
+    try:
+        return typed_parquet(connection, [str(p) for p in parquet], columns)
+    except duckdb.Error as exc:
+        raise Unscorable(f"its Parquet {table} parts are unreadable ({reason(exc)})") from None
+
+
 def read_oof(connection, path: Path | None) -> dict | None:
     import duckdb
 
-    files = [] if path is None else batch_files(path)
-    if not files:
+    oof = None if path is None else read_facts(connection, "oof", path)
+    if oof is None:
         return None
     try:
-        return read_typed(connection, "oof", *files).filter("y_pred IS NOT NULL").fetchnumpy()
+        return oof.filter("y_pred IS NOT NULL").fetchnumpy()
     except duckdb.Error as exc:
         raise Unscorable(f"its oof object is unreadable ({reason(exc)})") from None
 

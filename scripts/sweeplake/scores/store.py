@@ -26,7 +26,7 @@ from sweeplake.engines.sqlfiles import duckdb_types, table_schema
 from sweeplake.ids import new_id
 from sweeplake.lake import Lake, LocalLake, open_lake
 from sweeplake.lake.base import write_durably
-from sweeplake.lake.parts import batch_object_keys
+from sweeplake.lake.parts import PARQUET_PREFIXES, batch_object_keys
 from sweeplake.paths import DEFAULT_CACHE
 from sweeplake.scores.records import ndjson
 from sweeplake.scores.rescore import scored_batches
@@ -193,7 +193,7 @@ class ScoresStore:
         of those it could not score (each named in a warning)."""
         if local is not self.lake:
             tails = [k.removeprefix("hyper/") for k in unscored]
-            parts = ("fact", "oof")
+            parts = ("fact", "oof", *PARQUET_PREFIXES.values())
             self.lake.mirror((), [k for t in tails for k in batch_object_keys(self.lake, t, parts)])
         skipped = set()
         with open(out, "w") as handle:

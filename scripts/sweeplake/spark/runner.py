@@ -129,7 +129,8 @@ def fit_on_spark(
     finally:
         shared.destroy()
     outcomes = [outcome for _, outcome in results if outcome is not None]
-    check_parts(lake, spec, {key for key, _ in results if key is not None})
+    written = {key for key, _ in results if key is not None}
+    check_parts(lake, batch_id, dt, written, ("fact", "oof"))
     return sorted(outcomes, key=lambda o: o.hyper_id)
 
 
@@ -143,17 +144,15 @@ def forward_settings(environment: dict[str, str], local: bool) -> None:
     environment.update({n: v for n, v in os.environ.items() if n.startswith(forwarded)})
 
 
-def check_parts(lake: Lake, spec: BatchSpec, written: set[str]) -> None:
+def check_parts(
+    lake: Lake, batch_id: str, dt: str, written: set[str], prefixes: tuple[str, ...]
+) -> None:
     """Every part the tasks wrote is in the lake, and no other: else the batch is not committed."""
-    listed = {
-        key
-        for prefix in ("fact", "oof")
-        for key in batch_keys(lake, prefix, spec.dt, spec.batch_id)
-    }
+    listed = {key for prefix in prefixes for key in batch_keys(lake, prefix, dt, batch_id)}
     if listed != written:
         missing, extra = sorted(written - listed), sorted(listed - written)
         raise LakeUnreachable(
-            f"batch {spec.batch_id} was NOT committed: its parts in {lake.uri} are not the ones "
+            f"batch {batch_id} was NOT committed: its parts in {lake.uri} are not the ones "
             f"its tasks wrote (missing {missing[:3]}, unexpected {extra[:3]})"
         )
 

@@ -15,7 +15,7 @@ DEFAULT_MASTER = "local[*]"
 APP_NAME = "sweeplake"
 
 
-def spark_session(master: str | None = None):
+def spark_session(master: str | None = None, needed_by: str = "--runner spark"):
     """A session on the SparkContext this process already runs (spark-submit, a notebook, the
     tests' fixture), else a new one on `master` (default local[*]); `master` given while
     Spark already runs on another is refused rather than silently ignored."""
@@ -24,7 +24,7 @@ def spark_session(master: str | None = None):
         from pyspark.sql import SparkSession
     except ImportError:
         raise BadInput(
-            "--runner spark needs pyspark: pip install 'sweeplake[spark]' (and a JDK 17)"
+            f"{needed_by} needs pyspark: pip install 'sweeplake[spark]' (and a JDK 17)"
         ) from None
     running = SparkContext._active_spark_context  # any thread's, as spark-submit leaves it
     if running is not None:

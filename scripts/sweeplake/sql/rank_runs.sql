@@ -9,7 +9,19 @@
 -- scikit-learn's cross_val_score gives them, and cv_oof_r2, R² of all of them pooled (SST
 -- around the training mean); null for a trial run without CV or whose out-of-fold predictions
 -- do not cover every training point (every one with a fold, on a time series).
-WITH dataset_points AS (
+-- The facts of a batch are gzip NDJSON (predict, oof) or, for a model Spark fits, Parquet
+-- (predict_parquet, oof_parquet): a batch's are in one or the other, never both.
+WITH all_predict AS (
+  SELECT hyper_id, point_id, y_pred, dt FROM predict
+  UNION ALL
+  SELECT hyper_id, point_id, y_pred, dt FROM predict_parquet
+),
+all_oof AS (
+  SELECT hyper_id, point_id, fold, y_pred, dt FROM oof
+  UNION ALL
+  SELECT hyper_id, point_id, fold, y_pred, dt FROM oof_parquet
+),
+dataset_points AS (
   SELECT
     dataset,
     COUNT(*) AS points,
@@ -26,7 +38,7 @@ scored AS (
     d.y_true,
     p.y_pred,
     AVG(d.y_true) OVER (PARTITION BY p.hyper_id, d.is_train) AS y_mean
-  FROM predict AS p
+  FROM all_predict AS p
   JOIN hyperparams AS h
     ON h.hyper_id = p.hyper_id AND h.dt = p.dt
   JOIN data AS d
@@ -56,7 +68,7 @@ oof_scored AS (
     o.y_pred,
     AVG(d.y_true) OVER (PARTITION BY o.hyper_id, o.fold) AS fold_mean,
     AVG(d.y_true) OVER (PARTITION BY o.hyper_id) AS train_mean
-  FROM oof AS o
+  FROM all_oof AS o
   JOIN hyperparams AS h
     ON h.hyper_id = o.hyper_id AND h.dt = o.dt
   JOIN data AS d

@@ -1,0 +1,210 @@
+"""A batch of a model family that Spark fits (ModelFamily.on_spark): each trial's fits are Spark
+jobs over the dataset's DataFrame, its facts are written by Spark tasks as Parquet parts, and
+its scores are Spark aggregations over those facts. Only the trials' outcomes and metrics, one
+small row each, reach the driver.
+
+The trials are fitted one after another (each fit is already spread over every core Spark has),
+the full fit, then with CV one fit per fold on the other folds' training points. Then one Spark
+job predicts every point with every fitted model and writes the predictions: each task converts
+its partition's rows to Arrow and puts one Parquet part into the lake under a key fixed by the
+batch and the partition (lake/parts.py), so a retried task overwrites its own part. The driver
+lists the parts once the job has ended and commits only when they are exactly those written.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import time
+import traceback
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import reduce
+
+from sweeplake.errors import LakeUnreachable
+from sweeplake.fitting.fit import Outcome, utc_now
+from sweeplake.lake import Lake, open_lake
+from sweeplake.lake.parts import PARQUET_PREFIXES, parquet_part_key
+from sweeplake.models.registry import family
+from sweeplake.samplers.space import Trial
+from sweeplake.spark.frames import FEATURES, LABEL, FrameDataset, first_line
+from sweeplake.spark.runner import check_parts, forward_settings
+from sweeplake.spark.scores import fact_scores, oof_scores
+
+log = logging.getLogger("sweeplake.spark")
+PREDICTION = "y_pred"
+# The columns of the Parquet facts, as sql/create_predict_parquet.sql and
+# sql/create_oof_parquet.sql declare them.
+FACT_COLUMNS = {
+    "fact": ("hyper_id", "point_id", "y_pred"),
+    "oof": ("hyper_id", "point_id", "fold", "y_pred"),
+}
+
+
+@dataclass
+class Fitted:
+    """One trial's fitted models: on every training point, and per fold (with CV)."""
+
+    hyper_id: str
+    trial: Trial
+    created_at: str
+    fit_ms: float
+    cv_ms: float | None
+    model: object
+    folds: dict[int, object]
+
+
+def fit_frame_batch(
+    spark,
+    lake: Lake,
+    batch_id: str,
+    dt: str,
+    data: FrameDataset,
+    planned: Sequence[tuple[str, Trial]],
+    cv: bool,
+    deadline: float,
+) -> list[Outcome]:
+    """Fit the planned trials (hyper_id, trial) until done or until the next would end past
+    `deadline` (time.monotonic()), write their facts and score them; the outcomes by hyper_id.
+    LakeUnreachable when the facts could not all be written."""
+    context = spark.sparkContext
+    forward_settings(context.environment, context.master.startswith("local"))
+    context.setJobGroup(f"sweeplake-{batch_id}", f"sweeplake batch {batch_id}")
+    points = assembled(data).persist()
+    try:
+        fitted, failed = fit_trials(points, data, planned, cv, deadline)
+        metrics = write_and_score(lake, batch_id, dt, points, fitted, cv) if fitted else {}
+    finally:
+        points.unpersist()
+    outcomes = failed + [
+        Outcome(
+            f.hyper_id, f.trial, f.created_at, f.fit_ms, None, None, None, metrics[f.hyper_id],
+            cv_ms=f.cv_ms,
+        )
+        for f in fitted
+    ]  # fmt: skip
+    return sorted(outcomes, key=lambda o: o.hyper_id)
+
+
+def assembled(data: FrameDataset):
+    """The points as every estimator reads them: the features as one vector column."""
+    from pyspark.ml.feature import VectorAssembler
+
+    vector = VectorAssembler(inputCols=list(data.features), outputCol=FEATURES)
+    return vector.transform(data.frame).select("point_id", "is_train", "fold", FEATURES, LABEL)
+
+
+def estimator(trial: Trial):
+    built = family(trial.model).build(trial.params, trial.seed)
+    return built.setFeaturesCol(FEATURES).setLabelCol(LABEL).setPredictionCol(PREDICTION)
+
+
+def fit_trials(
+    points, data: FrameDataset, planned: Sequence[tuple[str, Trial]], cv: bool, deadline: float
+) -> tuple[list[Fitted], list[Outcome]]:
+    """Each trial fitted, or failed with the error it raised: a failed trial fails no other."""
+    from pyspark.sql import functions as F
+
+    train = points.where(F.col("is_train"))
+    fitted, failed, slowest = [], [], None
+    for hyper_id, trial in planned:
+        if slowest is not None and time.monotonic() + slowest > deadline:
+            log.info("the budget ends the batch after %d trials", len(fitted) + len(failed))
+            break
+        created_at, started = utc_now(), time.perf_counter()
+        fit_ms = cv_ms = None
+        try:
+            model = estimator(trial).fit(train)
+            fit_ms = (time.perf_counter() - started) * 1000
+            folds = {}
+            for k in data.folds if cv else ():
+                folds[k] = estimator(trial).fit(train.where(F.col("fold") != k))
+            cv_ms = (time.perf_counter() - started) * 1000 - fit_ms if cv else None
+            fitted.append(Fitted(hyper_id, trial, created_at, fit_ms, cv_ms, model, folds))
+        except Exception as exc:  # a trial's failure is data, recorded with the batch
+            error = "".join(traceback.format_exception_only(exc)).strip()
+            failed.append(
+                Outcome(hyper_id, trial, created_at, fit_ms, None, None, first_line_of(error))
+            )
+        spent = time.perf_counter() - started
+        slowest = spent if slowest is None else max(slowest, spent)
+    return fitted, failed
+
+
+def first_line_of(error: str) -> str:
+    """py4j's errors carry the Java stack trace: the record keeps the message, not the trace."""
+    return first_line(Exception(error)) if "\n\tat " in error else error
+
+
+def predictions(points, fitted: list[Fitted], cv: bool) -> dict[str, object]:
+    """By table, every trial's predictions as one DataFrame: each point's (fact), and with CV
+    each training point's by the model of the folds it was held out of (oof)."""
+    from pyspark.sql import functions as F
+
+    def predicted(model, rows, hyper_id: str):
+        return model.transform(rows).select(
+            F.lit(hyper_id).alias("hyper_id"), "point_id", "is_train", "fold", PREDICTION, LABEL
+        )
+
+    tables = {"fact": [predicted(f.model, points, f.hyper_id) for f in fitted]}
+    if cv:
+        held = points.where(F.col("is_train"))
+        tables["oof"] = [
+            predicted(model, held.where(F.col("fold") == k), f.hyper_id)
+            for f in fitted
+            for k, model in f.folds.items()
+        ]
+    return {name: reduce(lambda a, b: a.unionByName(b), each) for name, each in tables.items()}
+
+
+def write_and_score(
+    lake: Lake, batch_id: str, dt: str, points, fitted: list[Fitted], cv: bool
+) -> dict[str, dict]:
+    """Write the fitted trials' facts as Parquet parts, check them in the lake, score them."""
+    tables = {name: frame.persist() for name, frame in predictions(points, fitted, cv).items()}
+    try:
+        written = set()
+        for name, frame in tables.items():
+            writer = PartWriter(lake.uri, name, dt, batch_id)
+            facts = frame.select(*FACT_COLUMNS[name])
+            try:
+                written |= {row["key"] for row in facts.mapInArrow(writer, "key string").collect()}
+            except Exception as exc:  # py4j's error: the job failed past Spark's retries
+                raise LakeUnreachable(
+                    f"batch {batch_id} was NOT written: its Spark job failed ({first_line(exc)})"
+                ) from None
+        check_parts(lake, batch_id, dt, written, tuple(PARQUET_PREFIXES[t] for t in tables))
+        metrics = fact_scores(tables["fact"])
+        if cv:
+            for hyper_id, scores in oof_scores(tables["oof"]).items():
+                metrics[hyper_id].update(scores)
+    finally:
+        for frame in tables.values():
+            frame.unpersist()
+    return metrics
+
+
+@dataclass(frozen=True)
+class PartWriter:
+    """One Spark task's part of a table: its partition's rows, converted to Arrow by Spark, put
+    into the lake as one Parquet object under the key of the batch and the partition."""
+
+    lake: str
+    table: str
+    dt: str
+    batch_id: str
+
+    def __call__(self, batches):
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+        from pyspark import TaskContext
+
+        batches = [batch for batch in batches if batch.num_rows]
+        if not batches:
+            return  # an empty partition writes nothing, and says so by yielding nothing
+        rows = pa.Table.from_batches(batches)
+        key = parquet_part_key(self.table, self.dt, self.batch_id, TaskContext.get().partitionId())
+        body = io.BytesIO()
+        pq.write_table(rows, body, compression="snappy")
+        open_lake(self.lake).put(key, body.getvalue())
+        yield pa.RecordBatch.from_pydict({"key": [key]})
