@@ -277,11 +277,13 @@ def run_spark_fitted(
     (sweeplake.spark.estimators), then the commit (hyper) and scores objects written here."""
     from sweeplake.spark.estimators import fit_frame_batch
     from sweeplake.spark.frames import identify, read_frame
-    from sweeplake.spark.runner import write
+    from sweeplake.spark.runner import forward_settings, write
     from sweeplake.spark.session import spark_session
 
     named = sorted({t.model for t in given} if given is not None else models)
     spark = spark_session(spark_master, needed_by=f"--model {', '.join(named)}")
+    context = spark.sparkContext  # the tasks write into the lake with this process's settings
+    forward_settings(context.environment, context.master.startswith("local"))
     data = read_frame(spark, dataset)
     folds = len(data.folds)
     if cv is None:

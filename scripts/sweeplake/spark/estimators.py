@@ -28,7 +28,7 @@ from sweeplake.lake.parts import PARQUET_PREFIXES, parquet_part_key
 from sweeplake.models.registry import family
 from sweeplake.samplers.space import Trial
 from sweeplake.spark.frames import FEATURES, LABEL, FrameDataset, first_line
-from sweeplake.spark.runner import check_parts, forward_settings
+from sweeplake.spark.runner import check_parts
 from sweeplake.spark.scores import fact_scores, oof_scores
 
 log = logging.getLogger("sweeplake.spark")
@@ -67,9 +67,7 @@ def fit_frame_batch(
     """Fit the planned trials (hyper_id, trial) until done or until the next would end past
     `deadline` (time.monotonic()), write their facts and score them; the outcomes by hyper_id.
     LakeUnreachable when the facts could not all be written."""
-    context = spark.sparkContext
-    forward_settings(context.environment, context.master.startswith("local"))
-    context.setJobGroup(f"sweeplake-{batch_id}", f"sweeplake batch {batch_id}")
+    spark.sparkContext.setJobGroup(f"sweeplake-{batch_id}", f"sweeplake batch {batch_id}")
     points = assembled(data).persist()
     try:
         fitted, failed = fit_trials(points, data, planned, cv, deadline)
@@ -161,7 +159,13 @@ def write_and_score(
     lake: Lake, batch_id: str, dt: str, points, fitted: list[Fitted], cv: bool
 ) -> dict[str, dict]:
     """Write the fitted trials' facts as Parquet parts, check them in the lake, score them."""
-    tables = {name: frame.persist() for name, frame in predictions(points, fitted, cv).items()}
+    # As many parts as Spark has cores: a union of every trial's (and fold's) predictions has
+    # a partition per trial and partition of the points, and each part is an object to open.
+    cores = points.sparkSession.sparkContext.defaultParallelism
+    tables = {
+        name: frame.coalesce(cores).persist()
+        for name, frame in predictions(points, fitted, cv).items()
+    }
     try:
         written = set()
         for name, frame in tables.items():

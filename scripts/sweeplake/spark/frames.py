@@ -27,7 +27,7 @@ from sweeplake.dataset import (
     RESERVED_KEYS,
     encode_points,
 )
-from sweeplake.errors import BadInput
+from sweeplake.errors import BadInput, LakeUnreachable
 from sweeplake.lake import open_lake
 from sweeplake.parquet import is_parquet
 
@@ -96,10 +96,15 @@ def first_line_keys(spark, source: str | Path) -> list[str]:
     load_dataset (Spark's own schema inference would sort them)."""
     from sweeplake.textio import strict_json
 
-    first = spark.read.text(spark_path(source)).where("trim(value) != ''").limit(1).collect()
-    if not first:
+    if "://" in str(source):
+        lines = spark.read.text(str(source)).where("trim(value) != ''").limit(1).collect()
+        first = lines[0][0] if lines else None
+    else:  # one line, read here: a Spark job costs more
+        with open(source, encoding="utf-8", errors="replace") as handle:
+            first = next((line for line in handle if line.strip()), None)
+    if first is None:
         raise BadInput(f"dataset {source}: holds no points")
-    record = strict_json(first[0][0], f"dataset {source} line 1")
+    record = strict_json(first, f"dataset {source} line 1")
     if not isinstance(record, dict):
         raise BadInput(f"dataset {source} line 1: not a JSON object")
     if "timeseries" in record:
@@ -230,7 +235,13 @@ def identify(data: FrameDataset, lake_uri: str, held: str | None) -> FrameDatase
     the object the lake holds under the name) is None. BadInput if the lake holds another."""
     spec = Canonical(lake_uri, data.key, data.name, data.features, held)
     one_task = data.frame.repartition(1).sortWithinPartitions("point_id")
-    (row,) = one_task.mapInArrow(spec.encode, "sha256 string").collect()
+    try:
+        (row,) = one_task.mapInArrow(spec.encode, "sha256 string").collect()
+    except Exception as exc:  # py4j's error: the task failed past Spark's retries
+        raise LakeUnreachable(
+            f"cannot hash the dataset {data.name} or write {lake_uri}/{data.key}: its Spark "
+            f"job failed ({first_line(exc)})"
+        ) from None
     if held is not None and held != row["sha256"]:
         raise BadInput(
             f"the lake {lake_uri} already holds a different dataset named {data.name!r}; "
