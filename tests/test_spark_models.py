@@ -60,29 +60,38 @@ def params_file(folder: Path, trials: list[dict]) -> Path:
 
 @pytest.fixture(scope="module")
 def lake(spark, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A lake holding a local batch, a Spark-runner batch and a batch of the family Spark fits,
-    all on the diabetes dataset, with cross-validation: the last read by Spark from the same
-    points as Parquet, which the lake takes for the same dataset."""
+    """A lake holding a local batch and a Spark-runner batch on the diabetes dataset, and a batch
+    of the family Spark fits on the same points in Parquet with two folds (each fold is a fit:
+    two keep the test short), all with cross-validation."""
     folder = tmp_path_factory.mktemp("spark-models")
     lake = folder / "lake"
     run(lake=str(lake), trials=2, seed=3, workers=1, budget=BUDGET)
     run(lake=str(lake), trials=2, seed=4, runner="spark", budget=BUDGET)
-    source = folder / "diabetes.parquet"
-    write_parquet(load_dataset(DEFAULT_DATASET), source)
-    run(lake=str(lake), dataset=source, params=params_file(folder, TRIALS), budget=BUDGET)
+    diabetes = load_dataset(DEFAULT_DATASET)
+    write_parquet(diabetes, source(lake), "diabetes2", two_folds(diabetes))
+    run(lake=str(lake), dataset=source(lake), params=params_file(folder, TRIALS), budget=BUDGET)
     return lake
 
 
-def write_parquet(dataset, path: Path) -> None:
+def two_folds(dataset) -> np.ndarray:
+    return np.where(dataset.is_train, dataset.fold % 2, -1)
+
+
+def source(lake: Path) -> Path:
+    """The Parquet dataset of the lake's batch of the family Spark fits."""
+    return lake.parent / "diabetes2.parquet"
+
+
+def write_parquet(dataset, path: Path, name: str, fold: np.ndarray) -> None:
     """The dataset's points as a Parquet file, in pyarrow: the same doubles, integer folds."""
     import pyarrow as pa
 
     columns = {
-        "dataset": [dataset.name] * len(dataset.point_ids),
+        "dataset": [name] * len(dataset.point_ids),
         "point_id": dataset.point_ids,
         "is_train": dataset.is_train,
-        "fold": pa.array(dataset.fold, mask=~dataset.is_train),
-        **{name: dataset.x[:, i] for i, name in enumerate(dataset.features)},
+        "fold": pa.array(fold, mask=~dataset.is_train),
+        **{feature: dataset.x[:, i] for i, feature in enumerate(dataset.features)},
         "y_true": dataset.y,
     }
     pq.write_table(pa.table(columns), path)
@@ -103,13 +112,13 @@ def parquet_facts(lake: Path, table: str) -> dict[str, dict]:
     return found
 
 
-def oracle_frame(spark):
+def oracle_frame(spark, path: Path):
     """The dataset as pyspark reads it and as a user would assemble it for pyspark.ml."""
     from pyspark.ml.feature import VectorAssembler
 
-    dataset = load_dataset(DEFAULT_DATASET)
-    frame = spark.read.json(str(DEFAULT_DATASET))
-    return VectorAssembler(inputCols=list(dataset.features), outputCol="features").transform(frame)
+    features = list(load_dataset(DEFAULT_DATASET).features)
+    frame = spark.read.parquet(str(path))
+    return VectorAssembler(inputCols=features, outputCol="features").transform(frame)
 
 
 def oracle_forest(params: dict, seed: int):
@@ -135,21 +144,20 @@ def predicted(model, frame) -> dict[int, float]:
 def test_facts_are_pyspark_random_forests_fitted_directly(spark, lake: Path) -> None:
     trials = family_trials(lake)
     assert len(trials) == 2 and {t["status"] for t in trials} == {"ok"}
-    assert {t["dataset_sha256"] for t in trials} == {load_dataset(DEFAULT_DATASET).sha256}
     facts, oof = parquet_facts(lake, "fact_parquet"), parquet_facts(lake, "oof_parquet")
-    frame = oracle_frame(spark)
+    frame = oracle_frame(spark, source(lake))
     train = frame.where("is_train")
     for hyper in trials:
         params = json.loads(hyper["params"])
         expected = predicted(oracle_forest(params, hyper["seed"]).fit(train), frame)
         got = {p: row["y_pred"] for p, row in facts[hyper["hyper_id"]].items()}
         assert len(got) == 442 and got == expected
-    # Two folds of the first trial: fitted on the other folds, predicting the held-out points.
+    # Each fold of the first trial: fitted on the other fold, predicting the held-out points.
     first = trials[0]
     params, held = json.loads(first["params"]), oof[first["hyper_id"]]
     assert sorted(held) == sorted(r["point_id"] for r in train.select("point_id").collect())
-    assert {row["fold"] for row in held.values()} == set(range(5))
-    for k in (0, 3):
+    assert {row["fold"] for row in held.values()} == {0, 1}
+    for k in (0, 1):
         fitted = oracle_forest(params, first["seed"]).fit(train.where(f"fold != {k}"))
         expected = predicted(fitted, train.where(f"fold = {k}"))
         assert {p: held[p]["y_pred"] for p in expected} == expected
@@ -172,7 +180,7 @@ def numpy_scores(lake: Path) -> dict[str, dict]:
     import pandas as pd
     from sklearn.metrics import mean_absolute_error, r2_score
 
-    points = pd.read_json(DEFAULT_DATASET, lines=True).set_index("point_id")
+    points = pd.read_parquet(source(lake)).set_index("point_id")
     facts = pd.read_parquet(sorted(lake.glob("fact_parquet/dt=*/*.parquet")))
     oof = pd.read_parquet(sorted(lake.glob("oof_parquet/dt=*/*.parquet")))
     found = {}
@@ -214,6 +222,7 @@ def test_rank_audit_report_read_every_kind_of_batch_together(lake: Path, tmp_pat
     assert ranked.returncode == 0, ranked.stderr
     rows = json.loads(ranked.stdout)
     assert len(rows) == 6 and sum(r["model"] == FAMILY for r in rows) == 2
+    assert {r["dataset"] for r in rows if r["model"] == FAMILY} == {"diabetes2"}
     audit = sweeplake("rank", "--audit", "--lake", str(lake))
     assert audit.returncode == 0, audit.stdout + audit.stderr
     assert "6 ranked trials" in audit.stdout
@@ -247,13 +256,33 @@ def test_promote_refuses_a_trial_spark_fitted_in_one_line(lake: Path) -> None:
     assert not (lake / "models").exists()
 
 
+def test_the_same_points_in_parquet_are_the_same_dataset_for_spark(spark, tmp_path: Path) -> None:
+    from sweeplake.lake import LocalLake
+    from sweeplake.spark.frames import identify, read_frame
+
+    diabetes = load_dataset(DEFAULT_DATASET)
+    path = tmp_path / "diabetes.parquet"
+    write_parquet(diabetes, path, diabetes.name, diabetes.fold)
+    lake = LocalLake(tmp_path / "lake")
+    data = identify(read_frame(spark, path), str(lake.root), None)
+    assert (data.name, data.points, data.train) == ("diabetes", 442, int(diabetes.is_train.sum()))
+    assert data.folds == (0, 1, 2, 3, 4) and data.sha256 == diabetes.sha256
+    assert lake.get("data/diabetes.json") == diabetes.canonical
+    # Held under the same name by another dataset: refused, the lake's object left as it was.
+    other = tmp_path / "other.parquet"
+    write_parquet(diabetes, other, diabetes.name, two_folds(diabetes))
+    held = lake.held_dataset_sha256("data/diabetes.json")
+    with pytest.raises(BadInput, match="already holds a different dataset named 'diabetes'"):
+        identify(read_frame(spark, other), str(lake.root), held)
+    assert lake.get("data/diabetes.json") == diabetes.canonical
+
+
 def test_bad_datasets_are_refused_by_sparks_checks_before_anything_is_written(
     spark, tmp_path: Path
 ) -> None:
     points = [json.loads(line) for line in DEFAULT_DATASET.read_text().splitlines()]
     cases = {
         "repeat": (lambda p, i: {**p, "point_id": p["point_id"] // 2}, "point_id values repeat"),
-        "nan": (lambda p, i: {**p, "bmi": None} if i == 7 else p, "bmi of 1 point(s)"),
         "fold": (lambda p, i: {**p, "fold": 0}, "a test point's fold must be null"),
     }
     for name, (change, message) in cases.items():

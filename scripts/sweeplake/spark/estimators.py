@@ -18,8 +18,9 @@ import logging
 import time
 import traceback
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from functools import reduce
+from functools import partial, reduce
 
 from sweeplake.errors import LakeUnreachable
 from sweeplake.fitting.fit import Outcome, utc_now
@@ -33,6 +34,8 @@ from sweeplake.spark.scores import fact_scores, oof_scores
 
 log = logging.getLogger("sweeplake.spark")
 PREDICTION = "y_pred"
+# How many of a trial's fits (the full fit, each fold's) are Spark jobs at the same time.
+CONCURRENT_JOBS = 4
 # The columns of the Parquet facts, as sql/create_predict_parquet.sql and
 # sql/create_oof_parquet.sql declare them.
 FACT_COLUMNS = {
@@ -110,26 +113,36 @@ def fit_trials(
             log.info("the budget ends the batch after %d trials", len(fitted) + len(failed))
             break
         created_at, started = utc_now(), time.perf_counter()
-        fit_ms = cv_ms = None
         try:
-            model = estimator(trial).fit(train)
-            fit_ms = (time.perf_counter() - started) * 1000
-            folds = {}
-            for k in data.folds if cv else ():
-                folds[k] = estimator(trial).fit(train.where(F.col("fold") != k))
-            cv_ms = (time.perf_counter() - started) * 1000 - fit_ms if cv else None
-            fitted.append(Fitted(hyper_id, trial, created_at, fit_ms, cv_ms, model, folds))
+            folds = {k: train.where(F.col("fold") != k) for k in (data.folds if cv else ())}
+            (model, fit_ms), *by_fold = at_once(partial(timed_fit, trial), [train, *folds.values()])
+            cv_ms = sum(ms for _, ms in by_fold) if cv else None
+            models = dict(zip(folds, (m for m, _ in by_fold), strict=True))
+            fitted.append(Fitted(hyper_id, trial, created_at, fit_ms, cv_ms, model, models))
         except Exception as exc:  # a trial's failure is data, recorded with the batch
             error = "".join(traceback.format_exception_only(exc)).strip()
-            failed.append(
-                Outcome(hyper_id, trial, created_at, fit_ms, None, None, first_line_of(error))
-            )
+            failed.append(Outcome(hyper_id, trial, created_at, None, None, None, short(error)))
         spent = time.perf_counter() - started
         slowest = spent if slowest is None else max(slowest, spent)
     return fitted, failed
 
 
-def first_line_of(error: str) -> str:
+def timed_fit(trial: Trial, rows) -> tuple[object, float]:
+    """The trial's model fitted on `rows`, and the milliseconds the fit took."""
+    started = time.perf_counter()
+    model = estimator(trial).fit(rows)
+    return model, (time.perf_counter() - started) * 1000
+
+
+def at_once(work, items: list) -> list:
+    """work(item) for every item, submitted from CONCURRENT_JOBS driver threads at once, in
+    order; the first error raised, once all have ended. A fit on small data is a chain of short
+    Spark jobs that leaves cores idle between them; on big data the jobs share the cores."""
+    with ThreadPoolExecutor(max_workers=min(CONCURRENT_JOBS, len(items))) as pool:
+        return list(pool.map(work, items))
+
+
+def short(error: str) -> str:
     """py4j's errors carry the Java stack trace: the record keeps the message, not the trace."""
     return first_line(Exception(error)) if "\n\tat " in error else error
 
@@ -167,25 +180,31 @@ def write_and_score(
         for name, frame in predictions(points, fitted, cv).items()
     }
     try:
-        written = set()
-        for name, frame in tables.items():
-            writer = PartWriter(lake.uri, name, dt, batch_id)
-            facts = frame.select(*FACT_COLUMNS[name])
-            try:
-                written |= {row["key"] for row in facts.mapInArrow(writer, "key string").collect()}
-            except Exception as exc:  # py4j's error: the job failed past Spark's retries
-                raise LakeUnreachable(
-                    f"batch {batch_id} was NOT written: its Spark job failed ({first_line(exc)})"
-                ) from None
+        try:
+            parts = at_once(partial(write_parts, lake.uri, dt, batch_id), list(tables.items()))
+        except Exception as exc:  # py4j's error: the job failed past Spark's retries
+            raise LakeUnreachable(
+                f"batch {batch_id} was NOT written: its Spark job failed ({first_line(exc)})"
+            ) from None
+        written = set().union(*parts)
         check_parts(lake, batch_id, dt, written, tuple(PARQUET_PREFIXES[t] for t in tables))
-        metrics = fact_scores(tables["fact"])
-        if cv:
-            for hyper_id, scores in oof_scores(tables["oof"]).items():
-                metrics[hyper_id].update(scores)
+        scorers = {"fact": fact_scores, "oof": oof_scores}
+        metrics, *cv_metrics = at_once(lambda t: scorers[t[0]](t[1]), list(tables.items()))
+        for scores in cv_metrics:
+            for hyper_id, found in scores.items():
+                metrics[hyper_id].update(found)
     finally:
         for frame in tables.values():
             frame.unpersist()
     return metrics
+
+
+def write_parts(lake: str, dt: str, batch_id: str, table: tuple[str, object]) -> set[str]:
+    """Write one table's facts, a part per task; the keys the tasks wrote."""
+    name, frame = table
+    writer = PartWriter(lake, name, dt, batch_id)
+    rows = frame.select(*FACT_COLUMNS[name]).mapInArrow(writer, "key string").collect()
+    return {row["key"] for row in rows}
 
 
 @dataclass(frozen=True)

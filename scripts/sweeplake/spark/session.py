@@ -6,6 +6,7 @@ a machine without it runs everything else and is told, in one line, what to inst
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 
@@ -26,6 +27,8 @@ def spark_session(master: str | None = None, needed_by: str = "--runner spark"):
         raise BadInput(
             f"{needed_by} needs pyspark: pip install 'sweeplake[spark]' (and a JDK 17)"
         ) from None
+    # py4j logs each connection of each driver thread at INFO: noise in a cron log.
+    logging.getLogger("py4j").setLevel(logging.WARNING)
     running = SparkContext._active_spark_context  # any thread's, as spark-submit leaves it
     if running is not None:
         if master is not None and master != running.master:
