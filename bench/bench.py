@@ -103,6 +103,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--copies", type=int, default=2500, help="of a 40-trial batch: history")
     parser.add_argument("--jobs", type=int, default=4, help="searches at once, search bench")
     parser.add_argument("--spark-trials", type=int, default=2000, help="SVR trials per runner")
+    parser.add_argument("--forest-rows", type=int, default=10_000_000, help="Spark forest points")
+    parser.add_argument("--forest-trials", type=int, default=2, help="Spark-fitted forests")
     args = parser.parse_args(argv)
     sizes = [int(n) for n in args.scale.split(",")]
     if min(args.seeds, args.forest_seeds) < 2:
@@ -139,6 +141,10 @@ def main(argv: list[str] | None = None) -> int:
         searches = search_quality(dataset, work, args)
         history = quality.history_seconds(run_process, work / "history-lake", args.copies, dataset)
         on_spark, spark_measured = spark.spark_section(work / "spark", args.spark_trials, args.seed)
+        (work / "forests").mkdir()
+        forests, forest_measured = spark.forest_section(
+            work / "forests", args.forest_rows, args.forest_trials
+        )
         cold_text, cold_start = lambda_start.measure(work / "lambda", starts=3)
     print()
     print(f"best of {args.rounds} interleaved rounds per contender:")
@@ -173,6 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\n{trials:,}-trial lake: reading the new batch and proposing 40 took {history:.2f} s")
     print()
     print(on_spark)
+    print(forests)
     print()
     print(cold_text)
     ours, randomized, optuna = results
@@ -200,7 +207,10 @@ def main(argv: list[str] | None = None) -> int:
         single.percentile(99) * 1000,
         cold_start,
     )
-    table, passed = targets_table(measured + spark_measured, TARGETS + spark.TARGETS)
+    table, passed = targets_table(
+        measured + spark_measured + forest_measured,
+        TARGETS + spark.TARGETS + spark.FOREST_TARGETS,
+    )
     print()
     print(table)
     print()
