@@ -125,6 +125,7 @@ def generate_dataset(path: Path, rows: int) -> int:
         return f"(hash(point_id, '{salt}') % 1000000) / 1e6"
 
     features = ", ".join(f"{uniform(f'x{k}')} AS x{k}" for k in range(FEATURES))
+    names = ", ".join(f"x{k}" for k in range(FEATURES))
     target = "10 * x0 + 5 * x1 * x2 - 3 * x3 + sin(6 * x4) + (x5 > 0.5)::DOUBLE + x6 * x7"
     noise = f"({uniform('noise')} - 0.5)"
     split = "hash(point_id, 'split') % 5 != 0"
@@ -134,7 +135,7 @@ def generate_dataset(path: Path, rows: int) -> int:
         connection.execute(
             f"COPY (SELECT 'generated' AS dataset, point_id, is_train, "
             f"CASE WHEN is_train THEN (hash(point_id, 'fold') % 5)::BIGINT END AS fold, "
-            f"x.*, {target} + {noise} AS y_true FROM (SELECT point_id, {split} AS is_train, "
+            f"{names}, {target} + {noise} AS y_true FROM (SELECT point_id, {split} AS is_train, "
             f"{features} FROM (SELECT range AS point_id FROM range({rows})) AS ids) AS x) "
             f"TO '{path}' (FORMAT parquet, ROW_GROUP_SIZE 1000000)"
         )
