@@ -55,3 +55,23 @@ def test_optuna_studies_seed_their_forests_from_their_own_seed() -> None:
     assert len(set(first)) == len(first) == 6
     assert not set(first) & set(other)
     assert first != list(range(6))
+
+
+GENERATE = """
+import sys
+from pathlib import Path
+from bench.spark import generate_dataset
+generate_dataset(Path(sys.argv[1]), int(sys.argv[2]))
+"""
+
+
+def test_the_spark_forest_benchs_dataset_passes_the_dataset_checks(tmp_path: Path) -> None:
+    from sweeplake.dataset import load_dataset
+
+    path = tmp_path / "generated.parquet"
+    done = python(GENERATE, str(path), "3000")
+    assert done.returncode == 0, done.stderr
+    dataset = load_dataset(path)
+    assert dataset.name == "generated" and len(dataset.point_ids) == 3000
+    assert dataset.folds == 5 and 0.75 < dataset.is_train.mean() < 0.85
+    assert list(dataset.point_ids) == list(range(3000))
