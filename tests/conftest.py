@@ -71,6 +71,20 @@ def env(aws, proxy, tmp_path) -> dict[str, str]:
     }
 
 
+@pytest.fixture
+def s3_settings(aws, tmp_path, monkeypatch) -> dict[str, str]:
+    """S3 (the moto server, no proxy) for this process and the Spark tasks it starts, as the
+    environment: the settings, also for a CLI subprocess."""
+    settings = {
+        **aws.env(aws.endpoint),
+        "SWEEPLAKE_SPOOL": str(tmp_path / "spool"),
+        "SWEEPLAKE_CACHE": str(tmp_path / "cache"),
+    }
+    for name, value in settings.items():
+        monkeypatch.setenv(name, value)
+    return settings
+
+
 @pytest.fixture(scope="session")
 def spark():
     """One Spark for the whole session, for real, in local mode on two cores: its JVM takes

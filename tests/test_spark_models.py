@@ -284,10 +284,14 @@ def test_bad_datasets_are_refused_by_sparks_checks_before_anything_is_written(
     cases = {
         "repeat": (lambda p, i: {**p, "point_id": p["point_id"] // 2}, "point_id values repeat"),
         "fold": (lambda p, i: {**p, "fold": 0}, "a test point's fold must be null"),
+        "extra": (lambda p, i: {**p, "bmi2": 1.0} if i == 9 else p, "a line has bmi2 as well"),
+        "garbled": (lambda p, i: "{not json" if i == 3 else p, "a line is not a JSON object"),
     }
     for name, (change, message) in cases.items():
         source = tmp_path / f"{name}.json"
-        source.write_text("".join(json.dumps(change(p, i)) + "\n" for i, p in enumerate(points)))
+        changed = [change(p, i) for i, p in enumerate(points)]
+        text = [c if isinstance(c, str) else json.dumps(c) for c in changed]
+        source.write_text("".join(line + "\n" for line in text))
         lake = tmp_path / f"lake-{name}"
         params = params_file(tmp_path, TRIALS[:1])
         with pytest.raises(BadInput, match=re.escape(message)):
@@ -314,15 +318,8 @@ def test_without_pyspark_the_family_is_one_line_and_exit_2(tmp_path: Path) -> No
 
 
 def test_a_spark_fitted_batch_writes_its_parts_into_an_s3_lake(
-    spark, aws, bucket, tmp_path: Path, monkeypatch
+    spark, aws, bucket, s3_settings, tmp_path: Path
 ) -> None:
-    settings = {
-        **aws.env(aws.endpoint),
-        "SWEEPLAKE_SPOOL": str(tmp_path / "spool"),
-        "SWEEPLAKE_CACHE": str(tmp_path / "cache"),
-    }
-    for name, value in settings.items():
-        monkeypatch.setenv(name, value)
     uri = f"s3://{bucket}/lake"
     summary = run(lake=uri, params=params_file(tmp_path, TRIALS[:1]), cv=0, budget=BUDGET)
     listed = aws.client().list_objects_v2(Bucket=bucket, Prefix="lake/")["Contents"]
@@ -334,6 +331,6 @@ def test_a_spark_fitted_batch_writes_its_parts_into_an_s3_lake(
     assert ".p0" in part and part.endswith(".parquet")
     body = aws.client().get_object(Bucket=bucket, Key=part)["Body"].read()
     assert body[:4] == b"PAR1"
-    audit = sweeplake("rank", "--audit", "--lake", uri, env=settings)
+    audit = sweeplake("rank", "--audit", "--lake", uri, env=s3_settings)
     assert audit.returncode == 0, audit.stdout + audit.stderr
     assert "1 ranked trials" in audit.stdout

@@ -194,15 +194,8 @@ def test_rank_audit_report_and_promote_read_spark_batches(spark, tmp_path: Path)
 
 
 def test_a_spark_run_writes_its_parts_straight_into_an_s3_lake(
-    spark, aws, bucket, tmp_path: Path, monkeypatch
+    spark, aws, bucket, s3_settings, tmp_path: Path
 ) -> None:
-    settings = {
-        **aws.env(aws.endpoint),
-        "SWEEPLAKE_SPOOL": str(tmp_path / "spool"),
-        "SWEEPLAKE_CACHE": str(tmp_path / "cache"),
-    }
-    for name, value in settings.items():
-        monkeypatch.setenv(name, value)
     uri = f"s3://{bucket}/lake"
     summary = run(lake=uri, trials=4, seed=3, runner="spark", budget=BUDGET)
     listed = aws.client().list_objects_v2(Bucket=bucket, Prefix="lake/")["Contents"]
@@ -210,7 +203,7 @@ def test_a_spark_run_writes_its_parts_straight_into_an_s3_lake(
     assert sorted({k.split("/")[1] for k in keys}) == ["fact", "hyper", "oof", "scores", "timings"]
     assert any(".p0" in k for k in keys if "/fact/" in k)
     assert not list((tmp_path / "spool").glob("*"))  # straight in: nothing waits in the spool
-    audit = sweeplake("rank", "--audit", "--lake", uri, env=settings)
+    audit = sweeplake("rank", "--audit", "--lake", uri, env=s3_settings)
     assert audit.returncode == 0, audit.stdout + audit.stderr
     assert "4 ranked trials" in audit.stdout
 

@@ -147,14 +147,7 @@ def load_dataset(path: Path | str) -> Dataset:
         timeseries = meta.check_meta(f"dataset {path} line {numbered[0][0]}", timeseries)
     skipped = RESERVED_KEYS + (() if timeseries is None else meta.POINT_KEYS)
     features = tuple(k for k in records[0] if k not in skipped)
-    if not features:
-        raise BadInput(f"dataset {path}: no feature besides {', '.join(RESERVED_KEYS)}")
-    for feature in features:
-        if not FEATURE_NAME.fullmatch(feature):
-            raise BadInput(
-                f"dataset {path}: feature name {feature!r:.40} must be a lowercase SQL name "
-                "(a-z, 0-9, _)"
-            )
+    check_features(f"dataset {path}", features)
     x = np.empty((len(records), len(features)))
     y = np.empty(len(records))
     point_ids = np.empty(len(records), dtype=np.int64)
@@ -198,6 +191,17 @@ def load_dataset(path: Path | str) -> Dataset:
         meta.check_order(path, point_ids, timeseries.series, timeseries.time)
     canonical = encode_points(name, features, point_ids, x, y, is_train, fold, timeseries)
     return Dataset(name, features, point_ids, x, y, is_train, fold, canonical, timeseries)
+
+
+def check_features(where: str, features: tuple[str, ...]) -> None:
+    """BadInput unless there is a feature and each is named in lowercase SQL."""
+    if not features:
+        raise BadInput(f"{where}: no feature besides {', '.join(RESERVED_KEYS)}")
+    for feature in features:
+        if not FEATURE_NAME.fullmatch(feature):
+            raise BadInput(
+                f"{where}: feature name {feature!r:.40} must be a lowercase SQL name (a-z, 0-9, _)"
+            )
 
 
 def _parse_line(path: Path, number: int, line: str) -> dict:

@@ -20,11 +20,11 @@ import numpy as np
 
 from sweeplake.dataset import (
     DATASET_NAME,
-    FEATURE_NAME,
     INT32,
     NO_FOLD,
     REQUIRED_KEYS,
     RESERVED_KEYS,
+    check_features,
     encode_points,
 )
 from sweeplake.errors import BadInput, LakeUnreachable
@@ -71,6 +71,16 @@ def read_frame(spark, source: str | Path) -> FrameDataset:
             columns = frame.columns
         else:
             columns = first_line_keys(spark, source)
+            # Spark's own inference reads every line's keys: a key beyond the first line's.
+            inferred = set(spark.read.json(spark_path(source)).columns)
+            if "_corrupt_record" in inferred:
+                raise BadInput(f"{where}: a line is not a JSON object")
+            extra = sorted(inferred - set(columns))
+            if extra:
+                raise BadInput(
+                    f"{where}: a line has {', '.join(extra)[:80]} as well: every line holds "
+                    "exactly the keys of the first line"
+                )
             frame = spark.read.json(
                 spark_path(source), schema=json_schema(columns), mode="FAILFAST"
             )
@@ -136,13 +146,7 @@ def check_columns(where: str, columns: list[str], features: tuple[str, ...], typ
             f"{where}: lacks {', '.join(missing)}: every point needs point_id, is_train and "
             "y_true besides its features (see the dataset file in docs/lake.md)"
         )
-    if not features:
-        raise BadInput(f"{where}: no feature besides {', '.join(RESERVED_KEYS)}")
-    for feature in features:
-        if not FEATURE_NAME.fullmatch(feature):
-            raise BadInput(
-                f"{where}: feature name {feature!r:.40} must be a lowercase SQL name (a-z, 0-9, _)"
-            )
+    check_features(where, features)
     integral = ("bigint", "int", "smallint", "tinyint")
     wanted = {"point_id": integral, "is_train": ("boolean",), "fold": integral}
     numeric = (*integral, "double", "float")
