@@ -245,6 +245,11 @@ def test_rank_audit_report_read_every_kind_of_batch_together(lake: Path, tmp_pat
     for hyper_id, first in written.items():
         for metric in ("test_r2", "train_r2", "test_rmse", "test_mae", "cv_r2", "cv_oof_r2"):
             assert again[hyper_id][metric] == pytest.approx(first[metric], rel=1e-12), metric
+    # `clear` takes every batch whole: the Spark runner's JSON parts and the Parquet parts too.
+    cleared = sweeplake("clear", "--lake", str(copy), "--yes")
+    assert cleared.returncode == 0, cleared.stderr
+    left = [p for p in copy.rglob("*") if p.is_file() and not p.name.startswith(".")]
+    assert sorted(p.relative_to(copy).parts[0] for p in left) == ["data", "data"]
 
 
 def test_promote_refuses_a_trial_spark_fitted_in_one_line(lake: Path) -> None:
