@@ -9,6 +9,9 @@ import json
 import os
 import re
 import shutil
+import signal
+import threading
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +26,7 @@ from sweeplake.paths import DEFAULT_DATASET
 from sweeplake.run import run
 from tests.conftest import sweeplake
 from tests.lakeread import object_records, records
+from tests.sparkworkers import python_workers, wait_for
 
 FAMILY = next(name for name, found in families().items() if found.on_spark)
 BUDGET = 1800
@@ -250,6 +254,49 @@ def test_rank_audit_report_read_every_kind_of_batch_together(lake: Path, tmp_pat
     assert cleared.returncode == 0, cleared.stderr
     left = [p for p in copy.rglob("*") if p.is_file() and not p.name.startswith(".")]
     assert sorted(p.relative_to(copy).parts[0] for p in left) == ["data", "data"]
+
+
+def test_a_killed_python_worker_writing_a_part_is_retried_and_every_fact_lands_once(
+    spark, tmp_path: Path
+) -> None:
+    lake = tmp_path / "lake"
+    done: dict = {}
+
+    def batch() -> None:
+        try:
+            done["summary"] = run(
+                lake=str(lake), params=params_file(tmp_path, TRIALS[:1]), cv=0, budget=BUDGET
+            )
+        except BaseException as exc:  # noqa: BLE001  (handed to the test thread)
+            done["error"] = exc
+
+    def no_worker_left() -> bool:
+        return not python_workers()
+
+    def dataset_written() -> bool:  # by the one Python task before the fits
+        return (lake / "data" / "diabetes.json").is_file()
+
+    wait_for(no_worker_left)
+    runner = threading.Thread(target=batch)
+    runner.start()
+    wait_for(dataset_written)
+    before = set(python_workers())  # the dataset's task, if it has not ended yet
+
+    def part_writer() -> list[int]:  # the fits run in the JVM: the next Python task writes
+        return [pid for pid in python_workers() if pid not in before]
+
+    os.kill(wait_for(part_writer)[0], signal.SIGKILL)
+    runner.join(timeout=600)
+    assert "error" not in done, done.get("error")
+    tracker = spark.sparkContext.statusTracker()
+    jobs = tracker.getJobIdsForGroup(f"sweeplake-{done['summary'].batch_id}")
+    stages = [s for j in jobs for s in tracker.getJobInfo(j).stageIds]
+    assert any(tracker.getStageInfo(s).numFailedTasks >= 1 for s in stages)  # retried
+    facts = pq.read_table(sorted(lake.glob("fact_parquet/dt=*/*.parquet"))).to_pylist()
+    counted = Counter((f["hyper_id"], f["point_id"]) for f in facts)
+    assert len(counted) == 442 and set(counted.values()) == {1}
+    (hyper,) = records(lake, "hyper")
+    assert hyper["status"] == "ok"
 
 
 def test_promote_refuses_a_trial_spark_fitted_in_one_line(lake: Path) -> None:

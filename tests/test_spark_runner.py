@@ -8,7 +8,6 @@ import json
 import os
 import signal
 import threading
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import numpy as np
 import pytest
 from conftest import sweeplake
 from lakeread import object_records, records
+from sparkworkers import python_workers, wait_for
 
 from sweeplake.dataset import load_dataset
 from sweeplake.ids import new_id
@@ -93,33 +93,6 @@ def test_a_trial_that_raises_is_a_failed_trial_not_a_failed_task(spark, tmp_path
     assert stage.numFailedTasks == 0  # no task failed, so no good trial was fitted twice
     facts = [f for p in sorted(lake.root.glob("fact/dt=*/*")) for f in object_records(p)]
     assert Counter(f["hyper_id"] for f in facts) == {o.hyper_id: POINTS for o in outcomes if o.ok}
-
-
-def python_workers() -> list[int]:
-    """The Python worker processes of Spark's executors: the children of pyspark.daemon."""
-    procs = {}
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            cmdline = Path(entry.path, "cmdline").read_bytes().split(b"\0")
-            ppid = int(Path(entry.path, "stat").read_text().rsplit(")", 1)[1].split()[1])
-        except (OSError, IndexError, ValueError):
-            continue  # gone since the listing
-        procs[int(entry.name)] = (ppid, b"pyspark.daemon" in cmdline)
-    daemons = {pid for pid, (_, daemon) in procs.items() if daemon}
-    return [pid for pid, (ppid, _) in procs.items() if ppid in daemons]
-
-
-def wait_for(condition, timeout: float = 120.0):
-    """Poll until condition() is truthy; its value, or a failure naming what never happened."""
-    give_up = time.monotonic() + timeout
-    while time.monotonic() < give_up:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.01)
-    pytest.fail(f"{condition.__name__} did not happen within {timeout:g} s")
 
 
 def test_a_killed_python_worker_is_retried_and_every_trial_lands_once(

@@ -3,12 +3,14 @@ jobs over the dataset's DataFrame, its facts are written by Spark tasks as Parqu
 its scores are Spark aggregations over those facts. Only the trials' outcomes and metrics, one
 small row each, reach the driver.
 
-The trials are fitted one after another (each fit is already spread over every core Spark has),
-the full fit, then with CV one fit per fold on the other folds' training points. Then one Spark
-job predicts every point with every fitted model and writes the predictions: each task converts
-its partition's rows to Arrow and puts one Parquet part into the lake under a key fixed by the
-batch and the partition (lake/parts.py), so a retried task overwrites its own part. The driver
-lists the parts once the job has ended and commits only when they are exactly those written.
+The trials are fitted one after another; a trial's fits (on every training point, and with CV
+one per fold on the other folds' training points) are Spark jobs submitted at once from driver
+threads, each spread over every core Spark has. Then one Spark job per table (facts, and with
+CV out-of-fold facts) predicts with every fitted model and writes the predictions: each task
+converts its partition's rows to Arrow and puts one Parquet part into the lake under a key
+fixed by the batch and the partition (lake/parts.py), so a retried task overwrites its own
+part. The driver lists the parts once the jobs have ended and commits only when they are
+exactly those written.
 """
 
 from __future__ import annotations
@@ -115,7 +117,9 @@ def fit_trials(
         created_at, started = utc_now(), time.perf_counter()
         try:
             folds = {k: train.where(F.col("fold") != k) for k in (data.folds if cv else ())}
-            (model, fit_ms), *by_fold = at_once(partial(timed_fit, trial), [train, *folds.values()])
+            (model, fit_ms), *by_fold = at_once(
+                train.sparkSession, partial(timed_fit, trial), [train, *folds.values()]
+            )
             cv_ms = sum(ms for _, ms in by_fold) if cv else None
             models = dict(zip(folds, (m for m, _ in by_fold), strict=True))
             fitted.append(Fitted(hyper_id, trial, created_at, fit_ms, cv_ms, model, models))
@@ -134,10 +138,14 @@ def timed_fit(trial: Trial, rows) -> tuple[object, float]:
     return model, (time.perf_counter() - started) * 1000
 
 
-def at_once(work, items: list) -> list:
+def at_once(spark, work, items: list) -> list:
     """work(item) for every item, submitted from CONCURRENT_JOBS driver threads at once, in
     order; the first error raised, once all have ended. A fit on small data is a chain of short
     Spark jobs that leaves cores idle between them; on big data the jobs share the cores."""
+    from pyspark import inheritable_thread_target
+
+    # Each thread's jobs in this thread's job group (the batch's), as Spark's own threads are.
+    work = inheritable_thread_target(spark)(work)
     with ThreadPoolExecutor(max_workers=min(CONCURRENT_JOBS, len(items))) as pool:
         return list(pool.map(work, items))
 
@@ -174,14 +182,16 @@ def write_and_score(
     """Write the fitted trials' facts as Parquet parts, check them in the lake, score them."""
     # As many parts as Spark has cores: a union of every trial's (and fold's) predictions has
     # a partition per trial and partition of the points, and each part is an object to open.
-    cores = points.sparkSession.sparkContext.defaultParallelism
+    spark = points.sparkSession
+    cores = spark.sparkContext.defaultParallelism
     tables = {
         name: frame.coalesce(cores).persist()
         for name, frame in predictions(points, fitted, cv).items()
     }
     try:
         try:
-            parts = at_once(partial(write_parts, lake.uri, dt, batch_id), list(tables.items()))
+            writes = partial(write_parts, lake.uri, dt, batch_id)
+            parts = at_once(spark, writes, list(tables.items()))
         except Exception as exc:  # py4j's error: the job failed past Spark's retries
             raise LakeUnreachable(
                 f"batch {batch_id} was NOT written: its Spark job failed ({first_line(exc)})"
@@ -189,7 +199,7 @@ def write_and_score(
         written = set().union(*parts)
         check_parts(lake, batch_id, dt, written, tuple(PARQUET_PREFIXES[t] for t in tables))
         scorers = {"fact": fact_scores, "oof": oof_scores}
-        metrics, *cv_metrics = at_once(lambda t: scorers[t[0]](t[1]), list(tables.items()))
+        metrics, *cv_metrics = at_once(spark, lambda t: scorers[t[0]](t[1]), list(tables.items()))
         for scores in cv_metrics:
             for hyper_id, found in scores.items():
                 metrics[hyper_id].update(found)

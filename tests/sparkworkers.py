@@ -1,0 +1,36 @@
+"""Spark's Python workers, seen from /proc, for the tests that kill one: a real fault."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+
+def python_workers() -> list[int]:
+    """The Python worker processes of Spark's executors: the children of pyspark.daemon."""
+    procs = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = Path(entry.path, "cmdline").read_bytes().split(b"\0")
+            ppid = int(Path(entry.path, "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue  # gone since the listing
+        procs[int(entry.name)] = (ppid, b"pyspark.daemon" in cmdline)
+    daemons = {pid for pid, (_, daemon) in procs.items() if daemon}
+    return [pid for pid, (ppid, _) in procs.items() if ppid in daemons]
+
+
+def wait_for(condition, timeout: float = 120.0):
+    """Poll until condition() is truthy; its value, or a failure naming what never happened."""
+    give_up = time.monotonic() + timeout
+    while time.monotonic() < give_up:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.01)
+    pytest.fail(f"{condition.__name__} did not happen within {timeout:g} s")
