@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -34,3 +36,24 @@ def wait_for(condition, timeout: float = 120.0):
             return value
         time.sleep(0.01)
     pytest.fail(f"{condition.__name__} did not happen within {timeout:g} s")
+
+
+def no_worker_left() -> bool:  # an earlier job's worker, exiting, is not the next batch's
+    return not python_workers()
+
+
+def in_thread(work: Callable[[], object]) -> tuple[threading.Thread, dict]:
+    """work() started in a thread of its own, once no Python worker is left from an earlier
+    job; the dict gets its "result", or the "error" it raised, when it ends."""
+    done: dict = {}
+
+    def target() -> None:
+        try:
+            done["result"] = work()
+        except BaseException as exc:  # noqa: BLE001  (handed to the test's thread)
+            done["error"] = exc
+
+    wait_for(no_worker_left)
+    thread = threading.Thread(target=target)
+    thread.start()
+    return thread, done

@@ -10,7 +10,6 @@ import os
 import re
 import shutil
 import signal
-import threading
 from collections import Counter
 from pathlib import Path
 
@@ -26,7 +25,7 @@ from sweeplake.paths import DEFAULT_DATASET
 from sweeplake.run import run
 from tests.conftest import sweeplake
 from tests.lakeread import object_records, records
-from tests.sparkworkers import python_workers, wait_for
+from tests.sparkworkers import in_thread, python_workers, wait_for
 
 FAMILY = next(name for name, found in families().items() if found.on_spark)
 BUDGET = 1800
@@ -259,26 +258,12 @@ def test_rank_audit_report_read_every_kind_of_batch_together(lake: Path, tmp_pat
 def test_a_killed_python_worker_writing_a_part_is_retried_and_every_fact_lands_once(
     spark, tmp_path: Path
 ) -> None:
-    lake = tmp_path / "lake"
-    done: dict = {}
-
-    def batch() -> None:
-        try:
-            done["summary"] = run(
-                lake=str(lake), params=params_file(tmp_path, TRIALS[:1]), cv=0, budget=BUDGET
-            )
-        except BaseException as exc:  # noqa: BLE001  (handed to the test thread)
-            done["error"] = exc
-
-    def no_worker_left() -> bool:
-        return not python_workers()
+    lake, params = tmp_path / "lake", params_file(tmp_path, TRIALS[:1])
 
     def dataset_written() -> bool:  # by the one Python task before the fits
         return (lake / "data" / "diabetes.json").is_file()
 
-    wait_for(no_worker_left)
-    runner = threading.Thread(target=batch)
-    runner.start()
+    runner, done = in_thread(lambda: run(lake=str(lake), params=params, cv=0, budget=BUDGET))
     wait_for(dataset_written)
     before = set(python_workers())  # the dataset's task, if it has not ended yet
 
@@ -289,7 +274,7 @@ def test_a_killed_python_worker_writing_a_part_is_retried_and_every_fact_lands_o
     runner.join(timeout=600)
     assert "error" not in done, done.get("error")
     tracker = spark.sparkContext.statusTracker()
-    jobs = tracker.getJobIdsForGroup(f"sweeplake-{done['summary'].batch_id}")
+    jobs = tracker.getJobIdsForGroup(f"sweeplake-{done['result'].batch_id}")
     stages = [s for j in jobs for s in tracker.getJobInfo(j).stageIds]
     assert any(tracker.getStageInfo(s).numFailedTasks >= 1 for s in stages)  # retried
     facts = pq.read_table(sorted(lake.glob("fact_parquet/dt=*/*.parquet"))).to_pylist()

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import threading
 from collections import Counter
 from pathlib import Path
 
@@ -15,7 +14,7 @@ import numpy as np
 import pytest
 from conftest import sweeplake
 from lakeread import object_records, records
-from sparkworkers import python_workers, wait_for
+from sparkworkers import in_thread, python_workers, wait_for
 
 from sweeplake.dataset import load_dataset
 from sweeplake.ids import new_id
@@ -99,33 +98,13 @@ def test_a_killed_python_worker_is_retried_and_every_trial_lands_once(
     spark, tmp_path: Path
 ) -> None:
     lake = tmp_path / "lake"
-    done: dict = {}
-
-    def batch() -> None:
-        try:
-            done["summary"] = run(
-                lake=str(lake),
-                model="random_forest",
-                trials=12,
-                seed=5,
-                cv=0,
-                runner="spark",
-                budget=BUDGET,
-            )
-        except BaseException as exc:  # noqa: BLE001  (handed to the test thread)
-            done["error"] = exc
-
-    def no_worker_left() -> bool:  # an earlier job's worker, exiting, is not this batch's
-        return not python_workers()
-
-    wait_for(no_worker_left)
-    runner = threading.Thread(target=batch)
-    runner.start()
+    settings = {"model": "random_forest", "trials": 12, "seed": 5, "cv": 0, "runner": "spark"}
+    runner, done = in_thread(lambda: run(lake=str(lake), budget=BUDGET, **settings))
     victim = wait_for(python_workers)[0]  # a live worker is a task fitting its trials
     os.kill(victim, signal.SIGKILL)
     runner.join(timeout=600)
     assert "error" not in done, done.get("error")
-    summary = done["summary"]
+    summary = done["result"]
     tracker = spark.sparkContext.statusTracker()
     (job,) = tracker.getJobIdsForGroup(f"sweeplake-{summary.batch_id}")
     stage = tracker.getStageInfo(tracker.getJobInfo(job).stageIds[0])
