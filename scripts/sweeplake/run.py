@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from itertools import islice
 from pathlib import Path
 
 from sweeplake import __version__
@@ -21,6 +22,7 @@ from sweeplake.fitting.workers import WorkerPool
 from sweeplake.ids import new_id
 from sweeplake.lake import Batch, Gzipped, gzip_text, open_lake
 from sweeplake.lake import params as lake_params
+from sweeplake.lake.pending import ANNOUNCED, GRACE_SECONDS, announce, withdraw
 from sweeplake.models.registry import family
 from sweeplake.paths import DEFAULT_DATASET, DEFAULT_LAKE, DEFAULT_MODEL, DEFAULT_TRIALS
 from sweeplake.progress import Progress
@@ -125,8 +127,14 @@ def run(
     planned = proposal.trials
     used = set(models[:trials]) if given is None else {t.model for t in given}
     batch_id = new_id()
+    announced = list(islice(planned, ANNOUNCED))
+    expires = time.time() + budget + OVERRUN_SECONDS + GRACE_SECONDS
+    pending = announce(target, batch_id, data.sha256, search_space, announced, expires)
     seen = ", ".join(f"{model} {n}" for model, n in proposal.history.items())
     seen = f" (trials of history: {seen})" if seen else ""
+    if proposal.pending:
+        running = ", ".join(f"{model} {n}" for model, n in proposal.pending.items())
+        seen += f" (pending in other batches: {running})"
     log.info(
         "batch %s: %d trials on %s (sha256 %s) from sampler %s%s",
         batch_id,
@@ -163,6 +171,7 @@ def run(
         progress.close()
         batch = encode_batch(batch_id, data, outcomes, lineage, facts)
         target.write_batch(batch, None if dataset_held else data)
+    withdraw(target, pending)
     failed = sum(not o.ok for o in outcomes)
     seconds = time.monotonic() - started
     log.info(

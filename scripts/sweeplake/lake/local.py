@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -79,6 +80,10 @@ class LocalLake(Lake):
             return (self.root / key).read_bytes()
         except FileNotFoundError:
             return None
+
+    def discard(self, keys: Iterable[str]) -> None:
+        for key in list(keys):
+            self.forget(key)
 
     def forget(self, key: str) -> None:
         """Remove an object: only a mirror does, when its lake no longer holds it."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sweeplake.engines.sqlfiles import read_sql
 from sweeplake.lake import params as lake_params
@@ -29,6 +29,8 @@ class PastTrial:
 class PastTrials:
     trials: list[PastTrial]  # oldest first
     seen: int  # trials of the history in the lake, of which `trials` is the window
+    # Parameters of trials other batches are fitting now (the lake's pending trials).
+    pending: list[dict[str, float | int]] = field(default_factory=list)
 
 
 class History(ABC):
@@ -43,11 +45,22 @@ class ScoresHistory(History):
     since this machine's last start, from a local lake or S3 alike."""
 
     def __init__(self, lake: str, dataset_sha256: str) -> None:
+        from sweeplake.lake import open_lake
+        from sweeplake.lake.pending import pending_trials
         from sweeplake.scores.store import open_scores
 
         self.store = open_scores(lake)
         self.store.refresh()
         self.dataset_sha256 = dataset_sha256
+        pending = pending_trials(open_lake(lake), dataset_sha256)
+        batches = sorted({t.batch_id for t in pending})
+        committed = {
+            row[0]
+            for row in self.store.connection.execute(
+                read_sql("committed_batches.sql"), {"batch_ids": batches}
+            ).fetchall()
+        }
+        self.pending = [t for t in pending if t.batch_id not in committed][-RECENT:]
 
     def past(self, model: str, space_sha256: str) -> PastTrials:
         query = {
@@ -67,4 +80,7 @@ class ScoresHistory(History):
             )
             for row in rows
         ]
-        return PastTrials(trials, rows[0]["seen"] if rows else 0)
+        pending = [
+            t.params for t in self.pending if t.model == model and t.space_sha256 == space_sha256
+        ]
+        return PastTrials(trials, rows[0]["seen"] if rows else 0, pending)
