@@ -24,11 +24,13 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench import concurrent
 from bench import search as quality
 from bench import spark, timeseries
 from bench.api import CLIENTS, served_loads, table_rows
 from bench.report_build import WITH_FACTS, time_report
 from bench.scale import ScaleRow, athena_bytes, scale_rows
+from bench.verdicts import Paired, paired
 from sweeplake.dataset import Dataset, load_dataset
 from sweeplake.samplers.space import Param, default_space_doc, load_space
 from sweeplake.texttable import aligned
@@ -47,10 +49,10 @@ TARGETS = (
     ("rank after one more batch, largest lake", "<=", 5.0, "{:.2f} s"),
     ("peak RSS of any rank", "<=", 1024, "{:,.0f} MiB"),
     ("Athena leaderboard bytes / full query's", "<=", 2.0, "{:.2f}%"),
-    ("svr @100: tpe - Optuna TPE, median best cv_r2", ">=", -0.002, "{:+.4f}"),
-    ("forest @100: tpe - Optuna TPE, median best cv_r2", ">=", -0.002, "{:+.4f}"),
-    ("svr @100: tpe - random, median best cv_r2", ">", 0.0, "{:+.4f}"),
-    ("svr @200: |tpe 4 processes - 1 process|", "<=", 0.002, "{:.4f}"),
+    ("svr @100: tpe - Optuna TPE, 90% CI low", ">=", -0.002, "{:+.4f}"),
+    ("forest @100: tpe - Optuna TPE, 90% CI low", ">=", -0.002, "{:+.4f}"),
+    ("svr @100: tpe - random, 90% CI low", ">", 0.0, "{:+.4f}"),
+    *((name, ">=", -concurrent.MARGIN, "{:+.4f}") for name in concurrent.TARGET_NAMES),
     ("100k-trial lake: new history + propose 40", "<=", 1.0, "{:.2f} s"),
     ("API single-row requests/s", ">=", 1000, "{:,.0f} req/s"),
     ("API single-row p99", "<=", 20.0, "{:.2f} ms"),
@@ -91,9 +93,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--requests", type=int, default=8000, help="single-row API requests")
     parser.add_argument("--report-trials", type=int, default=100_000, help="trials in the lake")
-    parser.add_argument("--seeds", type=int, default=10, help="SVR searches per contender")
+    parser.add_argument("--seeds", type=int, default=30, help="SVR searches per contender")
     parser.add_argument(
-        "--forest-seeds", type=int, default=30, help="forest searches per contender"
+        "--forest-seeds", type=int, default=60, help="forest searches per contender"
     )
     parser.add_argument("--svr-trials", type=int, default=200, help="per search, search bench")
     parser.add_argument("--forest-trials", type=int, default=100, help="per search, search bench")
@@ -174,10 +176,26 @@ def main(argv: list[str] | None = None) -> int:
     ranks = [t for row in scale for t in (row.first, row.again)]
     best = {(s.model, s.contender): s for s in searches}
 
-    def at(model: str, contender: str, trials: int) -> float:
-        return quality.median_best(best[model, contender], trials)
+    def versus(model: str, ours: str, theirs: str, trials: int) -> Paired:
+        """Seed k of one search against seed k of the other, each seed's best cv_r2."""
+        return paired(
+            [t.cv_r2 for t in best[model, ours].best(trials)],
+            [t.cv_r2 for t in best[model, theirs].best(trials)],
+        )
 
     tpe, peer = f"sweeplake tpe, batches of {quality.BATCH}", "Optuna TPESampler, 1 process"
+    randomly = f"sweeplake random, one start of {args.svr_trials}"
+    verdicts = {
+        "svr @100: tpe - Optuna TPE": versus("svr", tpe, peer, 100),
+        "forest @100: tpe - Optuna TPE": versus("random_forest", tpe, peer, 100),
+        "svr @100: tpe - random": versus("svr", tpe, randomly, 100),
+        **{
+            name: versus("svr", concurrent.MANY, tpe, n)
+            for name, n in zip(concurrent.TARGET_NAMES, concurrent.CHECKPOINTS, strict=True)
+        },
+    }
+    print("\npaired by seed, each seed's best cv_r2: median [90% bootstrap interval]")
+    print(render([(name, d.shown()) for name, d in verdicts.items()]))
     measured = (
         ours.rate / randomized.rate,
         ours.rate / optuna.rate,
@@ -186,10 +204,7 @@ def main(argv: list[str] | None = None) -> int:
         scale[-1].again.seconds,
         max(t.peak_rss for t in ranks) / 2**20,
         100 * month["leaderboard"] / month["full"],
-        at("svr", tpe, 100) - at("svr", peer, 100),
-        at("random_forest", tpe, 100) - at("random_forest", peer, 100),
-        at("svr", tpe, 100) - at("svr", f"sweeplake random, one start of {args.svr_trials}", 100),
-        abs(at("svr", f"{tpe}, 4 processes at once", 200) - at("svr", tpe, 200)),
+        *(d.low for d in verdicts.values()),
         history,
         single.rate,
         single.percentile(99) * 1000,
