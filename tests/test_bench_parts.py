@@ -55,3 +55,28 @@ def test_optuna_studies_seed_their_forests_from_their_own_seed() -> None:
     assert len(set(first)) == len(first) == 6
     assert not set(first) & set(other)
     assert first != list(range(6))
+
+
+def test_the_paired_verdict_agrees_with_scipys_bootstrap() -> None:
+    """The bench's paired interval against scipy.stats.bootstrap's percentile interval of the
+    median of the same differences: the resampling differs, the interval must not."""
+    import numpy as np
+    from scipy.stats import bootstrap
+
+    from bench.verdicts import paired
+
+    rng = np.random.default_rng(4)
+    theirs = rng.normal(0.47, 0.01, 30)
+    ours = theirs + rng.normal(-0.003, 0.004, 30)
+    verdict = paired(list(ours), list(theirs))
+    oracle = bootstrap(
+        (ours - theirs,),
+        np.median,
+        confidence_level=0.9,
+        method="percentile",
+        n_resamples=20_000,
+        random_state=9,
+    ).confidence_interval
+    assert verdict.median == np.median(ours - theirs)
+    assert abs(verdict.low - oracle.low) < 2e-5 and abs(verdict.high - oracle.high) < 2e-5
+    assert verdict.low < verdict.median < verdict.high and verdict.seeds == 30
