@@ -27,7 +27,6 @@ from sweeplake.report import figures
 
 log = logging.getLogger("sweeplake.report")
 LEADERS = 20
-FLOAT_COLUMNS = ("test_r2", "fit_ms")
 METRICS = ("test_r2", "cv_r2", "train_r2", "test_rmse", "test_mae")
 STYLE = """
 body { font: 14px/1.4 system-ui, sans-serif; margin: 2em auto; max-width: 1250px; color: #222; }
@@ -46,33 +45,35 @@ def report(lake_uri: str, out: Path) -> Path:
     store = open_scores(lake_uri)
     store.refresh()
     db = store.connection
-    trials = columns(db.execute(read_sql("report_trials.sql")).fetchnumpy())
-    if not len(trials["hyper_id"]):
+    outcomes = query_file(db, "report_outcomes.sql", [])
+    if not outcomes:
         raise BadInput(f"no trials in the lake {lake_uri} yet: run `python -m sweeplake run` first")
     best = best_trial(db, lake_uri)
-    outcomes = query_file(db, "report_outcomes.sql", [])
     leaders = query_file(db, "best_by_test.sql", [LEADERS])
     sections = [
         (
             "best-so-far",
             "Best score so far",
-            figures.best_so_far(trials),
+            figures.best_so_far(query_file(db, "report_best_so_far.sql", [])),
             "The best test R² of each model so far, against when its trials finished (left) "
             "and against how many of its trials had run (right, log scale).",
         )
     ]
     for name, model in families().items():
-        if not (trials["model"] == name).any():
+        drawn = points(db, name)
+        if drawn is None:
             continue
+        what = f"{shown(drawn)} {model.title} trials"
         if model.score_map:
             x, y = model.score_map
             title = f"{model.title}: score over ({x}, {y})"
-            caption = f"Every ok {model.title} trial at its {x} and {y}, coloured by test R² "
-            caption += "(best on top)."
-            sections.append((f"{name}-map", title, figures.score_map(trials, model), caption))
+            caption = f"{what} at their {x} and {y}, coloured by test R² (best on top)."
+            image = figures.score_map(drawn, model, what)
+            sections.append((f"{name}-map", title, image, caption))
         title = f"{model.title}: score over each parameter"
-        caption = f"Every ok {model.title} trial's test R² against each of its parameters."
-        sections.append((f"{name}-slices", title, figures.param_slices(trials, model), caption))
+        caption = f"{what}: test R² against each of their parameters."
+        image = figures.param_slices(drawn, model, what)
+        sections.append((f"{name}-slices", title, image, caption))
     sections += timeseries_sections(lake_uri, best)
     sections += [
         (
@@ -85,7 +86,7 @@ def report(lake_uri: str, out: Path) -> Path:
         (
             "fit-times",
             "Fit times",
-            figures.fit_times(trials),
+            figures.fit_times(query_file(db, "report_fit_times.sql", [])),
             "How long one fit took, per model (log-spaced bins).",
         ),
         (
@@ -95,25 +96,37 @@ def report(lake_uri: str, out: Path) -> Path:
             "Trials that ended ok and that failed, per day (UTC) and per host.",
         ),
     ]
-    page = render(lake_uri, trials, leaders, outcomes, sections, started)
+    page = render(lake_uri, leaders, outcomes, sections, started)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     tmp.write_text(page)
     tmp.replace(out)
     seconds = (datetime.now(UTC) - started).total_seconds()
-    log.info("report of %d trials written to %s in %.1f s", len(trials["hyper_id"]), out, seconds)
+    trials = sum(int(r["ok"]) + int(r["failed"]) for r in outcomes)
+    log.info("report of %d trials written to %s in %.1f s", trials, out, seconds)
     return out
 
 
-def columns(raw: dict) -> dict[str, np.ndarray]:
-    """DuckDB's numpy columns with nulls as NaN in the numeric ones, and finish times parsed."""
-    trials = {k: np.asarray(np.ma.filled(v, None)) for k, v in raw.items()}
-    for name in FLOAT_COLUMNS:
-        trials[name] = np.ma.filled(np.ma.asarray(raw[name]).astype(float), np.nan)
-    trials["finished"] = np.array([s.rstrip("Z") for s in trials["created_at"]], "datetime64[us]")
-    trials["params"] = np.array([trial_params(row) for row in rows(trials)], dtype=object)
-    return trials
+def points(db, model: str) -> dict[str, np.ndarray] | None:
+    """The model's ok trials a scatter plot draws (sql/report_points.sql: its best and a fixed
+    sample), as numpy columns with test_r2's nulls as NaN and each trial's parameters decoded;
+    None if it has none."""
+    raw = db.execute(read_sql("report_points.sql"), {"model": model}).fetchnumpy()
+    if not len(raw["hyper_id"]):
+        return None
+    drawn = {k: np.asarray(np.ma.filled(v, None)) for k, v in raw.items()}
+    drawn["test_r2"] = np.ma.filled(np.ma.asarray(raw["test_r2"]).astype(float), np.nan)
+    drawn["params"] = np.array([trial_params(row) for row in rows(drawn)], dtype=object)
+    return drawn
+
+
+def shown(drawn: dict[str, np.ndarray]) -> str:
+    """What a scatter plot shows: every trial, or which of how many."""
+    total, count = int(drawn["total"][0]), len(drawn["hyper_id"])
+    if count == total:
+        return f"All {total:,} ok"
+    return f"{count:,} of {total:,} ok (the best 2,000 by test R² and a fixed sample of the rest)"
 
 
 def rows(trials: dict[str, np.ndarray]):
@@ -157,9 +170,9 @@ def by_day_and_host(outcomes: list[dict]) -> tuple[dict, dict]:
     return by_day, by_host
 
 
-def render(lake_uri, trials, leaders, outcomes, sections, started: datetime) -> str:
-    ok = int((trials["status"] == "ok").sum())
-    failed = len(trials["status"]) - ok
+def render(lake_uri, leaders, outcomes, sections, started: datetime) -> str:
+    ok = sum(int(r["ok"]) for r in outcomes)
+    failed = sum(int(r["failed"]) for r in outcomes)
     figures_html = "".join(
         f'<figure id="{key}"><h2>{html.escape(title)}</h2>'
         f'<img alt="{html.escape(title)}" src="data:image/png;base64,'
