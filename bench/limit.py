@@ -20,10 +20,10 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-
 from sweeplake.dataset import Dataset
-from sweeplake.fitting.fit import fit_svr_kernel, prepare, rbf_kernel, svr_predict
+from sweeplake.fitting.fit import prepare
+from sweeplake.models.registry import family
+from sweeplake.models.svr import KernelFit
 from sweeplake.samplers.space import load_space
 
 TARGETS = {1000: 0.8, 10000: 0.9}
@@ -39,20 +39,18 @@ def fits_alone(dataset: Dataset, trials: int, seed: int) -> float:
     cores = len(os.sched_getaffinity(0))
     fork = multiprocessing.get_context("fork")
     go, ready = fork.Event(), fork.Semaphore(0)
-    train = len(inputs.y_train)
+    svr = family("svr")
 
     def worker(share: list) -> None:
         ready.release()
         go.wait()
         for trial in share:
-            every_point = rbf_kernel(inputs, trial.params["gamma"])
-            model = fit_svr_kernel(every_point[:train], inputs.y_train, trial.params)
-            svr_predict(model, every_point)
-            fitted = every_point[:train]
-            for fit_rows, held_out in inputs.splits:
-                block = np.take(np.take(fitted, fit_rows, axis=0), fit_rows, axis=1)
-                fold = fit_svr_kernel(block, inputs.y_train[fit_rows], trial.params)
-                svr_predict(fold, fitted[held_out], fitted_on=fit_rows)
+            # The family's own fit on the shared kernel, without its start's parameter checks.
+            fitting = KernelFit(svr, inputs, trial)
+            fitting.fit()
+            fitting.predict()
+            for split in range(len(inputs.splits)):
+                fitting.fold(split)
 
     workers = [fork.Process(target=worker, args=(sampled[i::cores],)) for i in range(cores)]
     for process in workers:
