@@ -201,6 +201,12 @@ def build_parser() -> Parser:
         help="with --runner spark: the master to start Spark on, as local[4] or yarn "
         "(default: the session spark-submit gives, else local[*])",
     )
+    run.add_argument(
+        "--prune",
+        action="store_true",
+        help="fit the folds first and stop a trial after any fold where its mean R2 so far is "
+        "below the lake's median at that fold (recorded as pruned, no full fit)",
+    )
 
     rank = command("rank", "print the trials ranked by test R2, per dataset")
     rank.add_argument("--lake", default=lake, metavar="URI", help=f"the lake to rank: {lake_help}")
@@ -406,6 +412,7 @@ def dispatch(args: argparse.Namespace) -> int:
             sampler=args.sampler,
             runner=args.runner,
             spark_master=args.spark_master,
+            prune=args.prune,
         )
     elif args.command == "rank" and args.series:
         from sweeplake.timeseries.ranking import rank_series

@@ -18,6 +18,7 @@ from sweeplake import __version__
 from sweeplake.dataset import Dataset, load_dataset
 from sweeplake.errors import BadInput
 from sweeplake.fitting.fit import Outcome, prepare, run_trial
+from sweeplake.fitting.prune import MIN_HISTORY, history_rungs
 from sweeplake.fitting.workers import WorkerPool
 from sweeplake.ids import new_id
 from sweeplake.lake import Batch, Gzipped, gzip_text, open_lake
@@ -59,6 +60,7 @@ def run(
     sampler: str = "random",
     runner: str = "local",
     spark_master: str | None = None,
+    prune: bool = False,
 ) -> RunSummary:
     """Check everything, fit the trials, then write the batch: bad input writes nothing.
 
@@ -111,11 +113,14 @@ def run(
         )
     if sampler == "tpe" and cv == 0 and params is None:
         raise BadInput("--sampler tpe optimises cv_r2: it needs --cv, not --cv 0")
+    if prune and cv == 0:
+        raise BadInput("--prune stops trials between folds: it needs --cv, not --cv 0")
     given = read_params(params, search_space) if params is not None else None
     target = open_lake(lake)
     target.check_writable()
     dataset_held = target.check_dataset(data)
     target.ship_waiting()  # before the sampler reads the history: these batches are part of it
+    rungs = pruning_rungs(lake, data, search_space, models) if prune else None
 
     if given is not None:
         sampler, proposal = "params", Proposal(given)
@@ -167,12 +172,14 @@ def run(
         )
     else:
         cores = workers or available_cores()
-        outcomes, facts = fit_batch(data, planned, used, cores, deadline, cv > 0, progress)
+        outcomes, facts = fit_batch(
+            data, planned, used, cores, deadline, cv > 0, progress, rungs=rungs
+        )
         progress.close()
         batch = encode_batch(batch_id, data, outcomes, lineage, facts)
         target.write_batch(batch, None if dataset_held else data)
     withdraw(target, pending)
-    failed = sum(not o.ok for o in outcomes)
+    failed = sum(o.status == "failed" for o in outcomes)
     seconds = time.monotonic() - started
     log.info(
         "batch %s: %d trials (%d failed) in %.1f s written to %s%s",
@@ -193,6 +200,27 @@ def today() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%d")
 
 
+def pruning_rungs(
+    lake: str, data: Dataset, space: SearchSpace, models: list[str]
+) -> dict[str, tuple[float, ...]]:
+    """--prune: the medians each model's trials must reach after each fold, from the lake."""
+    spaces = {model: space.sha256(model) for model in models}
+    rungs = history_rungs(lake, data.sha256, spaces, data.folds)
+    for model in models:
+        if model in rungs:
+            shown = ", ".join(f"{m:.4f}" for m in rungs[model])
+            log.info(
+                "pruning %s trials below the history's median after each fold: %s", model, shown
+            )
+        else:
+            log.info(
+                "not pruning %s trials: the lake holds fewer than %d ok ones with their folds",
+                model,
+                MIN_HISTORY,
+            )
+    return rungs
+
+
 def available_cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
@@ -205,16 +233,18 @@ def fit_batch(
     deadline: float,
     cv: bool = False,
     progress: Progress | None = None,
+    rungs: dict[str, tuple[float, ...]] | None = None,
 ) -> tuple[list[Outcome], dict[str, bytes]]:
     """The outcomes, by id and without their facts, and the ok ones' facts, already gzipped, by
-    prefix: "fact", then with `cv` "oof" (every training point's out-of-fold prediction)."""
+    prefix: "fact", then with `cv` "oof" (every training point's out-of-fold prediction; a
+    pruned trial's for the folds it got)."""
     packed = {"fact": Gzipped(), **({"oof": Gzipped()} if cv else {})}
     outcomes = []
-    for outcome in execute(dataset, trials, models, workers, deadline, cv, progress):
+    for outcome in execute(dataset, trials, models, workers, deadline, cv, progress, rungs):
         if outcome.ok:
             packed["fact"].write(outcome.facts)
-            if cv:
-                packed["oof"].write(outcome.oof)
+        if cv and outcome.oof is not None:
+            packed["oof"].write(outcome.oof)
         outcomes.append(replace(outcome, facts=None, oof=None))  # held compressed only from here
     facts = {prefix: gzipped.close() for prefix, gzipped in packed.items()}
     return sorted(outcomes, key=lambda o: o.hyper_id), facts
@@ -228,12 +258,13 @@ def execute(
     deadline: float,
     cv: bool = False,
     progress: Progress | None = None,
+    rungs: dict[str, tuple[float, ...]] | None = None,
 ) -> Iterator[Outcome]:
     """Fit trials in order until done or until the next one would pass the deadline.
 
     Yields each outcome as it finishes, in no particular order.
     """
-    inputs = prepare(dataset, models, cv=cv)
+    inputs = prepare(dataset, models, cv=cv, rungs=rungs)
     clock = Deadline(deadline, progress)
     if workers == 1 or len(trials) == 1:
         for trial in trials:
@@ -320,7 +351,7 @@ def encode_batch(
             "hyper_id": o.hyper_id,
             "model": o.trial.model,
             **lake_params.encode(o.trial.params),
-            "status": "ok" if o.ok else "failed",
+            "status": o.status,
             "error": o.error,
             **common,
             **lineage[o.trial.model],
