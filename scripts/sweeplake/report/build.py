@@ -91,9 +91,10 @@ def report(lake_uri: str, out: Path) -> Path:
         ),
         (
             "outcomes",
-            "Trials ok and failed",
+            "Trials ok, pruned and failed",
             figures.outcomes(*by_day_and_host(outcomes)),
-            "Trials that ended ok and that failed, per day (UTC) and per host.",
+            "Trials that ended ok, pruned (stopped between folds) and failed, per day (UTC) "
+            "and per host.",
         ),
     ]
     page = render(lake_uri, leaders, outcomes, sections, started)
@@ -103,7 +104,7 @@ def report(lake_uri: str, out: Path) -> Path:
     tmp.write_text(page)
     tmp.replace(out)
     seconds = (datetime.now(UTC) - started).total_seconds()
-    trials = sum(int(r["ok"]) + int(r["failed"]) for r in outcomes)
+    trials = sum(int(r["ok"]) + int(r["pruned"]) + int(r["failed"]) for r in outcomes)
     log.info("report of %d trials written to %s in %.1f s", trials, out, seconds)
     return out
 
@@ -164,14 +165,16 @@ def by_day_and_host(outcomes: list[dict]) -> tuple[dict, dict]:
     by_host: dict[str, list[int]] = {}
     for row in outcomes:
         for counts, key in ((by_day, str(row["dt"])[:10]), (by_host, row["host"])):
-            total = counts.setdefault(key, [0, 0])
+            total = counts.setdefault(key, [0, 0, 0])
             total[0] += int(row["ok"])
-            total[1] += int(row["failed"])
+            total[1] += int(row["pruned"])
+            total[2] += int(row["failed"])
     return by_day, by_host
 
 
 def render(lake_uri, leaders, outcomes, sections, started: datetime) -> str:
     ok = sum(int(r["ok"]) for r in outcomes)
+    pruned = sum(int(r["pruned"]) for r in outcomes)
     failed = sum(int(r["failed"]) for r in outcomes)
     figures_html = "".join(
         f'<figure id="{key}"><h2>{html.escape(title)}</h2>'
@@ -184,11 +187,11 @@ def render(lake_uri, leaders, outcomes, sections, started: datetime) -> str:
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
         f"<title>sweeplake report</title><style>{STYLE}</style></head><body>"
         f"<h1>sweeplake report</h1><p>Lake <code>{html.escape(lake_uri)}</code>: "
-        f"{ok + failed} trials, {ok} ok and {failed} failed, written "
+        f"{ok + pruned + failed} trials, {ok} ok, {pruned} pruned and {failed} failed, written "
         f"{started.strftime('%Y-%m-%d %H:%M UTC')}.</p>"
         f"<h2>Leaderboard: the best {len(leaders)} trials by test R²</h2>"
         f"{leaderboard_table(leaders)}{figures_html}"
-        f"<h2>Trials ok and failed, per day and host</h2>{outcomes_table(outcomes)}"
+        f"<h2>Trials ok, pruned and failed, per day and host</h2>{outcomes_table(outcomes)}"
         "</body></html>\n"
     )
 
@@ -215,10 +218,10 @@ def leaderboard_table(leaders: list[dict]) -> str:
 def outcomes_table(outcomes: list[dict]) -> str:
     rows = [
         f'<td class="text">{str(r["dt"])[:10]}</td><td class="text">{html.escape(r["host"])}</td>'
-        f"<td>{int(r['ok'])}</td><td>{int(r['failed'])}</td>"
+        f"<td>{int(r['ok'])}</td><td>{int(r['pruned'])}</td><td>{int(r['failed'])}</td>"
         for r in outcomes
     ]
-    return table("outcomes-table", ["day", "host", "ok", "failed"], rows)
+    return table("outcomes-table", ["day", "host", "ok", "pruned", "failed"], rows)
 
 
 def table(key: str, head: list[str], rows: list[str]) -> str:

@@ -167,18 +167,18 @@ def fit_times(bins: list[dict]) -> bytes:
     return png(figure)
 
 
-def outcomes(by_day: dict[str, tuple[int, int]], by_host: dict[str, tuple[int, int]]) -> bytes:
-    """Trials that ended ok and failed, per day and per host, stacked."""
+def outcomes(by_day: dict[str, list[int]], by_host: dict[str, list[int]]) -> bytes:
+    """Trials that ended ok, pruned and failed, per day and per host, stacked."""
     figure = Figure(figsize=(11, 3.8))
     for axes, counts, label in zip(
         figure.subplots(1, 2), (by_day, by_host), ("day (UTC)", "host"), strict=True
     ):
         names = list(counts)
-        ok = np.array([counts[n][0] for n in names])
-        failed = np.array([counts[n][1] for n in names])
+        ok, pruned, failed = (np.array([counts[n][i] for n in names]) for i in range(3))
         where = np.arange(len(names))  # positions, not the names: a day is a label, not a date
         axes.bar(where, ok, label="ok", color="tab:green")
-        axes.bar(where, failed, bottom=ok, label="failed", color="tab:red")
+        axes.bar(where, pruned, bottom=ok, label="pruned", color="tab:gray")
+        axes.bar(where, failed, bottom=ok + pruned, label="failed", color="tab:red")
         axes.set_xticks(where, names)
         axes.set_xlabel(label)
         axes.set_ylabel("trials (count)")

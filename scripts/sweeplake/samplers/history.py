@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 
@@ -19,10 +20,12 @@ RECENT = 500
 
 @dataclass(frozen=True)
 class PastTrial:
-    """One trial of the history: its parameters and its cv_r2, None when it failed."""
+    """One trial of the history: its parameters and its cv_r2, None when it failed; a pruned
+    trial's is over the folds it got, `pruned_after` of them."""
 
     params: dict[str, float | int]
     value: float | None
+    pruned_after: int | None = None
 
 
 @dataclass(frozen=True)
@@ -76,7 +79,8 @@ class ScoresHistory(History):
         trials = [
             PastTrial(
                 lake_params.decode(row, family(model).params),
-                row["cv_r2"] if row["status"] == "ok" else None,
+                row["cv_r2"] if row["status"] != "failed" else None,
+                len(json.loads(row["cv_fold_r2"])) if row["status"] == "pruned" else None,
             )
             for row in rows
         ]

@@ -75,26 +75,37 @@ def study_of(
     seed: int,
     pending: Sequence[dict[str, float | int]] = (),
 ) -> optuna.Study:
-    """An in-memory study holding the past trials that lie in `space`, failed ones as FAIL,
-    then the `pending` ones as RUNNING, as Optuna holds trials other workers are running."""
+    """An in-memory study holding the past trials that lie in `space`, failed ones as FAIL and
+    pruned ones as PRUNED, then the `pending` ones as RUNNING, as Optuna holds trials other
+    workers are running."""
     sampler = optuna.samplers.TPESampler(seed=seed, constant_liar=True)
     study = optuna.create_study(direction="maximize", sampler=sampler)
-    study.add_trials(
-        create_trial(
-            params=t.params,
-            distributions=space,
-            value=t.value,
-            state=TrialState.FAIL if t.value is None else TrialState.COMPLETE,
-        )
-        for t in past
-        if within(space, t.params)
-    )
+    study.add_trials(past_trial(space, t) for t in past if within(space, t.params))
     study.add_trials(
         create_trial(params=p, distributions=space, state=TrialState.RUNNING)
         for p in pending
         if within(space, p)
     )
     return study
+
+
+def past_trial(space: dict[str, BaseDistribution], past: PastTrial):
+    """A past trial as Optuna records one: a pruned trial with its partial cv_r2 as the
+    intermediate value of its last fold (TPE ranks it below every complete trial, by how far
+    it got and then by that value)."""
+    if past.pruned_after is not None:
+        return create_trial(
+            params=past.params,
+            distributions=space,
+            state=TrialState.PRUNED,
+            intermediate_values={past.pruned_after - 1: past.value},
+        )
+    return create_trial(
+        params=past.params,
+        distributions=space,
+        value=past.value,
+        state=TrialState.FAIL if past.value is None else TrialState.COMPLETE,
+    )
 
 
 def distribution(param: Param) -> BaseDistribution:

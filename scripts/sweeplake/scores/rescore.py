@@ -122,6 +122,8 @@ def batch_scores(
             dt,
             {**trial_metrics(h, found, datasets), **trial_cv(h, out_of_fold, datasets)}
             if h["status"] == "ok"
+            else trial_cv(h, out_of_fold, datasets)
+            if h["status"] == "pruned"
             else None,
         )
         for h in hyper_rows
@@ -142,18 +144,26 @@ def read_oof(connection, path: Path | None) -> dict | None:
 
 def trial_cv(hyper: dict, oof: dict | None, datasets: dict[str, Points]) -> dict:
     """The cv scores from the trial's out-of-fold predictions, if they cover every training
-    point of its dataset once, as the audit demands; none otherwise."""
+    point of its dataset once, as the audit demands (a pruned trial's: each training point of
+    the folds it got, once); none otherwise."""
     points = datasets.get(hyper["dataset"])
     if oof is None or points is None:
         return {}
     mine = oof["hyper_id"] == hyper["hyper_id"]
     point_ids = np.asarray(oof["point_id"], dtype=np.int64)[mine]
     order = np.argsort(point_ids)
-    if not np.array_equal(point_ids[order], points.point_ids[points.validated]):
+    train_ids = points.point_ids[points.validated]
+    where = np.searchsorted(train_ids, point_ids[order])
+    if hyper["status"] == "pruned":
+        covered = np.all(where < len(train_ids)) and len(np.unique(where)) == len(where)
+        covered = covered and np.array_equal(train_ids[where], point_ids[order])
+    else:
+        covered = np.array_equal(point_ids[order], train_ids)
+    if not covered or not len(where):
         return {}
     y_oof = np.asarray(oof["y_pred"], dtype=np.float64)[mine][order]
     fold = np.asarray(oof["fold"], dtype=np.int64)[mine][order]
-    return cv_score(points.y_true[points.validated], y_oof, fold)
+    return cv_score(points.y_true[points.validated][where], y_oof, fold)
 
 
 def trial_metrics(hyper: dict, facts: dict, datasets: dict[str, Points]) -> dict:
