@@ -24,10 +24,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import concurrent
+from bench import concurrent, spark, timeseries
 from bench import limit as fits_limit
 from bench import search as quality
-from bench import spark, timeseries
 from bench.api import CLIENTS, served_loads, table_rows
 from bench.report_build import WITH_FACTS, time_report
 from bench.scale import ScaleRow, athena_bytes, scale_rows
