@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench clean lambda-package
 
 # The project itself is installed editable: the `sweeplake` command runs this repository's files.
 $(VENV)/.runtime: requirements.txt pyproject.toml
@@ -33,9 +33,19 @@ test: $(VENV)/.test
 bench: $(VENV)/.dev
 	$(BIN)/python -m bench.bench
 
+# The Lambda deployment package (deploy/lambda_package.py says what is in it, and why a zip).
+# Its interpreter compiles the modules ahead: the runtime's Python, python3.12 (pyenv's if any).
+LAMBDA_PYTHON ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.12*/bin/python3.12) python3.12)
+LAMBDA_PACKAGE := build/sweeplake-lambda.zip
+lambda-package: $(LAMBDA_PACKAGE)
+
+$(LAMBDA_PACKAGE): $(VENV)/.runtime requirements-lambda.txt deploy/lambda_package.py \
+		$(shell find scripts/sweeplake -type f \( -name '*.py' -o -name '*.json' -o -name '*.sql' \))
+	$(BIN)/python deploy/lambda_package.py $@ --python $(LAMBDA_PYTHON)
+
 lint: $(VENV)/.test
 	$(BIN)/ruff check --fix scripts tests bench
 	$(BIN)/ruff format scripts tests bench
 
 clean:
-	rm -rf $(VENV) *.egg-info results/lake results/spool results/cache
+	rm -rf $(VENV) *.egg-info results/lake results/spool results/cache build/sweeplake-lambda*

@@ -24,7 +24,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import concurrent, spark, timeseries
+from bench import concurrent, lambda_start, spark, timeseries
 from bench import limit as fits_limit
 from bench import search as quality
 from bench.api import CLIENTS, served_loads, table_rows
@@ -61,6 +61,7 @@ TARGETS = (
     ("100k-trial lake: new history + propose 40", "<=", 1.0, "{:.2f} s"),
     ("API single-row requests/s", ">=", 1000, "{:,.0f} req/s"),
     ("API single-row p99", "<=", 20.0, "{:.2f} ms"),
+    ("Lambda cold start beside the fits", "<=", lambda_start.TARGET_SECONDS, "{:.2f} s"),
 )
 COMPARE = {">=": operator.ge, "<=": operator.le, ">": operator.gt}
 
@@ -68,7 +69,8 @@ COMPARE = {">=": operator.ge, "<=": operator.le, ">": operator.gt}
 NOTES = """\
 sweeplake: a whole `python -m sweeplake run` process (start, imports, a fit on the training
   points and one per fold, every prediction of every point and every out-of-fold prediction
-  gzipped into the lake, exit); bytes/trial = fact + oof + hyper + scores objects / trials.
+  gzipped into the lake, exit); bytes/trial = fact + oof + hyper + scores + timings objects
+  / trials.
 RandomizedSearchCV, Optuna: their search call only (imports free); 5 fits per trial, one per
   fold, predicting the held-out fold alone. Optuna's bytes/trial: its SQLite file (parameters
   and cv R², no predictions)."""
@@ -151,6 +153,7 @@ def main(argv: list[str] | None = None) -> int:
         searches = search_quality(dataset, work, args)
         history = quality.history_seconds(run_process, work / "history-lake", args.copies, dataset)
         on_spark, spark_measured = spark.spark_section(work / "spark", args.spark_trials, args.seed)
+        cold_text, cold_start = lambda_start.measure(work / "lambda", starts=3)
     print()
     print(f"best of {args.rounds} interleaved rounds per contender:")
     print(results_table(results))
@@ -193,6 +196,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\n{trials:,}-trial lake: reading the new batch and proposing 40 took {history:.2f} s")
     print()
     print(on_spark)
+    print()
+    print(cold_text)
     ours, randomized, optuna, *_ = results
     ranks = [t for row in scale for t in (row.first, row.again)]
     best = {(s.model, s.contender): s for s in searches}
@@ -234,6 +239,7 @@ def main(argv: list[str] | None = None) -> int:
         history,
         single.rate,
         single.percentile(99) * 1000,
+        cold_start,
     )
     table, passed = targets_table(measured + spark_measured, TARGETS + spark.TARGETS)
     print()

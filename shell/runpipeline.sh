@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The cron entry: one start of the job, never two at once. Arguments go to `python -m sweeplake run`.
-# Exit status: the job's own (0 ok, 1 lake unreachable, 2 bad input, 3 lake refuses us), 75 when
-# another run holds the lock, 78 when the virtualenv is missing. Made for cron's bare
+# Exit status: the job's own (0 ok, 1 lake unreachable, 2 bad input, 3 lake refuses us, 4 every
+# trial of the batch failed; see docs/operations.md), 75 when another run holds the lock, 78 when
+# the virtualenv is missing. Made for cron's bare
 # environment: no HOME, a minimal PATH, any working directory.
 set -uo pipefail
 

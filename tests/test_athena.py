@@ -13,6 +13,7 @@ from conftest import REPO, sweeplake
 
 SETUP_FILES = ("create_database.sql", "create_data.sql", "create_hyperparams.sql")
 SETUP_FILES += ("create_predict.sql", "create_oof.sql", "create_scores.sql")
+SETUP_FILES += ("create_timings.sql", "create_grove.sql", "create_forest_predict.sql")
 SETUP_FILES += ("create_scores_daily.sql", "create_all_scores.sql")
 LAKE = "s3://sweep-lake/runs/v1"
 OUTPUT = "s3://sweep-results/athena"

@@ -37,19 +37,23 @@ def test_rank_skips_unreadable_objects_names_them_and_ranks_the_rest(tmp_path: P
         gzip.compress(b'{"hyper_id": "z", "model": "svr", "status": "ok", "colour": "red"}\n')
     )
 
-    # rank reads the scores the job wrote before the damage; the hyper it cannot read it skips.
+    # rank reads the scores the job wrote before the damage; the batches it cannot score (a
+    # hyper it cannot read, one without facts) it skips, naming them each time it refreshes.
     result = sweeplake("rank", "--lake", str(lake), "--format", "csv", "--limit", "100")
     assert result.returncode == 0, result.stderr
     assert {r["hyper_id"] for r in parse_csv(result.stdout)} == good | damaged
-    warnings = [line for line in result.stderr.splitlines() if "skipped" in line]
-    assert len(warnings) == 1 and "MALFORMED.json.gz" in warnings[0], result.stderr
+    store_lines = [line for line in result.stderr.splitlines() if "sweeplake.scores WARN" in line]
+    assert len(store_lines) == 2 and all("tried again" in line for line in store_lines)
+    named = " ".join(store_lines)
+    assert "skipped hyper/" in named and "MALFORMED.json.gz: " in named, result.stderr
+    assert "EXTRAKEYS.json.gz: it has no fact object" in named, result.stderr
 
     # The audit reads every fact: it skips what it cannot read and finds the damage.
     result = sweeplake("rank", "--lake", str(lake), "--audit")
     assert result.returncode == 1, result.stderr
     assert "DISAGREE" in result.stdout and "only in the scores" in result.stdout
-    warnings = [line for line in result.stderr.splitlines() if "skipped" in line]
-    assert len(warnings) == 3, result.stderr
+    warnings = [line for line in result.stderr.splitlines() if "sweeplake.engine WARN" in line]
+    assert len(warnings) == 3 and all("skipped" in line for line in warnings), result.stderr
     named = " ".join(warnings)
     assert f"fact/{day}/{fact.name}" in named and "GZIP" in named
     assert "WRONGTYPE.json.gz" in named and "MALFORMED.json.gz" in named

@@ -3,7 +3,9 @@ and numpy's medians; a pruned trial recorded, never ranked or promoted, read by 
 
 from __future__ import annotations
 
+import gzip
 import json
+import shutil
 from collections import Counter
 from pathlib import Path
 
@@ -19,7 +21,7 @@ from sweeplake.paths import DEFAULT_DATASET
 from sweeplake.samplers.history import ScoresHistory
 from sweeplake.samplers.space import load_space
 from sweeplake.samplers.tpe import distribution, study_of
-from sweeplake.scores.rescore import batch_scores, read_points
+from sweeplake.scores.rescore import Unscorable, batch_scores, read_points
 from tests.conftest import sweeplake
 from tests.lakeread import object_records, records
 
@@ -114,6 +116,26 @@ def test_scores_rebuilt_from_the_facts_agree_for_pruned_trials(pruned_lake) -> N
             assert row[key] == line[key], (key, row["status"])
 
 
+def test_a_batch_of_pruned_trials_alone_is_not_scored_without_its_dataset(
+    pruned_lake, tmp_path: Path
+) -> None:
+    """Its cv scores need the dataset's points: without them the batch is Unscorable (tried
+    again later), never scored with null cv columns."""
+    lake, _ = pruned_lake
+    hyper = sorted(lake.glob("hyper/dt=*/*.json.gz"))[-1]
+    rest = hyper.relative_to(lake / "hyper")
+    lines = gzip.decompress(hyper.read_bytes()).splitlines(keepends=True)
+    pruned_only = tmp_path / "hyper.json.gz"
+    pruned_only.write_bytes(gzip.compress(b"".join(x for x in lines if b'"pruned"' in x)))
+    connection = duckdb.connect()
+    objects = (lake / "fact" / rest, "x")
+    datasets = read_points(connection, sorted(lake.glob("data/*.json")))
+    rows = batch_scores(connection, pruned_only, *objects, datasets, lake / "oof" / rest)
+    assert rows and all(r["status"] == "pruned" and r["cv_r2"] is not None for r in rows)
+    with pytest.raises(Unscorable, match="its dataset is not readable"):
+        batch_scores(connection, pruned_only, *objects, {}, lake / "oof" / rest)
+
+
 def test_pruned_trials_are_never_ranked_or_promoted_and_the_sampler_reads_them(
     pruned_lake, monkeypatch
 ) -> None:
@@ -136,7 +158,29 @@ def test_pruned_trials_are_never_ranked_or_promoted_and_the_sampler_reads_them(
     assert states == {"PRUNED": len(pruned), "COMPLETE": 44 - len(pruned)}
 
 
-def test_prune_without_cv_is_refused(tmp_path: Path) -> None:
-    done = sweeplake("run", "--lake", str(tmp_path / "lake"), "--prune", "--cv", "0")
-    assert done.returncode == 2 and "--prune" in done.stderr
+def test_a_batch_whose_every_trial_is_pruned_succeeds(pruned_lake, tmp_path: Path) -> None:
+    """Pruned is not failed: a batch of hopeless trials, all pruned, exits 0 (exit 4 is for a
+    batch whose every trial failed)."""
+    lake = tmp_path / "lake"
+    shutil.copytree(pruned_lake[0], lake)
+    hopeless = tmp_path / "hopeless.jsonl"
+    line = {"model": "svr", "gamma": 0.01, "c": 0.01, "epsilon": 1.0}
+    hopeless.write_text(f"{json.dumps(line)}\n{json.dumps({**line, 'c': 0.02})}\n")
+    env = {"SWEEPLAKE_CACHE": str(tmp_path / "cache")}
+    done = sweeplake("run", "--lake", str(lake), "--params", str(hopeless), "--prune", env=env)
+    assert done.returncode == 0, done.stderr
+    assert "2 trials (0 failed)" in done.stderr
+    batch = [h for h in records(lake, "hyper") if h["sampler"] == "params"]
+    assert [h["status"] for h in batch] == ["pruned", "pruned"]
+
+
+@pytest.mark.parametrize(
+    "flags, says",
+    [(("--cv", "0"), "it needs --cv"), (("--groves", "2"), "--prune and --groves")],
+)
+def test_prune_without_cv_or_with_groves_is_refused(tmp_path: Path, flags, says) -> None:
+    done = sweeplake("run", "--lake", str(tmp_path / "lake"), "--prune", *flags)
+    assert done.returncode == 2
+    (line,) = done.stderr.splitlines()
+    assert line.startswith("sweeplake: error: ") and says in line
     assert not (tmp_path / "lake").exists()

@@ -9,7 +9,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
+from sklearn.metrics import (
+    mean_absolute_error,
+    mean_absolute_percentage_error,
+    mean_squared_error,
+    r2_score,
+)
 
 from sweeplake.dataset import load_dataset
 from sweeplake.models.registry import fitting
@@ -72,6 +77,7 @@ def test_metrics_equal_scikit_learns_for_every_trial_of_every_model(seeded_lake:
             "train_r2": r2_score(dataset.y[train], y_pred[train]),
             "test_rmse": math.sqrt(mean_squared_error(dataset.y[test], y_pred[test])),
             "test_mae": mean_absolute_error(dataset.y[test], y_pred[test]),
+            "test_mape": mean_absolute_percentage_error(dataset.y[test], y_pred[test]) * 100,
         }
         for metric, value in expected.items():
             assert float(row[metric]) == pytest.approx(value, abs=1e-9, rel=0), (metric, row)

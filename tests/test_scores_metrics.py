@@ -8,7 +8,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
+from sklearn.metrics import (
+    mean_absolute_error,
+    mean_absolute_percentage_error,
+    mean_squared_error,
+    r2_score,
+)
 
 from sweeplake.dataset import load_dataset
 from sweeplake.engines.sqlfiles import table_schema
@@ -38,6 +43,7 @@ def sklearn_metrics(y_true: np.ndarray, y_pred: np.ndarray, is_train: np.ndarray
         "train_r2": r2_score(y_true[train], y_pred[train]),
         "test_rmse": math.sqrt(mean_squared_error(y_true[test], y_pred[test])),
         "test_mae": mean_absolute_error(y_true[test], y_pred[test]),
+        "test_mape": mean_absolute_percentage_error(y_true[test], y_pred[test]) * 100,
         "points": int(kept.sum()),
     }
 

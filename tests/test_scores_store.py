@@ -38,7 +38,7 @@ FOREST = {
     "min_samples_leaf": 2,
     "max_features": 0.6,
 }
-METRICS = ("test_r2", "train_r2", "test_rmse", "test_mae")
+METRICS = ("test_r2", "train_r2", "test_rmse", "test_mae", "test_mape")
 
 
 @pytest.fixture(autouse=True)
@@ -113,7 +113,7 @@ def mixed_lake(tmp_path_factory: pytest.TempPathFactory) -> Path:
     scores = lake.root / "scores" / fact.parent.name / fact.name
     scores.write_bytes(scores.read_bytes()[:100])  # unreadable: scored from its facts instead
     fact = fact_of(lake, write_batch(lake, [Trial("random_forest", FOREST, 7)], scores=False))
-    fact.write_bytes(fact.read_bytes()[:300])  # a truncated gzip: skipped as unreadable
+    fact.write_bytes(fact.read_bytes()[:300])  # a truncated gzip: not scored, tried again
     day = fact.parent.name
     (lake.root / "hyper" / day / "01GARBAGE.json.gz").write_bytes(gzip.compress(b'{"hyper_id": '))
     return lake.root
@@ -134,7 +134,8 @@ def test_the_leaderboard_from_scores_is_rank_runs_sql_over_the_facts(mixed_lake:
     assert ids == sorted(ids)  # equal scores in hyper_id order
     assert {r["model"] for r in scores} == {"svr", "random_forest"}
     held = store.connection.execute("SELECT status, count(*) FROM scores GROUP BY 1").fetchall()
-    assert dict(held) == {"ok": 9, "failed": 2}  # every trial of every readable hyper object
+    # every trial of every batch it could score: not the one whose facts are truncated
+    assert dict(held) == {"ok": 8, "failed": 2}
 
 
 def test_a_scores_object_with_a_value_of_the_wrong_type_is_scored_from_its_facts(
@@ -307,3 +308,30 @@ def test_an_s3_lake_ranks_without_its_facts_but_where_scores_are_missing(
     audit = sweeplake("rank", "--lake", lake, "--audit", env=env)
     assert audit.returncode == 0, audit.stdout + audit.stderr
     assert "6 ranked trials" in audit.stdout
+
+
+def test_a_cache_from_a_release_with_other_scores_columns_is_rebuilt(tmp_path: Path) -> None:
+    """A cache whose parts lack a column of today's scores (written before `params`, say) is
+    scored again, not read as it is: ranking it failed with DuckDB's binder error before."""
+    import duckdb
+
+    lake, cache = tmp_path / "lake", tmp_path / "cache"
+    env = {"SWEEPLAKE_CACHE": str(cache)}
+    done = sweeplake("run", "--lake", str(lake), "--trials", "3", "--seed", "2", env=env)
+    assert done.returncode == 0, done.stderr
+    expected = sweeplake("rank", "--lake", str(lake), "--format", "csv", env=env)
+    assert expected.returncode == 0, expected.stderr
+    # Rewrite the cache as the previous release left it: parts without params, no layout.
+    (manifest_path,) = cache.rglob("manifest.json")
+    manifest = json.loads(manifest_path.read_text())
+    for part in manifest["parts"]:
+        path = manifest_path.parent / part
+        older = path.with_name("older.parquet")
+        duckdb.read_parquet(str(path)).select("* EXCLUDE (params)").write_parquet(str(older))
+        older.replace(path)
+    manifest.pop("layout")
+    manifest_path.write_text(json.dumps(manifest))
+    ranked = sweeplake("rank", "--lake", str(lake), "--format", "csv", env=env)
+    assert ranked.returncode == 0, ranked.stderr
+    assert "holds another layout of scores: rebuilding it" in ranked.stderr
+    assert parse_csv(ranked.stdout) == parse_csv(expected.stdout)

@@ -15,11 +15,13 @@ from __future__ import annotations
 import ast
 import base64
 import functools
+import io
 import json
 import re
 import subprocess
 import sys
 import uuid
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -41,6 +43,7 @@ PLACEHOLDERS = {
     "AWS::Region": "REGION",
     "AWS::AccountId": "ACCOUNT_ID",
     "AWS::Partition": "aws",
+    "AWS::StackName": "STACK",
 }
 SUB_NAME = re.compile(r"\$\{([A-Za-z0-9:]+)\}")
 CFN_LINT = Path(sys.executable).parent / "cfn-lint"
@@ -112,12 +115,16 @@ def test_cfn_lint_fails_a_broken_template(tmp_path: Path) -> None:
 
 def test_the_instance_role_has_exactly_the_rights_of_iam_policy_json(template: dict) -> None:
     roles = resources_of(template, "AWS::IAM::Role")
-    assert list(roles) == ["InstanceRole"]
-    role = roles["InstanceRole"]["Properties"]
-    assert set(role) == {"AssumeRolePolicyDocument", "Policies"}  # no managed policies
-    assert [p["PolicyName"] for p in role["Policies"]] == ["sweeplake"]
-    ours = resolve(role["Policies"][0]["PolicyDocument"], PLACEHOLDERS)
-    assert drift(ours, shell_policy("iam-policy.json")) == []
+    assert list(roles) == ["InstanceRole", "RunnerRole"]
+    for name, policy, shell in (
+        ("InstanceRole", "sweeplake", "iam-policy.json"),
+        ("RunnerRole", "sweeplake-lambda", "lambda-policy.json"),
+    ):
+        role = roles[name]["Properties"]
+        assert set(role) == {"AssumeRolePolicyDocument", "Policies"}  # no managed policies
+        assert [p["PolicyName"] for p in role["Policies"]] == [policy]
+        ours = resolve(role["Policies"][0]["PolicyDocument"], PLACEHOLDERS)
+        assert drift(ours, shell_policy(shell)) == []
     kinds = {r["Type"] for r in template["Resources"].values()}
     assert not kinds & {"AWS::IAM::Policy", "AWS::IAM::ManagedPolicy", "AWS::IAM::User"}
 
@@ -182,7 +189,7 @@ def test_buckets_workgroup_and_group_as_the_walk_through_makes_them(template: di
 class Stack:
     """One deployed stack: its outputs, its resources' physical ids, and its parameters."""
 
-    def __init__(self, aws: AwsServer, instances: int) -> None:
+    def __init__(self, aws: AwsServer, instances: int, **parameters: str) -> None:
         self.aws = aws
         self.cfn = aws.client("cloudformation")
         self.name = f"sweeplake-{uuid.uuid4().hex[:8]}"
@@ -193,6 +200,7 @@ class Stack:
             "WorkGroupName": f"wg-{self.name}",
             "DatabaseName": "sweep_stack",
             "Instances": str(instances),
+            **parameters,
         }
         self._deploy("create")
 
@@ -224,7 +232,7 @@ class Stack:
         return {
             r["LogicalResourceId"]: r["PhysicalResourceId"]
             for r in listed
-            if r.get("LogicalResourceId")
+            if r.get("LogicalResourceId") and r.get("PhysicalResourceId")
         }
 
     def values(self) -> dict[str, object]:
@@ -554,3 +562,101 @@ def test_eight_instances_share_one_lake_without_coordination(
 
     scaled.resize(0)
     assert scaled.instances() == []
+
+
+@pytest.fixture(scope="module")
+def lambda_stack(aws: AwsServer) -> Stack:
+    """The stack with the lambda runner, its package (a zip of the package's source: moto
+    stores the code and runs none of it) in a bucket of its own."""
+    aws.post("/moto-api/config", {"lambda": {"use_docker": False}})
+    packages = aws.new_bucket()
+    zipped = io.BytesIO()
+    with zipfile.ZipFile(zipped, "w") as archive:
+        for path in (REPO / "scripts" / "sweeplake").rglob("*.py"):
+            archive.write(path, path.relative_to(REPO / "scripts"))
+    aws.client().put_object(Bucket=packages, Key="sweeplake-lambda.zip", Body=zipped.getvalue())
+    return Stack(aws, instances=1, Runner="lambda", PackageBucket=packages, FanOut="3")
+
+
+def test_the_lambda_runner_deploys_on_its_schedule_with_its_own_rights(
+    lambda_stack: Stack,
+) -> None:
+    stack, physical, outputs = lambda_stack, lambda_stack.physical, lambda_stack.outputs
+    assert "WorkerGroup" not in physical and "InstanceRole" not in physical
+    assert "WorkerGroup" not in outputs
+    function_name = f"{stack.name}-runner"
+    assert outputs["RunnerFunction"] == function_name
+    functions = stack.aws.client("lambda")
+    config = functions.get_function(FunctionName=function_name)["Configuration"]
+    assert (config["Runtime"], config["Handler"]) == (
+        "python3.12",  # the runtime deploy/lambda_package.py builds for
+        "sweeplake.runners.lambda_handler.handler",
+    )
+    assert (config["MemorySize"], config["Timeout"]) == (3008, 120)
+    assert config["Role"].endswith(f":role/{physical['RunnerRole']}")
+    # moto keeps a Number parameter's value as a number; CloudFormation passes text.
+    variables = {k: str(v) for k, v in config["Environment"]["Variables"].items()}
+    assert variables == {
+        "SWEEPLAKE_LAKE": outputs["LakeUri"],
+        "SWEEPLAKE_FAN_OUT": "3",
+        "SWEEPLAKE_BUDGET": "45",
+    }
+    concurrency = functions.get_function_concurrency(FunctionName=function_name)
+    assert concurrency["ReservedConcurrentExecutions"] == 10
+
+    events = stack.aws.client("events")
+    rule_name = physical["RunnerSchedule"]
+    rule = events.describe_rule(Name=rule_name)
+    assert (rule["ScheduleExpression"], rule["State"]) == ("rate(1 minute)", "ENABLED")
+    (target,) = events.list_targets_by_rule(Rule=rule_name)["Targets"]
+    assert target["Arn"] == config["FunctionArn"]
+    (statement,) = json.loads(functions.get_policy(FunctionName=function_name)["Policy"])[
+        "Statement"
+    ]
+    assert statement["Principal"] == {"Service": "events.amazonaws.com"}
+    assert statement["Condition"]["ArnLike"]["AWS:SourceArn"] == rule["Arn"]
+
+    (group,) = stack.aws.client("logs").describe_log_groups(
+        logGroupNamePrefix=f"/aws/lambda/{function_name}"
+    )["logGroups"]
+    assert group["retentionInDays"] == 14
+    queue = stack.aws.client("sqs").get_queue_url(QueueName=f"{stack.name}-failed-runs")
+    assert queue["QueueUrl"].endswith(f"/{stack.name}-failed-runs")
+    assert outputs["FailedRunsQueue"].endswith(f":{stack.name}-failed-runs")
+
+    iam = stack.aws.client("iam")
+    role = physical["RunnerRole"]
+    trust = iam.get_role(RoleName=role)["Role"]["AssumeRolePolicyDocument"]
+    assert [s["Principal"] for s in trust["Statement"]] == [{"Service": "lambda.amazonaws.com"}]
+    document = iam.get_role_policy(RoleName=role, PolicyName="sweeplake-lambda")["PolicyDocument"]
+    if isinstance(document, str):  # moto 5.2.5 keeps a CloudFormation policy as a dict's repr
+        document = ast.literal_eval(document)
+    filled = (REPO / "shell" / "lambda-policy.json").read_text()
+    for placeholder, value in {
+        "LAKE_BUCKET": physical["LakeBucket"],
+        "LAKE_PREFIX": "lake",
+        "REGION": REGION,
+        "ACCOUNT_ID": stack.account,
+        "STACK": stack.name,
+    }.items():
+        filled = filled.replace(placeholder, value)
+    assert drift(document, json.loads(filled)) == []
+
+
+def test_the_lambda_runner_retries_twice_then_sends_to_its_queue(template: dict) -> None:
+    """What moto's CloudFormation does not create (the invoke config, the permission, the
+    rule that needs a package), read from the template, which cfn-lint checks."""
+    retries = template["Resources"]["RunnerRetries"]
+    assert retries["Condition"] == "UseLambda"
+    assert retries["Properties"]["MaximumRetryAttempts"] == 2
+    assert retries["Properties"]["DestinationConfig"] == {
+        "OnFailure": {"Destination": {"Fn::GetAtt": ["FailedRuns", "Arn"]}}
+    }
+    permission = template["Resources"]["RunnerSchedulePermission"]["Properties"]
+    assert permission["Principal"] == "events.amazonaws.com"
+    assert permission["SourceArn"] == {"Fn::GetAtt": ["RunnerSchedule", "Arn"]}
+    assert template["Parameters"]["Schedule"]["Default"] == "rate(1 minute)"
+    rule = template["Rules"]["LambdaNeedsItsPackage"]
+    assert rule["RuleCondition"] == {"Fn::Equals": [{"Ref": "Runner"}, "lambda"]}
+    rule = template["Rules"]["InstancesNeedTheRepository"]
+    assert rule["RuleCondition"] == {"Fn::Equals": [{"Ref": "Runner"}, "instances"]}

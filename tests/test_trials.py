@@ -100,3 +100,11 @@ def test_a_trial_that_raises_is_recorded_as_failed_and_the_batch_goes_on(tmp_pat
     assert len(records(lake.root, "fact")) == 2 * 442
     _, ranked = leaderboard(DuckDBEngine(lake.root), sql=AUDIT_SQL)
     assert {r["hyper_id"] for r in ranked} == {hyper[0]["hyper_id"], hyper[2]["hyper_id"]}
+
+
+def test_a_bound_past_a_doubles_range_is_refused_in_one_line(tmp_path: Path) -> None:
+    # math.isfinite raised OverflowError on this int before the size was checked first.
+    path = tmp_path / "space.json"
+    path.write_text(json.dumps(mutate(["svr", "gamma", "high"], 10**400)))
+    with pytest.raises(BadInput, match="low and high must be finite float values"):
+        load_space(path)

@@ -14,8 +14,10 @@ import numpy as np
 from fastapi import Body, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from pydantic import ConfigDict, create_model
 from starlette.exceptions import HTTPException
+from starlette.routing import Match
 
 from sweeplake.errors import BadInput
 from sweeplake.lake import open_lake
@@ -63,15 +65,26 @@ def build_app(promoted: store.Promoted) -> FastAPI:
         return y.tolist()
 
     # Answers built as JSONResponse: FastAPI would otherwise validate each one again.
-    @app.post("/predict", response_class=JSONResponse, responses=answer("predictions", "array"))
+    @app.post(
+        "/predict",
+        response_class=JSONResponse,
+        responses=answer("predictions", "array", POST_REFUSALS),
+    )
     async def predict(
-        rows: Annotated[list[body_row], Body(min_length=1, max_length=MAX_ROWS)],
+        rows: Annotated[
+            list[body_row],
+            Body(min_length=1, max_length=MAX_ROWS, examples=[[dict.fromkeys(features, 0.0)]]),
+        ],
     ) -> JSONResponse:
         """Predictions for a JSON list of rows, each an object of every feature."""
         values = predict_rows(rows)
         return JSONResponse({"hyper_id": card["hyper_id"], "predictions": values})
 
-    @app.get("/predict", response_class=JSONResponse, responses=answer("prediction", "number"))
+    @app.get(
+        "/predict",
+        response_class=JSONResponse,
+        responses=answer("prediction", "number", {422: POST_REFUSALS[422]}),
+    )
     async def predict_one(row: Annotated[query_row, Query()]) -> JSONResponse:
         """The prediction for one row given as query parameters, one per feature."""
         values = predict_rows([row])
@@ -91,7 +104,8 @@ def build_app(promoted: store.Promoted) -> FastAPI:
 
         add_forecast(app, card, promoted.estimator)
 
-    app.add_middleware(PostChecks)
+    posted = {r.path for r in app.routes if isinstance(r, APIRoute) and "POST" in r.methods}
+    app.add_middleware(PostChecks, paths=posted)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -108,9 +122,21 @@ def build_app(promoted: store.Promoted) -> FastAPI:
             return error(400, "the body cannot be read as JSON text in UTF-8")
         if exc.status_code == 413:
             return error(413, f"the body is over {MAX_BODY_BYTES} bytes")
+        if exc.status_code == 405:  # with Allow, every method the path takes (RFC 9110)
+            return error(405, str(exc.detail), {"Allow": allowed(app, request.scope)})
         return error(exc.status_code, str(exc.detail))
 
     return app
+
+
+def allowed(app: FastAPI, scope: dict) -> str:
+    """The methods of every route at this request's path: one path may have several routes,
+    and the router's own 405 names the first one's alone."""
+    methods = set()
+    for route in app.router.routes:
+        if isinstance(route, APIRoute) and route.matches(scope)[0] != Match.NONE:
+            methods |= route.methods
+    return ", ".join(sorted(methods))
 
 
 class PostChecks:
@@ -119,11 +145,12 @@ class PostChecks:
     task and two streams per request; not FastAPI's max_body_size, which answers in plain text.
     """
 
-    def __init__(self, app) -> None:
+    def __init__(self, app, paths: set[str]) -> None:
         self.app = app
+        self.paths = paths  # those that take a POST: any other answers 405
 
     async def __call__(self, scope, receive, send) -> None:
-        if scope["type"] == "http" and scope["method"] == "POST":
+        if scope["type"] == "http" and scope["method"] == "POST" and scope["path"] in self.paths:
             headers = dict(scope["headers"])
             length = headers.get(b"content-length", b"0")
             if not length.isdigit() or int(length) > MAX_BODY_BYTES:
@@ -180,15 +207,35 @@ def describe(problem: dict) -> str:
     return f"{path}: {message}" if path else message
 
 
-def answer(key: str, kind: str) -> dict:
-    """The OpenAPI description of a 200 answer built by hand."""
+# Every refusal the API gives, declared in its OpenAPI document: a JSON object with `error`.
+ERROR_SCHEMA = {
+    "type": "object",
+    "properties": {"error": {"type": "string"}},
+    "required": ["error"],
+}
+POST_REFUSALS = {
+    400: "the body cannot be read as JSON text in UTF-8",
+    413: f"the body is over {MAX_BODY_BYTES} bytes",
+    415: "the body is not declared application/json",
+    422: "a row is not every feature as a finite number, or the model cannot predict it",
+}
+
+
+def answer(key: str, kind: str, refusals: dict[int, str]) -> dict:
+    """The OpenAPI description of a 200 answer built by hand, and of each refusal."""
     value = {"type": "array", "items": {"type": "number"}} if kind == "array" else {"type": kind}
     schema = {"type": "object", "properties": {"hyper_id": {"type": "string"}, key: value}}
-    return {200: {"content": {"application/json": {"schema": schema}}}}
+    answers = {200: {"content": {"application/json": {"schema": schema}}}}
+    for status, why in refusals.items():
+        answers[status] = {
+            "description": why,
+            "content": {"application/json": {"schema": ERROR_SCHEMA}},
+        }
+    return answers
 
 
-def error(status: int, message: str) -> JSONResponse:
-    return JSONResponse({"error": message}, status_code=status)
+def error(status: int, message: str, headers: dict | None = None) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status, headers=headers)
 
 
 def serve(lake_uri: str, hyper_id: str | None, host: str, port: int) -> None:

@@ -10,7 +10,14 @@ import os
 import sys
 from pathlib import Path
 
-from sweeplake.errors import BadInput, BatchLost, LakeRefused, LakeUnreachable, QueryFailed
+from sweeplake.errors import (
+    AllTrialsFailed,
+    BadInput,
+    BatchLost,
+    LakeRefused,
+    LakeUnreachable,
+    QueryFailed,
+)
 from sweeplake.timeseries.cli import export_arguments, series_arguments, timeseries_arguments
 
 log = logging.getLogger("sweeplake")
@@ -207,6 +214,13 @@ def build_parser() -> Parser:
         help="fit the folds first and stop a trial after any fold where its mean R2 so far is "
         "below the lake's median at that fold (recorded as pruned, no full fit)",
     )
+    run.add_argument(
+        "--groves",
+        type=int,
+        metavar="K",
+        help="grow each random forest as K groves of its trees, each fitted apart by a worker "
+        "and combined by sql/create_forest_predict.sql (default: one forest)",
+    )
 
     rank = command("rank", "print the trials ranked by test R2, per dataset")
     rank.add_argument("--lake", default=lake, metavar="URI", help=f"the lake to rank: {lake_help}")
@@ -284,6 +298,20 @@ def build_parser() -> Parser:
         help="the best by test or cv R2 (default: cv when the lake has it, else test)",
     )
 
+    clear = command("clear", "delete a lake's batches: say what would go, or with --yes delete it")
+    clear.add_argument("--lake", default=lake, metavar="URI", help=f"the lake: {lake_help}")
+    clear.add_argument(
+        "--before",
+        metavar="YYYY-MM-DD",
+        help="only batches of days before this one (UTC; default: every day)",
+    )
+    clear.add_argument(
+        "--dataset", metavar="NAME", help="only batches of this dataset (default: every dataset)"
+    )
+    clear.add_argument(
+        "--yes", action="store_true", help="delete them (without: only print what would go)"
+    )
+
     serve = command("serve", "serve a promoted model over HTTP (FastAPI, docs at /docs)")
     serve.add_argument("--lake", default=lake, metavar="URI", help=f"the lake: {lake_help}")
     serve.add_argument(
@@ -346,6 +374,9 @@ def main(argv: list[str] | None = None) -> int:
     except LakeRefused as exc:
         print(f"sweeplake: {one_line(exc)}", file=sys.stderr)
         return 3
+    except AllTrialsFailed as exc:
+        print(f"sweeplake: {one_line(exc)}", file=sys.stderr)
+        return 4
     except KeyboardInterrupt:
         print("sweeplake: interrupted", file=sys.stderr)
         return 130
@@ -413,6 +444,7 @@ def dispatch(args: argparse.Namespace) -> int:
             runner=args.runner,
             spark_master=args.spark_master,
             prune=args.prune,
+            groves=args.groves,
         )
     elif args.command == "rank" and args.series:
         from sweeplake.timeseries.ranking import rank_series
@@ -480,6 +512,10 @@ def dispatch(args: argparse.Namespace) -> int:
         from sweeplake.models.promote import promote
 
         promote(args.lake, args.hyper_id, args.by)
+    elif args.command == "clear":
+        from sweeplake.clear import clear
+
+        sys.stdout.write(clear(args.lake, args.before, args.dataset, args.yes))
     elif args.command == "serve":
         from sweeplake.api import serve
 

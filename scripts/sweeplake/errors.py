@@ -12,12 +12,19 @@ class LakeUnreachable(Exception):
 class ShipFailed(LakeUnreachable):
     """The batch is safe in the spool but could not reach the lake: one line, exit status 1.
 
-    `refused` when S3 said no in a way that retrying cannot change (credentials, bucket, rights).
+    `refused` when S3 said no in a way that retrying cannot change (credentials, bucket, rights);
+    `shipped`, how many batches this process shipped before it stopped.
     """
 
-    def __init__(self, message: str, refused: bool = False) -> None:
+    def __init__(self, message: str, refused: bool = False, shipped: int = 0) -> None:
         super().__init__(message)
         self.refused = refused
+        self.shipped = shipped
+
+
+class SpoolFull(LakeUnreachable):
+    """The spool holds as much as it may while the lake is away: no trials are fitted, nothing
+    is dropped; one line, exit status 1."""
 
 
 class LakeRefused(Exception):
@@ -31,3 +38,8 @@ class BatchLost(Exception):
 
 class QueryFailed(Exception):
     """Athena refused or failed a statement (credentials, workgroup, SQL): one line, exit 1."""
+
+
+class AllTrialsFailed(Exception):
+    """The batch is written, but every one of its trials failed: one line naming the most common
+    error, exit status 4, so that cron and the stack do not read a broken setup as success."""

@@ -24,7 +24,18 @@ AUDIT_SQL = "rank_runs.sql"
 # How far a metric from the scores may be from the audit's, relative to its size (at least 1):
 # the two sum the same numbers in different orders.
 AUDIT_TOLERANCE = 1e-12
-METRIC_COLUMNS = ("test_r2", "train_r2", "test_rmse", "test_mae", "cv_r2", "cv_r2_std", "cv_oof_r2")
+METRIC_COLUMNS = (
+    "test_r2",
+    "train_r2",
+    "test_rmse",
+    "test_mae",
+    "test_mape",
+    "cv_r2",
+    "cv_r2_std",
+    "cv_oof_r2",
+)
+# Each rank column the queries give, and the columns it ranks within (their PARTITION BY).
+RANK_GROUPS = {"rank": ("dataset",), "model_rank": ("dataset", "model"), "cv_rank": ("dataset",)}
 # In the target's units, not R²s: printed to six significant digits.
 ERROR_COLUMNS = ("test_rmse", "test_mae")
 # The orderings: by test R² (the Athena console's leaderboard), or by cross-validated R², the
@@ -137,18 +148,15 @@ def compare(scores: list[dict], facts: list[dict]) -> list[str]:
 
     Trials of equal score share a rank in the scores; the facts' sums, in whatever order the
     engine adds them, may split them by the last bit. So the order is checked up to such ties:
-    each row's test R² equals the other side's at the same place, and each trial's ranks fall
-    within its tie.
+    each row's test R² equals the other side's at the same place, and each trial's every rank
+    (by test R², within its model, by cv R²) falls within its tie.
     """
     ours, theirs = {r["hyper_id"]: r for r in scores}, {r["hyper_id"]: r for r in facts}
     if ours.keys() != theirs.keys():
         return [f"only in the scores: {h}" for h in sorted(ours.keys() - theirs.keys())] + [
             f"only in the facts: {h}" for h in sorted(theirs.keys() - ours.keys())
         ]
-    ties = {
-        "rank": Counter((r["dataset"], r["rank"]) for r in scores),
-        "model_rank": Counter((r["dataset"], r["model"], r["model_rank"]) for r in scores),
-    }
+    ties = {key: Counter(tie_group(r, key) for r in scores) for key in RANK_GROUPS}
     differences = []
     for position, (a, b) in enumerate(zip(scores, facts, strict=True), 1):
         if relative_gap(a["test_r2"], b["test_r2"]) > AUDIT_TOLERANCE:
@@ -157,12 +165,7 @@ def compare(scores: list[dict], facts: list[dict]) -> list[str]:
         b = theirs[hyper_id]
         for key in a:
             if key in ties:
-                group = (
-                    (a["dataset"], a["model"], a[key])
-                    if key == "model_rank"
-                    else (a["dataset"], a[key])
-                )
-                same = a[key] <= b[key] < a[key] + ties[key][group]
+                same = a[key] <= b[key] < a[key] + ties[key][tie_group(a, key)]
             elif key in METRIC_COLUMNS:
                 same = relative_gap(a[key], b[key]) <= AUDIT_TOLERANCE
             else:
@@ -170,6 +173,11 @@ def compare(scores: list[dict], facts: list[dict]) -> list[str]:
             if not same:
                 differences.append(f"{hyper_id} {key}: scores {a[key]!r}, facts {b[key]!r}")
     return differences
+
+
+def tie_group(row: dict, key: str) -> tuple:
+    """The trials that share this row's rank `key`: same partition, same rank."""
+    return (*(row[column] for column in RANK_GROUPS[key]), row[key])
 
 
 def relative_gap(a: float | None, b: float | None) -> float:

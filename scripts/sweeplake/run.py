@@ -8,7 +8,8 @@ import os
 import socket
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from itertools import islice
@@ -16,11 +17,12 @@ from pathlib import Path
 
 from sweeplake import __version__
 from sweeplake.dataset import Dataset, load_dataset
-from sweeplake.errors import BadInput
+from sweeplake.errors import AllTrialsFailed, BadInput
 from sweeplake.fitting.fit import Outcome, prepare, run_trial
+from sweeplake.fitting.groves import check_groves, fit_groves
 from sweeplake.fitting.prune import MIN_HISTORY, history_rungs
 from sweeplake.fitting.workers import WorkerPool
-from sweeplake.ids import new_id
+from sweeplake.ids import derived_ids, new_id
 from sweeplake.lake import Batch, Gzipped, gzip_text, open_lake
 from sweeplake.lake import params as lake_params
 from sweeplake.lake.pending import ANNOUNCED, GRACE_SECONDS, announce, withdraw
@@ -30,6 +32,7 @@ from sweeplake.progress import Progress
 from sweeplake.samplers import SAMPLERS, Proposal, open_sampler
 from sweeplake.samplers.space import SearchSpace, Trial, load_space, read_params
 from sweeplake.scores.records import scores_record
+from sweeplake.timings import PhaseClock, Start, command_start, write_timings
 
 log = logging.getLogger("sweeplake.run")
 # How long past the budget a trial may still run before its worker is stopped.
@@ -60,14 +63,21 @@ def run(
     sampler: str = "random",
     runner: str = "local",
     spark_master: str | None = None,
+    start: Start | None = None,
+    batch_key: tuple[str, str] | None = None,
+    groves: int | None = None,
     prune: bool = False,
 ) -> RunSummary:
     """Check everything, fit the trials, then write the batch: bad input writes nothing.
 
     `model` (default all) and `trials` (default 40) shape the sampling; with `params` the file
-    names the models and the count, so giving either as well is refused.
+    names the models and the count, so giving either as well is refused. `start` says how the
+    process began (for the batch's timings); `batch_key`, the batch id and day a retried unit of
+    work must reuse (default: a new id, today). `groves` grows each forest as that many groves
+    (fitting/groves.py). `prune` stops a trial between folds (fitting/prune.py).
     """
     started = time.monotonic()
+    clock = PhaseClock(start or command_start())
     if params is not None and (model is not None or trials is not None):
         given = " and ".join(
             f for f, v in (("--model", model), ("--trials", trials)) if v is not None
@@ -98,6 +108,9 @@ def run(
         raise BadInput("--spark-master applies to --runner spark alone: add it, or leave both out")
     if workers is not None and runner == "spark":
         raise BadInput("--workers applies to --runner local: Spark's master sets the cores")
+    check_groves(groves)
+    if groves is not None and runner != "local":
+        raise BadInput("--groves applies to --runner local: the workers fit the groves")
     if sampler not in SAMPLERS:
         raise BadInput(f"unknown sampler {sampler!r:.40}: choose {' or '.join(SAMPLERS)}")
     data = load_dataset(dataset)
@@ -115,6 +128,11 @@ def run(
         raise BadInput("--sampler tpe optimises cv_r2: it needs --cv, not --cv 0")
     if prune and cv == 0:
         raise BadInput("--prune stops trials between folds: it needs --cv, not --cv 0")
+    if prune and groves is not None:
+        raise BadInput(
+            "--prune and --groves do not go together: a grove is part of a forest, and the "
+            "history's medians are those of whole forests"
+        )
     given = read_params(params, search_space) if params is not None else None
     target = open_lake(lake)
     target.check_writable()
@@ -131,7 +149,7 @@ def run(
         proposal = chosen.propose(search_space, models, trials, seed)
     planned = proposal.trials
     used = set(models[:trials]) if given is None else {t.model for t in given}
-    batch_id = new_id()
+    batch_id, dt = batch_key or (new_id(), today())
     announced = list(islice(planned, ANNOUNCED))
     expires = time.time() + budget + OVERRUN_SECONDS + GRACE_SECONDS
     pending = announce(target, batch_id, data.sha256, search_space, announced, expires)
@@ -153,6 +171,7 @@ def run(
     deadline = time.monotonic() + budget
     progress = Progress(len(planned), deadline, sys.stderr)
     lineage = trial_lineage(search_space, sampler, proposal.history)
+    clock.lap("prepare")
     if runner == "spark":
         from sweeplake.spark.runner import run_on_spark
 
@@ -167,18 +186,31 @@ def run(
             budget,
             spark_master,
             dataset_held,
-            dt := today(),
+            dt,
             lambda done: encode_batch(batch_id, data, done, lineage, {}, dt),
         )
+        clock.lap("fitting")  # on Spark, the tasks write their parts as they go
     else:
         cores = workers or available_cores()
-        outcomes, facts = fit_batch(
-            data, planned, used, cores, deadline, cv > 0, progress, rungs=rungs
-        )
+        # A retried unit of work gives its trials the same ids: it rewrites the same records.
+        ids = derived_ids(batch_id) if batch_key else new_id
+        if groves is None:
+            outcomes, facts = fit_batch(
+                data, planned, used, cores, deadline, cv > 0, progress, ids, rungs
+            )
+        else:
+            outcomes, facts = fit_groves(
+                data, planned, used, cores, deadline, groves, cv > 0, progress, ids,
+                execute=execute,
+            )  # fmt: skip
         progress.close()
-        batch = encode_batch(batch_id, data, outcomes, lineage, facts)
+        clock.lap("fitting")
+        batch = encode_batch(batch_id, data, outcomes, lineage, facts, dt)
+        clock.lap("encode")
         target.write_batch(batch, None if dataset_held else data)
+        clock.lap("write")
     withdraw(target, pending)
+    write_timings(target, clock.record(batch_id, dt, host_name(), outcomes))
     failed = sum(o.status == "failed" for o in outcomes)
     seconds = time.monotonic() - started
     log.info(
@@ -192,6 +224,8 @@ def run(
         if progress.cut_short
         else "",
     )
+    if outcomes and failed == len(outcomes):
+        raise AllTrialsFailed(every_trial_failed(batch_id, outcomes))
     return RunSummary(batch_id, len(outcomes), failed, seconds, target.uri)
 
 
@@ -221,6 +255,16 @@ def pruning_rungs(
     return rungs
 
 
+def every_trial_failed(batch_id: str, outcomes: list[Outcome]) -> str:
+    """One line: the batch, and its most common error (the first line, the exception itself)."""
+    errors = Counter(((o.error or "").strip().splitlines() or [""])[0][:300] for o in outcomes)
+    error, count = errors.most_common(1)[0]
+    return (
+        f"every trial of batch {batch_id} failed ({len(outcomes)} of {len(outcomes)}; it is in "
+        f"the lake all the same); the most common error, {count} time(s): {error}"
+    )
+
+
 def available_cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
@@ -233,6 +277,7 @@ def fit_batch(
     deadline: float,
     cv: bool = False,
     progress: Progress | None = None,
+    ids: Callable[[], str] = new_id,
     rungs: dict[str, tuple[float, ...]] | None = None,
 ) -> tuple[list[Outcome], dict[str, bytes]]:
     """The outcomes, by id and without their facts, and the ok ones' facts, already gzipped, by
@@ -240,7 +285,7 @@ def fit_batch(
     pruned trial's for the folds it got)."""
     packed = {"fact": Gzipped(), **({"oof": Gzipped()} if cv else {})}
     outcomes = []
-    for outcome in execute(dataset, trials, models, workers, deadline, cv, progress, rungs):
+    for outcome in execute(dataset, trials, models, workers, deadline, cv, progress, ids, rungs):
         if outcome.ok:
             packed["fact"].write(outcome.facts)
         if cv and outcome.oof is not None:
@@ -258,9 +303,11 @@ def execute(
     deadline: float,
     cv: bool = False,
     progress: Progress | None = None,
+    ids: Callable[[], str] = new_id,
     rungs: dict[str, tuple[float, ...]] | None = None,
 ) -> Iterator[Outcome]:
-    """Fit trials in order until done or until the next one would pass the deadline.
+    """Fit trials in order until done or until the next one would pass the deadline; `ids`
+    gives each trial its id, in that order.
 
     Yields each outcome as it finishes, in no particular order.
     """
@@ -270,7 +317,7 @@ def execute(
         for trial in trials:
             if clock.near():
                 break
-            yield clock.record(run_trial(inputs, trial, new_id()))
+            yield clock.record(run_trial(inputs, trial, ids()))
         return
 
     workers = min(workers, len(trials))
@@ -282,7 +329,7 @@ def execute(
                 trial = next(upcoming, None)
                 if trial is None:
                     break
-                if not pool.submit(trial, new_id()):
+                if not pool.submit(trial, ids()):
                     break
             if not pool.busy():
                 break
@@ -330,6 +377,11 @@ def trial_lineage(space: SearchSpace, sampler: str, history: dict[str, int]) -> 
     }
 
 
+def host_name() -> str:
+    # SWEEPLAKE_HOST names the worker where the machine's name does not (several on one box).
+    return os.environ.get("SWEEPLAKE_HOST") or socket.gethostname()
+
+
 def encode_batch(
     batch_id: str,
     dataset: Dataset,
@@ -341,8 +393,7 @@ def encode_batch(
     """The batch's objects: `facts` already gzipped (fact, and oof with CV), then one hyper line
     and one scores line per outcome; the scores object is derived, so it goes after hyper, the
     commit."""
-    # SWEEPLAKE_HOST names the worker where the machine's name does not (several on one box).
-    host = os.environ.get("SWEEPLAKE_HOST") or socket.gethostname()
+    host = host_name()
     dt = dt or today()
     common = {"dataset": dataset.name, "dataset_sha256": dataset.sha256}
     hyper_lines, scores_lines = [], []

@@ -7,7 +7,7 @@ import json
 import time
 
 from sweeplake.errors import BadInput, ShipFailed
-from sweeplake.lake.spool import Spool, Waiting
+from sweeplake.lake.spool import QUARANTINE, Spool, Waiting
 from sweeplake.texttable import aligned
 
 
@@ -15,12 +15,17 @@ def list_spool(spool: Spool | None = None) -> str:
     """Every batch waiting in the spool, oldest first: batch id, lake, age and size."""
     spool = spool or Spool.from_environment()
     waiting = spool.waiting()
+    aside = spool.set_aside()
+    if aside:
+        aside_line = f"{len(aside)} unreadable entry(ies) set aside in {spool.root / QUARANTINE}\n"
+    else:
+        aside_line = ""
     if not waiting:
-        return f"nothing waits in the spool {spool.root}\n"
+        return f"nothing waits in the spool {spool.root}\n{aside_line}"
     now = time.time()
     cells = [("batch", "lake", "age", "bytes")]
     cells += [(w.batch_id, w.lake, age(now - w.written), f"{w.size:,}") for w in waiting]
-    return f"{aligned(cells)}\n{len(waiting)} batch(es) in {spool.root}\n"
+    return f"{aligned(cells)}\n{len(waiting)} batch(es) in {spool.root}\n{aside_line}"
 
 
 def age(seconds: float) -> str:
@@ -32,7 +37,8 @@ def age(seconds: float) -> str:
 
 
 def ship_spool(lake: str | None = None) -> int:
-    """Ship what waits for `lake`, or for every lake named in the spool; the batches shipped.
+    """Ship what waits for `lake`, or for every lake named in the spool; the batches this
+    process shipped (not those it found shipped by another).
 
     Every lake is tried; ShipFailed names those that kept their batches.
     """
@@ -47,6 +53,7 @@ def ship_spool(lake: str | None = None) -> int:
         try:
             shipped += S3Lake.from_uri(uri).ship_pending()
         except ShipFailed as exc:
+            shipped += exc.shipped
             failures.append(str(exc))
     if failures:
         raise ShipFailed(f"{shipped} batch(es) shipped, but " + "; ".join(failures))

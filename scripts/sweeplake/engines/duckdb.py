@@ -18,6 +18,8 @@ TABLE_GLOBS = {
     "predict": "fact/dt=*/*.json.gz",
     "oof": "oof/dt=*/*.json.gz",
     "scores": "scores/dt=*/*.json.gz",
+    "timings": "timings/dt=*/*.json.gz",
+    "grove": "grove/dt=*/*.json.gz",
 }
 
 

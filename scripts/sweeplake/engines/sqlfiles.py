@@ -14,6 +14,8 @@ TABLE_FILES = {
     "predict": "create_predict.sql",
     "oof": "create_oof.sql",
     "scores": "create_scores.sql",
+    "timings": "create_timings.sql",
+    "grove": "create_grove.sql",
 }
 COLUMN = re.compile(r"^\s*`?(\w+)`?\s+(\w+)\s*,?\s*$")
 ATHENA_TO_DUCKDB = {

@@ -19,8 +19,15 @@ from sweeplake.scores.daily import compacted_through
 log = logging.getLogger("sweeplake.setup")
 DATABASE_FILE = "create_database.sql"
 ALL_SCORES_FILE = "create_all_scores.sql"
-# The per-batch JSON tables, then the compacted scores and the view over both.
-SETUP_FILES = (DATABASE_FILE, *TABLE_FILES.values(), "create_scores_daily.sql", ALL_SCORES_FILE)
+# The per-batch JSON tables, the view over the groves, then the compacted scores and the view
+# over both.
+SETUP_FILES = (
+    DATABASE_FILE,
+    *TABLE_FILES.values(),
+    "create_forest_predict.sql",
+    "create_scores_daily.sql",
+    ALL_SCORES_FILE,
+)
 
 
 def setup_statements(lake: str, database: str, first_day: str | None = None) -> list[str]:

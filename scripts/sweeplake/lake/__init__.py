@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from sweeplake.errors import BadInput
@@ -13,8 +14,11 @@ __all__ = ["Batch", "Gzipped", "Lake", "LocalLake", "dataset_key", "gzip_text", 
 
 def open_lake(uri: str) -> Lake:
     if uri.startswith("s3://"):
+        from sweeplake.lake.direct import NO_SPOOL, DirectS3Lake
         from sweeplake.lake.s3 import S3Lake
 
+        if os.environ.get("SWEEPLAKE_SPOOL") == NO_SPOOL:
+            return DirectS3Lake.from_uri(uri)
         return S3Lake.from_uri(uri)
     if "://" in uri:
         raise BadInput(f"lake {uri}: only a local folder or s3://bucket/prefix is supported")

@@ -77,6 +77,14 @@ class Gzipped:
         return b"".join(self._parts)
 
 
+@dataclass(frozen=True)
+class Listed:
+    """An object as a listing shows it."""
+
+    size: int
+    modified: float  # seconds since the epoch
+
+
 def gzip_text(text: str) -> bytes:
     packed = Gzipped()
     packed.write(text)
@@ -121,6 +129,19 @@ class Lake(ABC):
         """Remove objects nothing depends on any more, where the lake may delete; a lake that
         keeps every object (S3: the job's role may not delete) leaves them, and readers skip
         them by their keys."""
+
+    @abstractmethod
+    def listing(self, prefix: str) -> dict[str, Listed]:
+        """Each whole object under prefix with its size and age, by key."""
+
+    @abstractmethod
+    def delete(self, key: str) -> None:
+        """Remove an object; a no-op when it is already gone."""
+
+    @abstractmethod
+    def modified(self, prefix: str) -> dict[str, float]:
+        """Each key under prefix, with when its object was last written (seconds since the
+        epoch, by the lake's own clock)."""
 
     def first_key(self, prefix: str) -> str | None:
         """The first key under prefix in sorted order, None if there is none."""

@@ -7,8 +7,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sweeplake.errors import BadInput, BatchLost
-from sweeplake.lake.base import Batch, Lake, fsync_dir, write_durably
+from sweeplake.errors import BadInput, BatchLost, LakeUnreachable
+from sweeplake.lake.base import Batch, Lake, Listed, fsync_dir, write_durably
 from sweeplake.outfile import file_in_the_way
 
 if TYPE_CHECKING:
@@ -66,11 +66,17 @@ class LocalLake(Lake):
         try:
             super().write_batch(batch, dataset)
         except OSError as exc:
-            if not (self.root / batch.hyper_key).exists():
-                # Facts without their hyper record would be a partial batch: take them back.
-                for prefix in batch.committing():
-                    (self.root / batch.key(prefix)).unlink(missing_ok=True)
             reason = exc.strerror or type(exc).__name__
+            if (self.root / batch.hyper_key).exists():
+                # Only what is derived from the committed objects is missing: say so.
+                raise LakeUnreachable(
+                    f"batch {batch.batch_id} is in the lake {self.root} (its trials are "
+                    f"committed), but its derived objects could not all be written ({reason}): "
+                    "readers score it from its facts, and `sweeplake rescore` writes its scores"
+                ) from None
+            # Facts without their hyper record would be a partial batch: take them back.
+            for prefix in batch.committing():
+                (self.root / batch.key(prefix)).unlink(missing_ok=True)
             raise BatchLost(
                 f"batch {batch.batch_id} was NOT written to the lake {self.root} ({reason})"
             ) from None
@@ -85,9 +91,32 @@ class LocalLake(Lake):
         for key in list(keys):
             self.forget(key)
 
+    def modified(self, prefix: str) -> dict[str, float]:
+        return {key: (self.root / key).stat().st_mtime for key in self.keys(prefix)}
+
     def forget(self, key: str) -> None:
         """Remove an object: only a mirror does, when its lake no longer holds it."""
         (self.root / key).unlink(missing_ok=True)
+
+    def delete(self, key: str) -> None:
+        try:
+            self.forget(key)
+            fsync_dir((self.root / key).parent)
+        except OSError as exc:
+            reason = exc.strerror or type(exc).__name__
+            raise LakeUnreachable(
+                f"cannot delete {key} from the lake {self.root} ({reason})"
+            ) from None
+
+    def listing(self, prefix: str) -> dict[str, Listed]:
+        found = {}
+        for key in self.keys(prefix):
+            try:
+                stat = (self.root / key).stat()
+            except FileNotFoundError:
+                continue  # deleted since the walk
+            found[key] = Listed(stat.st_size, stat.st_mtime)
+        return found
 
     def keys(self, prefix: str, after: str | None = None) -> list[str]:
         # os.walk, not Path.rglob: a month of batches is 43,200 files per prefix, listed by

@@ -8,16 +8,18 @@ import math
 import os
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sweeplake.canonical import without_folds
 from sweeplake.errors import BadInput, LakeRefused, LakeUnreachable, ShipFailed
-from sweeplake.lake.base import Batch, Lake, dataset_key
+from sweeplake.lake.base import Batch, Lake, Listed, dataset_key
 from sweeplake.lake.local import LocalLake
-from sweeplake.lake.spool import Spool, SpoolEntry
+from sweeplake.lake.spool import Spool, SpoolEntry, max_bytes
 from sweeplake.paths import DEFAULT_CACHE
+from sweeplake.settings import positive_number
 
 if TYPE_CHECKING:
     from sweeplake.dataset import Dataset
@@ -70,13 +72,7 @@ def client_config(hurried: bool = False):
 def read_timeout(hurried: bool = False) -> float:
     """Seconds to wait for S3's answer: SWEEPLAKE_S3_READ_TIMEOUT, else READ_TIMEOUT; at most
     HURRIED_READ_TIMEOUT before the fits."""
-    setting = os.environ.get("SWEEPLAKE_S3_READ_TIMEOUT")
-    try:
-        seconds = float(setting) if setting else READ_TIMEOUT
-    except ValueError:
-        seconds = math.nan
-    if not (math.isfinite(seconds) and seconds > 0):
-        raise BadInput(f"SWEEPLAKE_S3_READ_TIMEOUT={setting!r:.40} must be a positive number")
+    seconds = positive_number("SWEEPLAKE_S3_READ_TIMEOUT", READ_TIMEOUT)
     return min(seconds, HURRIED_READ_TIMEOUT) if hurried else seconds
 
 
@@ -145,6 +141,7 @@ class S3Lake(Lake):
         self.client  # noqa: B018  (builds the client now so a bad profile fails before any work)
         # The spool is what must be writable: the lake itself may be down for a while.
         self.spool.check_writable()
+        max_bytes()  # a bad cap is bad input, found before any work
         others = self.spool.lakes_other_than(self.uri)
         if others:  # another lake's batches are never shipped here, nor dropped unasked
             log.warning(
@@ -186,17 +183,32 @@ class S3Lake(Lake):
         return reply["Body"].read()
 
     def keys(self, prefix: str, after: str | None = None) -> list[str]:
+        return sorted(self.listed(prefix, after))
+
+    def modified(self, prefix: str) -> dict[str, float]:
+        return {key: found.modified for key, found in self.listed(prefix).items()}
+
+    def listing(self, prefix: str) -> dict[str, Listed]:
+        with answered_or_raised(self.uri):
+            return self.listed(prefix)
+
+    def listed(self, prefix: str, after: str | None = None) -> dict[str, Listed]:
+        """Every whole object under prefix (after `after`), with its size and LastModified."""
         start_after = {} if after is None else {"StartAfter": self.full_key(after)}
         pages = self.client.get_paginator("list_objects_v2").paginate(
             Bucket=self.bucket, Prefix=self.full_key(prefix), **start_after
         )
         start = len(self.full_key(""))
-        return sorted(
-            item["Key"][start:]
+        return {
+            item["Key"][start:]: Listed(item["Size"], item["LastModified"].timestamp())
             for page in pages
             for item in page.get("Contents", ())
             if not item["Key"].endswith("/")
-        )
+        }
+
+    def delete(self, key: str) -> None:
+        with answered_or_raised(self.uri):
+            self.client.delete_object(Bucket=self.bucket, Key=self.full_key(key))
 
     def first_key(self, prefix: str) -> str | None:
         """One request: S3 lists keys in sorted order."""
@@ -258,15 +270,16 @@ class S3Lake(Lake):
     def ship_waiting(self) -> None:
         """Before the fits, ship what earlier runs spooled, if S3 answered the dataset check and
         within the pre-fit cap: a run that dies during its fits still moves the waiting batches
-        on, and a lake that is down or slow costs little here (the rest go after the fits)."""
-        if not self.answered:
-            return
-        try:
-            self.twin_in_a_hurry().ship_pending(self.prefit_until)
-        except ShipFailed as exc:
-            if exc.refused:
-                raise LakeRefused(f"{exc}; no trials are fitted until that is fixed") from None
-            log.warning("%s; trying again after the fits", exc)
+        on, and a lake that is down or slow costs little here (the rest go after the fits).
+        SpoolFull when what still waits is at the spool's cap."""
+        if self.answered:
+            try:
+                self.twin_in_a_hurry().ship_pending(self.prefit_until)
+            except ShipFailed as exc:
+                if exc.refused:
+                    raise LakeRefused(f"{exc}; no trials are fitted until that is fixed") from None
+                log.warning("%s; trying again after the fits", exc)
+        self.spool.check_room()  # what could not ship must not fill the disk: fit nothing new
 
     def write_batch(self, batch: Batch, dataset: Dataset | None = None) -> None:
         """Spool the batch, then ship every batch waiting for this lake, oldest first; one quick
@@ -279,11 +292,13 @@ class S3Lake(Lake):
 
     def ship_pending(self, until: float = math.inf) -> int:
         """Ship the spool's batches for this lake, starting none after `until` (monotonic);
-        ShipFailed leaves the rest in the spool."""
+        how many this process shipped and took from the spool (not those another process
+        did). ShipFailed leaves the rest in the spool."""
         from botocore.exceptions import BotoCoreError, ClientError
 
         waiting = self.spool.pending(self.uri)
         confirmed: set[str] = set()
+        shipped = 0
         for done, batch_id in enumerate(waiting):
             if time.monotonic() > until:
                 log.info("%d batch(es) left in the spool for after the fits", len(waiting) - done)
@@ -296,16 +311,40 @@ class S3Lake(Lake):
                     self.ship_dataset(entry.dataset_key, entry.dataset)
                     confirmed.add(entry.dataset_key)
                 super().write_batch(entry.batch)  # each object acknowledged before the next
+                self.mark_if_late(entry.batch)
             except (BotoCoreError, ClientError, ShipFailed) as exc:
                 reason = exc if isinstance(exc, ShipFailed) else describe(exc, self.hurried)
                 raise ShipFailed(
                     f"{len(waiting) - done} batch(es) wait in the spool {self.spool.root} "
                     f"for {self.uri}: {reason}",
                     refused(exc),
+                    shipped,
                 ) from None
-            self.spool.remove(batch_id)
-            log.info("batch %s shipped to %s", batch_id, self.uri)
-        return len(waiting)
+            if self.spool.remove(batch_id):  # else another process shipped it at the same time
+                shipped += 1
+                log.info("batch %s shipped to %s", batch_id, self.uri)
+        return shipped
+
+    def mark_if_late(self, batch: Batch) -> None:
+        """A batch whose day is compacted already leaves a marker, after its objects, for
+        compact to redo that day; before its entry leaves the spool, so a kill in between
+        ships it again, marker and all. (compact lists a day again after writing its Parquet,
+        so a batch that found no Parquet here is in it.)"""
+        from sweeplake.scores.daily import daily_key, late_key
+
+        if self.holds(daily_key(batch.dt)):
+            self.put(late_key(batch.dt, batch.batch_id), b"")
+
+    def holds(self, key: str) -> bool:
+        from botocore.exceptions import ClientError
+
+        try:
+            self.client.head_object(Bucket=self.bucket, Key=self.full_key(key))
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] in ("404", "NoSuchKey", "NotFound"):
+                return False
+            raise
+        return True
 
     def ship_dataset(self, key: str, body: bytes) -> None:
         held = self.held_dataset_sha256(key)
@@ -355,6 +394,18 @@ class S3Lake(Lake):
 
     def full_key(self, key: str) -> str:
         return f"{self.prefix}/{key}" if self.prefix else key
+
+
+@contextmanager
+def answered_or_raised(uri: str) -> Iterator[None]:
+    """S3's failures as the command line tells them apart: refused for good, or unreachable."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        yield
+    except (BotoCoreError, ClientError) as exc:
+        kind = LakeRefused if refused(exc) else LakeUnreachable
+        raise kind(f"cannot use the lake {uri}: {describe(exc)}") from None
 
 
 def parse_uri(uri: str) -> tuple[str, str]:

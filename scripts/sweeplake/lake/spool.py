@@ -4,27 +4,42 @@ An entry is a folder named by its batch id (a ULID, so names sort oldest first) 
 manifest (lake URI, batch id, day and keys, readable by a person) and the bodies it ships. It
 appears by one rename of a finished hidden folder and leaves by one rename to a hidden name, so
 a reader sees a whole entry or none, and two processes shipping the same spool at once find at
-worst an entry gone under them.
+worst an entry gone under them. An entry that cannot be read (a bad manifest, a missing object)
+is set aside under `.quarantine/`, kept whole and named once in the log; it never stops a start.
+The spool holds at most SWEEPLAKE_SPOOL_MAX_MB (DEFAULT_MAX_MB): at that, starts fit nothing new.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from sweeplake.errors import BadInput, BatchLost
+from sweeplake.errors import BadInput, BatchLost, SpoolFull
 from sweeplake.lake.base import Batch, fsync_dir, write_durably
 from sweeplake.paths import DEFAULT_SPOOL
+from sweeplake.settings import positive_number
 
 MANIFEST = "manifest.json"
 # An entry written before a batch had more objects than these names none in its manifest.
 FIRST_OBJECTS = ("fact", "hyper")
 DATASET = "dataset.json"
 LEFTOVER_SECONDS = 3600  # far longer than any write or removal takes
+QUARANTINE = ".quarantine"
+# A t3.small's 8 GiB root volume holds the OS, the venv and this: some three days of default
+# batches at one a minute (596 MB a day, docs/aws.md).
+DEFAULT_MAX_MB = 2048.0
+MANIFEST_KEYS = {"lake": str, "batch_id": str, "dt": str}
+
+log = logging.getLogger("sweeplake.spool")
+
+
+class BadEntry(Exception):
+    """A spool entry that cannot be read as one: its manifest or an object it names."""
 
 
 @dataclass(frozen=True)
@@ -114,7 +129,7 @@ class Spool:
         return counts
 
     def waiting(self) -> list[Waiting]:
-        """Every whole entry, for any lake, oldest first."""
+        """Every whole entry, for any lake, oldest first; an unreadable one is set aside."""
         if not self.root.is_dir():
             return []
         found = []
@@ -122,40 +137,126 @@ class Spool:
             if folder.name.startswith("."):
                 _sweep_leftover(folder)
                 continue
+            if not folder.is_dir():
+                continue  # a stray file: no entry
             try:
-                manifest_path = folder / MANIFEST
-                manifest = json.loads(manifest_path.read_bytes())
-                written = manifest_path.stat().st_mtime
+                manifest = read_manifest(folder)
+                written = (folder / MANIFEST).stat().st_mtime
                 size = sum(path.stat().st_size for path in folder.iterdir())
-            except (FileNotFoundError, NotADirectoryError):
-                continue  # shipped and removed by another process since iterdir, or a stray file
+            except FileNotFoundError:
+                continue  # shipped and removed by another process since iterdir
+            except BadEntry as exc:
+                self.quarantine(folder, str(exc))
+                continue
             found.append(Waiting(folder.name, manifest["lake"], written, size))
         return found
 
     def load(self, batch_id: str) -> SpoolEntry | None:
-        """The whole entry, or None when another process has shipped and removed it."""
+        """The whole entry, or None when another process has shipped and removed it (or it was
+        unreadable, and is now set aside)."""
         folder = self.root / batch_id
         try:
-            manifest = json.loads((folder / MANIFEST).read_bytes())
-            objects = {
-                prefix: (folder / object_file(prefix)).read_bytes()
-                for prefix in manifest.get("objects", FIRST_OBJECTS)
-            }
-            dataset_key = manifest["dataset_key"]
-            dataset = (folder / DATASET).read_bytes() if dataset_key else None
+            manifest = read_manifest(folder)
+            try:
+                objects = {
+                    prefix: (folder / object_file(prefix)).read_bytes()
+                    for prefix in manifest.get("objects", FIRST_OBJECTS)
+                }
+                dataset_key = manifest["dataset_key"]
+                dataset = (folder / DATASET).read_bytes() if dataset_key else None
+            except FileNotFoundError as exc:
+                if not (folder / MANIFEST).is_file():
+                    raise  # removed by another process while we read it
+                raise BadEntry(f"{Path(exc.filename).name} is missing") from None
         except FileNotFoundError:
+            return None
+        except BadEntry as exc:
+            self.quarantine(folder, str(exc))
             return None
         batch = Batch(manifest["batch_id"], manifest["dt"], objects)
         return SpoolEntry(manifest["lake"], batch, dataset_key, dataset)
 
-    def remove(self, batch_id: str) -> None:
-        """Forget a shipped entry; a no-op if another process already did."""
+    def quarantine(self, folder: Path, reason: str) -> None:
+        """Set an unreadable entry aside, whole, and say so once: by one rename, so two
+        processes that both find it move it once."""
+        aside = self.root / QUARANTINE / folder.name
+        try:
+            aside.parent.mkdir(exist_ok=True)
+            os.rename(folder, aside)
+            where = f"set aside in {aside}, never deleted"
+        except FileNotFoundError:
+            return  # another process moved or shipped it
+        except OSError as exc:  # a name taken there, say: it stays, skipped and named each time
+            where = f"left where it is, skipped (cannot move it to {aside}: {exc.strerror})"
+        log.error(
+            "spool entry %s cannot be shipped (%s): %s; repair it and move it back into %s, "
+            "or delete it if its trials are not wanted",
+            folder.name,
+            reason,
+            where,
+            self.root,
+        )
+
+    def set_aside(self) -> list[str]:
+        """The entries set aside as unreadable, by name."""
+        folder = self.root / QUARANTINE
+        return sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
+
+    def size(self) -> tuple[int, int]:
+        """How many entries wait, for every lake, and their bytes."""
+        waiting = self.waiting()
+        return len(waiting), sum(entry.size for entry in waiting)
+
+    def check_room(self) -> None:
+        """SpoolFull when the waiting entries reach the cap: no new batch until they ship."""
+        cap = max_bytes()
+        count, size = self.size()
+        if size >= cap:
+            raise SpoolFull(
+                f"the spool {self.root} holds {count} batch(es), {size / 2**20:.1f} MB, at its "
+                f"cap of {cap / 2**20:g} MB (SWEEPLAKE_SPOOL_MAX_MB): no trials are fitted "
+                "until the lake takes them; nothing is dropped (see `sweeplake spool list`)"
+            )
+
+    def remove(self, batch_id: str) -> bool:
+        """Forget a shipped entry; False if another process already did."""
         doomed = self.root / f".done-{batch_id}-{os.getpid()}"
         try:
             os.rename(self.root / batch_id, doomed)
         except FileNotFoundError:
-            return
+            return False
         shutil.rmtree(doomed, ignore_errors=True)
+        return True
+
+
+def read_manifest(folder: Path) -> dict:
+    """The entry's manifest; BadEntry if it is not one (FileNotFoundError if it is gone)."""
+    try:
+        manifest = json.loads((folder / MANIFEST).read_bytes())
+    except NotADirectoryError:
+        raise FileNotFoundError(folder) from None
+    except FileNotFoundError:
+        if folder.is_dir():
+            raise BadEntry(f"{MANIFEST} is missing") from None
+        raise
+    except ValueError as exc:
+        raise BadEntry(f"{MANIFEST} is not JSON: {str(exc)[:80]}") from None
+    if not isinstance(manifest, dict):
+        raise BadEntry(f"{MANIFEST} is not a JSON object")
+    for key, kind in MANIFEST_KEYS.items():
+        if not isinstance(manifest.get(key), kind):
+            raise BadEntry(f"{MANIFEST} has no {kind.__name__} {key!r}")
+    if "dataset_key" not in manifest or not isinstance(manifest["dataset_key"], str | None):
+        raise BadEntry(f"{MANIFEST} has no 'dataset_key' (a key, or null)")
+    objects = manifest.get("objects", FIRST_OBJECTS)
+    if not (isinstance(objects, list | tuple) and all(isinstance(o, str) for o in objects)):
+        raise BadEntry(f"{MANIFEST} has a bad 'objects' list")
+    return manifest
+
+
+def max_bytes() -> float:
+    """The spool's cap: SWEEPLAKE_SPOOL_MAX_MB, else DEFAULT_MAX_MB; BadInput if not a size."""
+    return positive_number("SWEEPLAKE_SPOOL_MAX_MB", DEFAULT_MAX_MB) * 2**20
 
 
 def object_file(prefix: str) -> str:

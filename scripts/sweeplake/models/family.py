@@ -112,6 +112,12 @@ class ModelFamily(ABC):
         """The trial's fits. Raising here (bad parameters) makes it a failed trial."""
         return EstimatorFit(self, inputs, trial)
 
+    def groves(self, trial: Trial, groves: int) -> tuple[Trial, list[tuple[Trial, int]]] | None:
+        """The trial grown as up to `groves` parts (run --groves), if this family's model is the
+        tree-weighted mean of such parts: the trial as the lake records it, and each part as a
+        trial of its own with its tree count. None: this family is fitted whole."""
+        return None
+
     def predictor(self, estimator: Any) -> Callable[[np.ndarray], np.ndarray]:
         """How the prediction API turns checked rows into predictions."""
         return estimator.predict

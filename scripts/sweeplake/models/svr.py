@@ -8,6 +8,7 @@ instead of libsvm's pairwise loop, and a fold's kernel is a slice of the trial's
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache, partial
@@ -16,8 +17,12 @@ import numpy as np
 
 from sweeplake.models.family import ModelFamily, TrialFit
 
+log = logging.getLogger("sweeplake.svr")
 # The largest SVR kernel matrix (every point by every training point) worth precomputing.
 KERNEL_LIMIT_BYTES = 64 * 2**20
+# How far the fast path's predictions may be from the public SVR's on the check's problem:
+# the same libsvm call gives the same doubles; anything else is a changed interface.
+FAST_PATH_TOLERANCE = 1e-9
 
 
 @dataclass(frozen=True)
@@ -55,9 +60,8 @@ class SVRFamily(ModelFamily):
 
     def prepare(self, inputs, kernel_limit: int = KERNEL_LIMIT_BYTES) -> SharedKernel | None:
         train = len(inputs.y_train)
-        if len(inputs.x) * train * 8 > kernel_limit:
-            return None
-        precomputed_svr_fit()  # made once, before the workers fork
+        if len(inputs.x) * train * 8 > kernel_limit or not fast_path_agrees():
+            return None  # each trial fits the public SVR(kernel="rbf")
         sq_distances = squared_distances(inputs.x, inputs.x[:train])
         return SharedKernel(sq_distances, np.empty_like(sq_distances))
 
@@ -163,6 +167,37 @@ def fit_svr_kernel(kernel: np.ndarray, y: np.ndarray, params: dict) -> SvrDual:
         # SVR.fit's own check, with its own words
         raise ValueError("The dual coefficients or intercepts are not finite.")
     return SvrDual(support, dual_coef, intercept)
+
+
+@cache
+def fast_path_agrees() -> bool:
+    """Whether the direct libsvm fit (a private scikit-learn interface) gives the public
+    SVR(kernel="precomputed")'s predictions on a tiny problem: checked once per process, before
+    the workers fork. When not, one warning, and SVR trials take the public path: a change in
+    scikit-learn slows them down instead of failing every one."""
+    import sklearn
+    from sklearn.svm import SVR
+
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(24, 3)), rng.normal(size=24)
+    kernel = np.exp(-0.5 * squared_distances(x, x))
+    params = {"c": 2.0, "epsilon": 0.1}
+    public = SVR(kernel="precomputed", C=params["c"], epsilon=params["epsilon"]).fit(kernel, y)
+    expected = public.predict(kernel)
+    try:
+        got = svr_predict(fit_svr_kernel(kernel, y, params), kernel)
+        gap = float(np.max(np.abs(got - expected)))
+        reason = None if gap <= FAST_PATH_TOLERANCE else f"predictions differ by {gap:.3g}"
+    except Exception as exc:  # any failure of the private interface means: not this path
+        reason = f"{type(exc).__name__}: {str(exc)[:120]}"
+    if reason is not None:
+        log.warning(
+            "the fast SVR path disagrees with scikit-learn %s's SVR(kernel='precomputed') (%s): "
+            "SVR trials fit the public SVR instead, slower (supported: the range in pyproject)",
+            sklearn.__version__,
+            reason,
+        )
+    return reason is None
 
 
 @cache

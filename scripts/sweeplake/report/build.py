@@ -97,7 +97,8 @@ def report(lake_uri: str, out: Path) -> Path:
             "and per host.",
         ),
     ]
-    page = render(lake_uri, leaders, outcomes, sections, started)
+    timings = timings_table(store.with_part("timings/").root)
+    page = render(lake_uri, leaders, outcomes, sections, started, timings)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
@@ -172,7 +173,7 @@ def by_day_and_host(outcomes: list[dict]) -> tuple[dict, dict]:
     return by_day, by_host
 
 
-def render(lake_uri, leaders, outcomes, sections, started: datetime) -> str:
+def render(lake_uri, leaders, outcomes, sections, started: datetime, timings: str) -> str:
     ok = sum(int(r["ok"]) for r in outcomes)
     pruned = sum(int(r["pruned"]) for r in outcomes)
     failed = sum(int(r["failed"]) for r in outcomes)
@@ -192,6 +193,7 @@ def render(lake_uri, leaders, outcomes, sections, started: datetime) -> str:
         f"<h2>Leaderboard: the best {len(leaders)} trials by test R²</h2>"
         f"{leaderboard_table(leaders)}{figures_html}"
         f"<h2>Trials ok, pruned and failed, per day and host</h2>{outcomes_table(outcomes)}"
+        f"{timings}"
         "</body></html>\n"
     )
 
@@ -213,6 +215,33 @@ def leaderboard_table(leaders: list[dict]) -> str:
             + "".join(f'<td class="text">{html.escape(c)}</td>' for c in text)
         )
     return table("leaderboard", head, rows)
+
+
+def timings_table(root: Path) -> str:
+    """Where a batch's time goes: each phase's mean, and its share of the batch's wall time."""
+    from sweeplake.engines.duckdb import DuckDBEngine
+    from sweeplake.timings import PHASES
+
+    names, rows = DuckDBEngine(root).query(read_sql("report_timings.sql"))
+    cells = []
+    for row in (dict(zip(names, r, strict=True)) for r in rows):
+        start = {True: "cold", False: "warm"}.get(row["cold"], "")
+        wall = row["wall_ms"] or 0.0
+        shares = [
+            "" if row[f"{p}_ms"] is None else f"{row[f'{p}_ms']:,.0f} ({row[f'{p}_ms'] / wall:.0%})"
+            for p in PHASES
+        ]
+        cells.append(
+            f'<td class="text">{html.escape(row["runner"])}</td><td class="text">{start}</td>'
+            f"<td>{row['batches']}</td><td>{row['trials']:.1f}</td>"
+            + "".join(f"<td>{c}</td>" for c in shares)
+            + f"<td>{wall:,.0f}</td>"
+        )
+    head = ["runner", "start", "batches", "trials", *(f"{p} ms" for p in PHASES), "wall ms"]
+    return (
+        "<h2>Where a batch's time goes</h2><p>The mean of each phase over the batches, in "
+        "milliseconds, and its share of the batch's wall time.</p>" + table("timings", head, cells)
+    )
 
 
 def outcomes_table(outcomes: list[dict]) -> str:

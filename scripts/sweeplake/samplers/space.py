@@ -211,7 +211,8 @@ def _param(space: str, model: str, name: str, spec: object) -> Param:
         raise BadInput(f"{where}: log must be true or false")
     allowed = (int,) if kind == "int" else (int, float)
     for bound in (low, high):
-        if type(bound) not in allowed or not math.isfinite(bound) or abs(bound) > 1e15:
+        # The size first: math.isfinite raises on an int past a double's range.
+        if type(bound) not in allowed or abs(bound) > 1e15 or not math.isfinite(bound):
             raise BadInput(f"{where}: low and high must be finite {kind} values")
     if not low <= high:
         raise BadInput(f"{where}: low must not exceed high")

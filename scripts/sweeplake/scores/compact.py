@@ -6,6 +6,16 @@ it is a fraction of that, and Athena reads only the columns the leaderboard need
 `all_scores` (sql/create_all_scores.sql) reads compacted days from `scores_daily` and later
 days from the per-batch objects, split at one day, so no trial counts twice; compaction writes
 the Parquet objects first, then moves the view's split day.
+
+A batch can reach a day after it was compacted (shipped from the spool after an outage, or from
+a machine whose clock is behind). Its shipper finds the day's Parquet object and leaves a marker
+under late/ (lake/s3.py); compact redoes each day with a marker no older than its Parquet
+object. A shipper that found no Parquet object shipped before compact lists the day again,
+after its put: what that listing finds that the first did not, the day is redone with.
+
+A scores object that cannot be read is scored again from its batch's facts, as the scores store
+does; when its batch cannot be (its hyper or fact object unreadable), the day is refused, named,
+and neither it nor any later day is compacted until that is repaired.
 """
 
 from __future__ import annotations
@@ -19,14 +29,22 @@ from pathlib import Path
 
 from sweeplake.engines.readable import readable_objects
 from sweeplake.engines.sqlfiles import duckdb_types, table_schema
-from sweeplake.errors import BadInput
+from sweeplake.errors import BadInput, LakeUnreachable
 from sweeplake.lake import Lake, open_lake
-from sweeplake.scores.daily import compacted_days, daily_key, day_of
+from sweeplake.scores.daily import DAILY, LATE, compacted_days, daily_key, day_of
+from sweeplake.scores.records import ndjson
+from sweeplake.scores.rescore import Unscorable, batch_scores, read_points
 
 log = logging.getLogger("sweeplake.compact")
 # A day is compacted once it has been over for this many days: a batch that waited in the spool
 # through an outage shorter than that still lands before its day is compacted.
 CLOSED_AFTER_DAYS = 2
+# How many times a day is listed again after its Parquet put, should batches keep arriving.
+RELISTS = 3
+
+
+class DayRefused(LakeUnreachable):
+    """A day holds a scores object whose batch cannot be scored: one line, exit status 1."""
 
 
 def compact(
@@ -35,7 +53,8 @@ def compact(
     workgroup: str | None = None,
     output: str | None = None,
 ) -> list[str]:
-    """Compact every closed day not compacted yet, then point the view past them; the days."""
+    """Compact every closed day not compacted yet and redo each day a late batch reached, then
+    point the view past the compacted days; the days written."""
     from sweeplake.engines.athena import AthenaEngine, AthenaSettings
     from sweeplake.engines.tables import all_scores_statement
 
@@ -43,12 +62,34 @@ def compact(
         raise BadInput(f"compact needs an s3:// lake (Athena reads only S3), got {lake_uri!r:.80}")
     lake = open_lake(lake_uri)
     settings = AthenaSettings.resolve(workgroup, output, database)
-    days = closed_days(lake, datetime.now(UTC).date())
-    for day, keys in days.items():
+    days: dict[str, list[str] | None] = dict.fromkeys(late_days(lake))
+    days.update(closed_days(lake, datetime.now(UTC).date()))
+    written, refused = [], None
+    for day, keys in sorted(days.items()):
+        try:
+            write_day(lake, day, keys)
+        except DayRefused as exc:
+            refused = exc
+            break  # the view must not move past a day that is not whole
+        written.append(day)
+    AthenaEngine(settings).execute(all_scores_statement(lake))
+    if refused is not None:
+        raise refused
+    return written
+
+
+def write_day(lake: Lake, day: str, keys: list[str] | None = None) -> None:
+    """The day's Parquet object from its scores objects (`keys`, or listed here), then listed
+    again until no batch arrived meanwhile."""
+    keys = keys if keys is not None else lake.keys(f"scores/dt={day}/")
+    for _ in range(RELISTS):
         lake.put(daily_key(day), daily_parquet(lake, keys))
         log.info("compacted %d scores objects of %s into %s", len(keys), day, daily_key(day))
-    AthenaEngine(settings).execute(all_scores_statement(lake))
-    return list(days)
+        again = lake.keys(f"scores/dt={day}/")
+        if set(again) <= set(keys):
+            return
+        keys = again
+    log.warning("batches still arriving for %s: the rest wait for the next compact", day)
 
 
 def closed_days(lake: Lake, today: date) -> dict[str, list[str]]:
@@ -70,8 +111,17 @@ def closed_days(lake: Lake, today: date) -> dict[str, list[str]]:
     return dict(sorted(days.items()))
 
 
+def late_days(lake: Lake) -> list[str]:
+    """The compacted days that a batch reached after their Parquet object was written: a late
+    marker no older than the Parquet object (the lake's clock counts whole seconds)."""
+    compacted = {day_of(key): when for key, when in lake.modified(f"{DAILY}/").items()}
+    late = lake.modified(f"{LATE}/").items()
+    return sorted({day_of(k) for k, when in late if when >= compacted.get(day_of(k), when + 1)})
+
+
 def daily_parquet(lake: Lake, keys: list[str]) -> bytes:
-    """The objects' lines as one Parquet body: the DDL's columns and types, dt left to the path."""
+    """The objects' lines as one Parquet body: the DDL's columns and types, dt left to the path.
+    An object DuckDB cannot read whole is scored again from its batch's facts."""
     import duckdb
 
     schema = table_schema("scores")
@@ -90,10 +140,62 @@ def daily_parquet(lake: Lake, keys: list[str]) -> bytes:
             paths = [str(p) for p in paths] or [os.devnull]
             return connection.read_json(paths, columns=columns, format="newline_delimited")
 
-        def left_out(path: Path, reason: str) -> None:
-            log.warning("left out an unreadable scores object %s: %s", files[path], reason)
+        rescorer = Rescorer(lake, connection, Path(scratch))
+        rescored: list[Path] = []
 
-        whole = readable_objects(list(files), typed, left_out)
-        typed(whole).write_parquet(str(out), compression="zstd")
+        def scored_again(path: Path, reason: str) -> None:
+            again = rescorer.scores(files[path], reason)
+            if again is not None:
+                rescored.append(again)
+
+        whole = readable_objects(list(files), typed, scored_again)
+        typed(whole + rescored).write_parquet(str(out), compression="zstd")
         connection.close()
         return out.read_bytes()
+
+
+class Rescorer:
+    """Scores of a batch from its facts, fetched from the lake into a scratch folder."""
+
+    def __init__(self, lake: Lake, connection, scratch: Path) -> None:
+        self.lake, self.connection, self.scratch = lake, connection, scratch
+        self._datasets = None
+
+    def fetch(self, key: str) -> Path:
+        path = self.scratch / "lake" / key
+        path.parent.mkdir(parents=True, exist_ok=True)
+        body = self.lake.get(key)
+        if body is not None:
+            path.write_bytes(body)
+        return path
+
+    def scores(self, scores_key: str, reason: str) -> Path | None:
+        """An NDJSON file of the batch's scores; None (named) if no batch owns the object."""
+        tail = scores_key.removeprefix("scores/")
+        hyper = self.fetch(f"hyper/{tail}")
+        if not hyper.is_file():
+            log.warning("left out an unreadable scores object %s: %s", scores_key, reason)
+            return None
+        if self._datasets is None:
+            data = [self.fetch(key) for key in self.lake.keys("data/")]
+            self._datasets = read_points(self.connection, data)
+        day = day_of(scores_key)
+        try:
+            rows = batch_scores(
+                self.connection,
+                hyper,
+                self.fetch(f"fact/{tail}"),
+                day,
+                self._datasets,
+                self.fetch(f"oof/{tail}"),
+            )
+        except Unscorable as exc:
+            raise DayRefused(
+                f"compact stops at {day}: its scores object {scores_key} cannot be read, and "
+                f"its batch cannot be scored from its facts ({exc}); repair or remove that "
+                "batch, and this day and the later ones are compacted at the next compact"
+            ) from None
+        out = self.scratch / f"{tail.replace('/', '_')}.rescored.json"
+        out.write_text(ndjson(rows))
+        log.warning("scores object %s unreadable: scored from its batch's facts", scores_key)
+        return out

@@ -1,20 +1,28 @@
 """Where the compacted scores live: one Parquet object per closed day under scores_daily/.
 
 `compact` writes them, `setup` and `compact` split the view all_scores at the last of them;
-both read that layout from here alone.
+both read that layout from here alone, as the S3 lake does to mark a batch that came late.
 """
 
 from __future__ import annotations
 
 from datetime import date, timedelta
+from typing import TYPE_CHECKING
 
-from sweeplake.lake import Lake
+if TYPE_CHECKING:  # only a type here: the S3 lake reads this layout, so no import of the lake
+    from sweeplake.lake import Lake
 
 DAILY = "scores_daily"
+# Where a batch shipped after its day was compacted leaves a marker, for compact to redo it.
+LATE = "late"
 
 
 def daily_key(day: str) -> str:
     return f"{DAILY}/dt={day}/{day}.parquet"
+
+
+def late_key(day: str, batch_id: str) -> str:
+    return f"{LATE}/dt={day}/{batch_id}"
 
 
 def day_of(key: str) -> str:

@@ -14,13 +14,14 @@ import json
 import numpy as np
 
 # Metric columns of a scores line, after the hyper record's fields; absent ones are null.
-METRICS = ("test_r2", "train_r2", "test_rmse", "test_mae", "points")
+METRICS = ("test_r2", "train_r2", "test_rmse", "test_mae", "test_mape", "points")
 # From the trial's out-of-fold predictions; null when it ran without CV.
 CV_METRICS = ("cv_r2", "cv_r2_std", "cv_oof_r2", "cv_fold_r2")
 
 
 def score(y_true: np.ndarray, y_pred: np.ndarray, is_train: np.ndarray) -> dict[str, float | int]:
-    """Test and train R² (SST around the mean of the same points), test RMSE and MAE, points.
+    """Test and train R² (SST around the mean of the same points), test RMSE, MAE and MAPE,
+    points.
 
     R² is None where its points have no spread (SST = 0) and every test metric is None where
     there is no test point, as SQL's NULLIF and AVG give.
@@ -38,6 +39,7 @@ def score(y_true: np.ndarray, y_pred: np.ndarray, is_train: np.ndarray) -> dict[
         "train_r2": finite(r2(y_true[train], y_pred[train])),
         "test_rmse": finite(float(np.sqrt(test_sse / count))) if count else None,
         "test_mae": finite(float(np.abs(test_errors).mean())) if count else None,
+        "test_mape": finite(mape(y_true[test], y_pred[test])),
         "points": int(predicted.sum()),
     }
 
@@ -62,6 +64,15 @@ def cv_score(y_train: np.ndarray, y_oof: np.ndarray, fold: np.ndarray) -> dict[s
         "cv_oof_r2": finite(r2(y_train, y_oof)),
         "cv_fold_r2": json.dumps(per_fold) if known and np.isfinite(per_fold).all() else None,
     }
+
+
+def mape(y_true: np.ndarray, y_pred: np.ndarray) -> float | None:
+    """Mean absolute percentage error, in percent: the mean of |y_true - y_pred| / |y_true| over
+    the points whose target is not 0 (where it has no meaning); None without such a point."""
+    nonzero = y_true != 0
+    if not nonzero.any():
+        return None
+    return float(np.mean(np.abs((y_true[nonzero] - y_pred[nonzero]) / y_true[nonzero])) * 100)
 
 
 def r2(y_true: np.ndarray, y_pred: np.ndarray) -> float | None:

@@ -16,7 +16,8 @@ log = logging.getLogger("sweeplake.rescore")
 
 
 def rescore(lake_uri: str) -> int:
-    """Returns how many scores objects it wrote; an unreadable hyper object is skipped, named."""
+    """Returns how many scores objects it wrote; a batch it cannot score (an unreadable hyper,
+    fact or oof object or dataset) is skipped, named, and left for the next rescore."""
     import duckdb
     from botocore.exceptions import BotoCoreError, ClientError
 
@@ -33,9 +34,10 @@ def rescore(lake_uri: str) -> int:
             local = lake.mirror(("data/",), wanted)
         connection = duckdb.connect()
         written = 0
-        for key, rows in scored_batches(connection, local.root, missing):
-            lake.put(f"scores/{tail(key)}", gzip_text(ndjson(rows)))
-            written += 1
+        for key, rows in scored_batches(connection, local.root, missing, again="rescore"):
+            if rows is not None:
+                lake.put(f"scores/{tail(key)}", gzip_text(ndjson(rows)))
+                written += 1
     except (BotoCoreError, ClientError) as exc:
         from sweeplake.lake.s3 import describe
 

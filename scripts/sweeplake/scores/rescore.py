@@ -1,7 +1,8 @@
 """Scores of a batch computed from its facts, for batches written without a scores object.
 
-Every object is read through DuckDB typed by the DDL, as `sql/rank_runs.sql` reads it, so that
-what the audit cannot read (and skips) is what this cannot read either.
+Every object is read through DuckDB typed by the DDL, as `sql/rank_runs.sql` reads it. A batch
+whose hyper, fact or oof object or dataset cannot be read is Unscorable: never scored as if its
+trials had no predictions, but skipped, named, and left for the next try.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sweeplake.engines.readable import readable_objects
+from sweeplake.engines.readable import readable_objects, reason
 from sweeplake.engines.sqlfiles import duckdb_types, table_schema
 from sweeplake.lake.parts import batch_files
 from sweeplake.scores.daily import day_of
@@ -21,6 +22,10 @@ from sweeplake.scores.metrics import cv_score, score
 from sweeplake.scores.records import scores_record
 
 log = logging.getLogger("sweeplake.scores")
+
+
+class Unscorable(Exception):
+    """A batch that cannot be scored now; the message says which object and why."""
 
 
 @dataclass(frozen=True)
@@ -44,22 +49,34 @@ def read_typed(connection, table: str, *paths: Path):
 
 
 def scored_batches(
-    connection, root: Path, hyper_keys: list[str]
-) -> Iterator[tuple[str, list[dict]]]:
+    connection, root: Path, hyper_keys: list[str], again: str = "refresh"
+) -> Iterator[tuple[str, list[dict] | None]]:
     """Each batch's hyper key and scores records, from its objects in the local lake `root`.
 
-    A batch whose hyper object DuckDB cannot read whole is skipped and named in the log.
+    A batch that cannot be scored (Unscorable, or a hyper object DuckDB cannot read whole) is
+    named in the log as tried again at the next `again`, and given None.
     """
     datasets = read_points(connection, sorted(root.glob("data/*.json")))
+
+    def skipped(key: str, reason: str) -> None:
+        log.warning("skipped %s: %s; tried again at the next %s", key, reason, again)
+
     whole = readable_objects(
         hyper_keys,
         lambda keys: read_typed(connection, "hyperparams", *(root / key for key in keys)),
-        lambda key, reason: log.warning("skipped %s: %s", key, reason),
+        skipped,
     )
-    for key in whole:
+    for key in hyper_keys:
+        if key not in whole:
+            yield key, None
+            continue
         rest = key.removeprefix("hyper/")
         fact, oof = root / f"fact/{rest}", root / f"oof/{rest}"
-        yield key, batch_scores(connection, root / key, fact, day_of(key), datasets, oof)
+        try:
+            yield key, batch_scores(connection, root / key, fact, day_of(key), datasets, oof)
+        except Unscorable as exc:
+            skipped(key, str(exc))
+            yield key, None
 
 
 def read_points(connection, paths: list[Path]) -> dict[str, Points]:
@@ -98,23 +115,30 @@ def batch_scores(
     datasets: dict[str, Points],
     oof: Path | None = None,
 ) -> list[dict]:
-    """One scores record per hyper record; raises duckdb.Error if the hyper object is unreadable.
-
-    An unreadable fact object gives its trials no predictions (points 0), as the audit does;
-    an absent or unreadable oof object (a batch run without CV) gives null cv scores.
-    """
+    """One scores record per hyper record; Unscorable if the hyper or fact object, an oof object
+    that is there, or the dataset of an ok or pruned trial cannot be read. An absent oof object
+    (a batch run without CV) gives null cv scores."""
     import duckdb
 
-    trials = read_typed(connection, "hyperparams", hyper)
-    names = trials.columns
-    hyper_rows = [dict(zip(names, row, strict=True)) for row in trials.fetchall()]
     try:
-        facts = read_typed(connection, "predict", *(batch_files(fact) or [fact]))
+        trials = read_typed(connection, "hyperparams", hyper)
+        names = trials.columns
+        hyper_rows = [dict(zip(names, row, strict=True)) for row in trials.fetchall()]
+    except duckdb.Error as exc:
+        raise Unscorable(f"its hyper object is unreadable ({reason(exc)})") from None
+    fact_files = batch_files(fact)  # the object, or its parts
+    if not fact_files:
+        raise Unscorable("it has no fact object")
+    try:
+        facts = read_typed(connection, "predict", *fact_files)
         found = facts.filter("y_pred IS NOT NULL").fetchnumpy()
     except duckdb.Error as exc:
-        reason = str(exc).strip().splitlines()[0][:200]
-        log.warning("fact object %s unreadable (%s): its trials go unranked", fact.name, reason)
-        found = {"hyper_id": np.array([], dtype=object), "point_id": [], "y_pred": []}
+        raise Unscorable(f"its fact object is unreadable ({reason(exc)})") from None
+    scored = ("ok", "pruned")  # a pruned trial's cv scores need its dataset too
+    missing = {h["dataset"] for h in hyper_rows if h["status"] in scored} - datasets.keys()
+    if missing:
+        names = ", ".join(f"data/{name}.json" for name in sorted(missing, key=str))
+        raise Unscorable(f"its dataset is not readable in the lake ({names})")
     out_of_fold = read_oof(connection, oof)
     return [
         scores_record(
@@ -138,8 +162,8 @@ def read_oof(connection, path: Path | None) -> dict | None:
         return None
     try:
         return read_typed(connection, "oof", *files).filter("y_pred IS NOT NULL").fetchnumpy()
-    except duckdb.Error:
-        return None
+    except duckdb.Error as exc:
+        raise Unscorable(f"its oof object is unreadable ({reason(exc)})") from None
 
 
 def trial_cv(hyper: dict, oof: dict | None, datasets: dict[str, Points]) -> dict:
@@ -167,9 +191,7 @@ def trial_cv(hyper: dict, oof: dict | None, datasets: dict[str, Points]) -> dict
 
 
 def trial_metrics(hyper: dict, facts: dict, datasets: dict[str, Points]) -> dict:
-    points = datasets.get(hyper["dataset"])
-    if points is None:
-        return score(np.array([]), np.array([]), np.array([], dtype=bool))
+    points = datasets[hyper["dataset"]]
     mine = facts["hyper_id"] == hyper["hyper_id"]
     point_ids = np.asarray(facts["point_id"], dtype=np.int64)[mine]
     y_pred = np.full(len(points.point_ids), np.nan)

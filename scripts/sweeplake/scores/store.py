@@ -12,6 +12,7 @@ after a later manifest stops naming them.
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import logging
 import os
@@ -53,6 +54,13 @@ def open_scores(lake_uri: str) -> ScoresStore:
     else:
         cache = lake.cache_root / ".scores"
     return ScoresStore(lake, cache)
+
+
+def scores_layout() -> str:
+    """What the cache's parts must share: the scores table's columns and types, from its DDL."""
+    schema = table_schema("scores")
+    layout = json.dumps([list(schema.columns.items()), list(schema.partitions.items())])
+    return hashlib.sha256(layout.encode()).hexdigest()[:16]
 
 
 def connect(cache: Path):
@@ -101,28 +109,44 @@ class ScoresStore:
                 manifest["batches"] = [key for key in manifest["batches"] if key not in gone]
                 self.write_manifest(manifest)
             new = [key for key in listed if key not in done]
-            added = 0
+            added, skipped = 0, set()
             if new:
-                part, added = self.ingest(local, new)
+                part, added, skipped = self.ingest(local, new)
                 if part is not None:
                     manifest["parts"].append(part)
-                manifest["batches"] += new
+                # A batch skipped is not done: the next refresh tries it again, and names it.
+                manifest["batches"] += [key for key in new if key not in skipped]
                 if len(manifest["parts"]) > MAX_PARTS:
                     manifest["parts"] = self.merge(manifest["parts"])
                 self.write_manifest(manifest)
             self.remove_unnamed(manifest["parts"])
         if self._connection is not None:
             self._show(manifest["parts"])
-        log.info("scores of %s: %d new batches, %d new trials", self.lake.uri, len(new), added)
+        log.info(
+            "scores of %s: %d new batches, %d new trials%s",
+            self.lake.uri,
+            len(new) - len(skipped),
+            added,
+            f"; {len(skipped)} batch(es) not scored, tried again at the next refresh"
+            if skipped
+            else "",
+        )
         return added
+
+    def with_part(self, part: str) -> LocalLake:
+        """The lake itself when local; else its mirror, with `part` (beyond the scores) synced."""
+        if isinstance(self.lake, LocalLake):
+            return self.lake
+        return self.lake.mirror((part,))
 
     def sync(self) -> LocalLake:
         if isinstance(self.lake, LocalLake):
             return self.lake
         return self.lake.mirror(SCORES_PARTS)
 
-    def ingest(self, local: LocalLake, new: list[str]) -> tuple[str | None, int]:
-        """Write the new batches' scores as one part; returns its name and its rows."""
+    def ingest(self, local: LocalLake, new: list[str]) -> tuple[str | None, int, set[str]]:
+        """Write the new batches' scores as one part; returns its name, its rows and the hyper
+        keys of the batches it could not score."""
         connection = connect(self.cache)
         scored, unscored = [], []
         for hyper_key in new:
@@ -132,20 +156,21 @@ class ScoresStore:
         name = f"part-{new_id()}.parquet"
         tmp = self.cache / f".{name}.tmp"
         staging = self.cache / f".rescored-{os.getpid()}.json"
+        skipped: set[str] = set()
         try:
             if files and not unscored:
                 # Every batch has its scores object, as a lake the job wrote holds them: one
                 # pass over them, not a check and then a copy (each parses every line).
                 written = self.write_part(connection, files, tmp, name)
                 if written is not None:
-                    return written
+                    return (*written, skipped)
             files = self.readable(connection, files, unscored)
             if unscored:
-                self.rescore(connection, local, unscored, staging)
+                skipped = self.rescore(connection, local, unscored, staging)
                 files.append(str(staging))
             if not files:
-                return None, 0
-            return self.write_part(connection, files, tmp, name, checked=True)
+                return None, 0, skipped
+            return (*self.write_part(connection, files, tmp, name, checked=True), skipped)
         finally:
             staging.unlink(missing_ok=True)
             tmp.unlink(missing_ok=True)
@@ -183,15 +208,21 @@ class ScoresStore:
 
         return readable_objects(files, lambda paths: self.typed(connection, paths), rescored)
 
-    def rescore(self, connection, local: LocalLake, unscored: list[str], out: Path) -> None:
-        """Score the batches from their facts into one NDJSON file for ingesting."""
+    def rescore(self, connection, local: LocalLake, unscored: list[str], out: Path) -> set[str]:
+        """Score the batches from their facts into one NDJSON file for ingesting; the hyper keys
+        of those it could not score (each named in a warning)."""
         if local is not self.lake:
             tails = [k.removeprefix("hyper/") for k in unscored]
             parts = ("fact", "oof")
             self.lake.mirror((), [k for t in tails for k in batch_object_keys(self.lake, t, parts)])
+        skipped = set()
         with open(out, "w") as handle:
-            for _, rows in scored_batches(connection, local.root, unscored):
-                handle.write(ndjson(rows))
+            for key, rows in scored_batches(connection, local.root, unscored):
+                if rows is None:
+                    skipped.add(key)
+                else:
+                    handle.write(ndjson(rows))
+        return skipped
 
     def forget(self, parts: list[str], gone: set[str]) -> list[str]:
         """The parts rewritten as one without the batches deleted from the lake since."""
@@ -245,10 +276,18 @@ class ScoresStore:
         )
 
     def read_manifest(self) -> dict:
+        """The manifest, or an empty one when there is none or its parts have another layout
+        (a cache written by a release with other scores columns): then every batch is scored
+        again into parts of this layout, and the old parts go once unnamed."""
+        empty = {"parts": [], "batches": [], "layout": scores_layout()}
         try:
-            return json.loads((self.cache / MANIFEST).read_text())
+            manifest = json.loads((self.cache / MANIFEST).read_text())
         except FileNotFoundError:
-            return {"parts": [], "batches": []}
+            return empty
+        if manifest.get("layout") != empty["layout"]:
+            log.info("scores cache %s holds another layout of scores: rebuilding it", self.cache)
+            return empty
+        return manifest
 
     def write_manifest(self, manifest: dict) -> None:
         tmp = self.cache / f".{MANIFEST}.{os.getpid()}.tmp"

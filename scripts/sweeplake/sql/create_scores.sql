@@ -29,6 +29,7 @@ CREATE EXTERNAL TABLE IF NOT EXISTS `scores` (
   `train_r2` DOUBLE,
   `test_rmse` DOUBLE,
   `test_mae` DOUBLE,
+  `test_mape` DOUBLE,
   `points` BIGINT,
   `cv_r2` DOUBLE,
   `cv_r2_std` DOUBLE,

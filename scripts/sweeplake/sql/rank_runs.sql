@@ -1,6 +1,7 @@
 -- Every ok trial ranked by test R², overall and within its model, one dataset at a time.
 -- R² = 1 - SSE/SST over the test points (and likewise over the train points), with SST taken
--- around the mean of those same points; RMSE and MAE over the test points. A trial whose facts
+-- around the mean of those same points; RMSE, MAE and MAPE (percent, over the points whose
+-- target is not 0) over the test points. A trial whose facts
 -- do not cover every point of its dataset (an object skipped as unreadable, a null y_pred) is
 -- left out. This is the audit of the per-trial scores (rank_scores.sql), from the facts.
 -- From the out-of-fold predictions (table oof): cv_r2 and cv_r2_std, the mean and population
@@ -40,6 +41,8 @@ metrics AS (
     SUM(CASE WHEN is_train THEN (y_true - y_pred) * (y_true - y_pred) END) AS train_sse,
     SUM(CASE WHEN is_train THEN (y_true - y_mean) * (y_true - y_mean) END) AS train_sst,
     AVG(CASE WHEN NOT is_train THEN ABS(y_true - y_pred) END) AS test_mae,
+    AVG(CASE WHEN NOT is_train AND y_true <> 0 THEN ABS((y_true - y_pred) / y_true) END) * 100
+      AS test_mape,
     COUNT(CASE WHEN NOT is_train THEN 1 END) AS test_points,
     COUNT(*) AS points
   FROM scored
@@ -99,6 +102,7 @@ trials AS (
     1 - m.train_sse / NULLIF(m.train_sst, 0) AS train_r2,
     SQRT(m.test_sse / m.test_points) AS test_rmse,
     m.test_mae,
+    m.test_mape,
     m.points,
     cv.cv_r2,
     cv.cv_r2_std,
@@ -132,6 +136,7 @@ SELECT
   train_r2,
   test_rmse,
   test_mae,
+  test_mape,
   points,
   cv_r2,
   cv_r2_std,

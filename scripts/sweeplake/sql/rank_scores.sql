@@ -42,6 +42,7 @@ SELECT
   s.train_r2,
   s.test_rmse,
   s.test_mae,
+  s.test_mape,
   s.points,
   s.cv_r2,
   s.cv_r2_std,

@@ -16,6 +16,7 @@ import numpy as np
 
 from sweeplake.dataset import NO_FOLD, Dataset, load_dataset
 from sweeplake.errors import BadInput
+from sweeplake.scores.metrics import mape
 
 # Which predictions a view reads: the test points' from the facts, or the validated training
 # points' out-of-fold predictions.
@@ -36,12 +37,10 @@ def errors(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float | int | No
     if len(y_true) == 0:
         return {"rmse": None, "mae": None, "mape": None, "points": 0}
     e = y_true - y_pred
-    nonzero = y_true != 0
-    mape = float(np.mean(np.abs(e[nonzero] / y_true[nonzero])) * 100) if nonzero.any() else None
     return {
         "rmse": float(np.sqrt(np.mean(e * e))),
         "mae": float(np.mean(np.abs(e))),
-        "mape": mape,
+        "mape": mape(y_true, y_pred),
         "points": len(e),
     }
 

@@ -1,0 +1,1 @@
+"""Ways to run a batch other than the command line: Lambda."""

@@ -1,0 +1,96 @@
+"""Where a batch's time goes: one line per batch under `timings/`, read by `report`.
+
+The phases follow one start: `startup` (the process starting and importing, up to the run),
+`prepare` (checks, the dataset, the lake's answers, sampling), `fitting` (the fits' wall time;
+`fit`, `predict` and `cv` sum the trials' own times across workers), `encode` (the batch's
+records) and `write` (into the lake, or spooled and shipped). The object is written after the
+batch, since the write is one of its phases; it describes the batch and is no part of it, so a
+failure to write it is logged and fails nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sweeplake import __version__
+from sweeplake.lake import Lake, gzip_text
+
+log = logging.getLogger("sweeplake.timings")
+PREFIX = "timings"
+PHASES = ("startup", "prepare", "fitting", "encode", "write")
+
+
+@dataclass(frozen=True)
+class Start:
+    """How the process that runs the batch began: the runner, whether its start was cold (on
+    Lambda, the first invocation of a fresh environment; None where that means nothing), and
+    the milliseconds from the process starting to the run."""
+
+    runner: str = "cli"
+    cold: bool | None = None
+    startup_ms: float | None = None
+
+
+def process_age_ms() -> float | None:
+    """Milliseconds since this process started, from /proc (Linux); None elsewhere."""
+    try:
+        stat = Path("/proc/self/stat").read_text()
+        started_ticks = int(stat.rsplit(")", 1)[1].split()[19])  # field 22, starttime
+        uptime = float(Path("/proc/uptime").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+    return max(0.0, uptime - started_ticks / os.sysconf("SC_CLK_TCK")) * 1000
+
+
+def command_start() -> Start:
+    return Start("cli", None, process_age_ms())
+
+
+@dataclass
+class PhaseClock:
+    """Laps of a monotonic clock, one per phase, in milliseconds."""
+
+    start: Start
+    phases: dict[str, float] = field(default_factory=dict)
+    _last: float = field(default_factory=time.monotonic)
+
+    def lap(self, phase: str) -> None:
+        now = time.monotonic()
+        self.phases[phase] = (now - self._last) * 1000
+        self._last = now
+
+    def record(self, batch_id: str, dt: str, host: str, outcomes: list) -> dict:
+        phases = {"startup": self.start.startup_ms, **self.phases}
+        return {
+            "batch_id": batch_id,
+            "host": host,
+            "runner": self.start.runner,
+            "cold": self.start.cold,
+            "trials": len(outcomes),
+            **{f"{p}_ms": phases.get(p) for p in PHASES},
+            **{f"{p}_ms": sum(getattr(o, f"{p}_ms") or 0.0 for o in outcomes) for p in TRIAL},
+            "wall_ms": sum(v for v in phases.values() if v is not None),
+            "version": __version__,
+            "dt": dt,
+        }
+
+
+TRIAL = ("fit", "predict", "cv")
+
+
+def timings_key(dt: str, batch_id: str) -> str:
+    return f"{PREFIX}/dt={dt}/{batch_id}.json.gz"
+
+
+def write_timings(lake: Lake, record: dict) -> None:
+    """Put the batch's timings; a failure is logged: the batch itself is already in the lake."""
+    body = {k: v for k, v in record.items() if k != "dt"}  # dt is the partition, in the key
+    try:
+        lake.put(timings_key(record["dt"], record["batch_id"]), gzip_text(json.dumps(body) + "\n"))
+    except Exception as exc:  # noqa: BLE001 (any failure here must leave the batch as it is)
+        log.warning("timings of batch %s not written: %s", record["batch_id"], exc)
