@@ -223,6 +223,8 @@ def test_spark_flags_are_checked_before_any_work(lake: Path) -> None:
     assert "--runner spark" in alone.stderr
     workers = sweeplake("run", "--lake", str(lake), "--runner", "spark", "--workers", "2")
     assert workers.returncode == 2 and "--workers applies to --runner local" in workers.stderr
+    pruned = sweeplake("run", "--lake", str(lake), "--runner", "spark", "--prune")
+    assert pruned.returncode == 2 and "--prune applies to --runner local" in pruned.stderr
     unknown = sweeplake("run", "--lake", str(lake), "--runner", "dask")
     assert unknown.returncode == 2 and "local or spark" in unknown.stderr
     assert not lake.exists()

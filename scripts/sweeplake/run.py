@@ -111,6 +111,8 @@ def run(
     check_groves(groves)
     if groves is not None and runner != "local":
         raise BadInput("--groves applies to --runner local: the workers fit the groves")
+    if prune and runner != "local":
+        raise BadInput("--prune applies to --runner local: Spark's tasks fit every fold")
     if sampler not in SAMPLERS:
         raise BadInput(f"unknown sampler {sampler!r:.40}: choose {' or '.join(SAMPLERS)}")
     data = load_dataset(dataset)
