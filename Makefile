@@ -28,7 +28,7 @@ run: $(VENV)/.runtime
 test: $(VENV)/.test
 	$(BIN)/ruff check scripts tests bench
 	$(BIN)/ruff format --check scripts tests bench
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto --dist loadfile
 
 bench: $(VENV)/.dev
 	$(BIN)/python -m bench.bench

@@ -10,6 +10,7 @@ to exit, its peak RSS read from the kernel (wait4).
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -20,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from sweeplake.dataset import Dataset
+from sweeplake.engines.sqlfiles import read_sql
 from sweeplake.fitting.fit import encode_facts
 from sweeplake.ids import new_id
 from sweeplake.lake import Gzipped, LocalLake, dataset_key, gzip_text
@@ -206,7 +208,9 @@ def athena_bytes(lake: Path, batch: Path, dataset: Dataset) -> dict[str, float]:
     # day before: count all three whole.
     recent = CLOSED_AFTER_DAYS + 1
     days = 30
-    leaderboard = (days - recent) * parquet_day + recent * BATCHES_A_DAY * scores + data
+    reads = table_reads(read_sql("rank_scores.sql"))
+    scores_month = (days - recent) * parquet_day + recent * BATCHES_A_DAY * scores
+    leaderboard = reads["all_scores"] * scores_month + reads["data"] * data
     full = days * BATCHES_A_DAY * (fact + hyper) + data
     return {
         "fact": fact,
@@ -215,5 +219,15 @@ def athena_bytes(lake: Path, batch: Path, dataset: Dataset) -> dict[str, float]:
         "parquet_day": parquet_day,
         "leaderboard": leaderboard,
         "full": full,
-        "json_only": days * BATCHES_A_DAY * scores + data,
+        "json_only": reads["all_scores"] * days * BATCHES_A_DAY * scores + reads["data"] * data,
+        "all_scores_reads": reads["all_scores"],
+    }
+
+
+def table_reads(sql: str) -> dict[str, int]:
+    """How many times the statement reads each table (a FROM or JOIN naming it): Athena scans
+    a table once for each."""
+    return {
+        table: len(re.findall(rf"\b(?:FROM|JOIN)\s+{table}\b", sql, re.IGNORECASE))
+        for table in ("all_scores", "data")
     }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -95,12 +96,25 @@ def test_empty_params_file(tmp_path: Path) -> None:
     assert_refused(result, lake, "holds no parameter sets")
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root writes through any permission bits")
-def test_unwritable_lake_directory_by_permissions(tmp_path: Path) -> None:
+def test_a_lake_directory_the_process_cannot_write_is_refused(tmp_path: Path) -> None:
+    # A user is stopped by the folder's permission bits; root writes through those, and is
+    # stopped by a read-only file system (a tmpfs mounted read-only), as on a locked-down box.
     parent = tmp_path / "locked"
     parent.mkdir(mode=0o500)
-    lake = parent / "lake"
-    assert_refused(sweeplake("run", "--lake", str(lake), "--trials", "1"), lake, "not writable")
+    if os.geteuid() == 0:
+        mounted = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", str(parent)],
+            capture_output=True,
+            text=True,
+        )
+        assert mounted.returncode == 0, f"cannot mount a read-only tmpfs: {mounted.stderr}"
+    try:
+        lake = parent / "lake"
+        result = sweeplake("run", "--lake", str(lake), "--trials", "1")
+        assert_refused(result, lake, "not writable")
+    finally:
+        if os.geteuid() == 0:
+            subprocess.run(["umount", str(parent)], check=True)
 
 
 def test_unwritable_lake_directory(tmp_path: Path) -> None:

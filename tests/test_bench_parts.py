@@ -75,3 +75,28 @@ def test_the_spark_forest_benchs_dataset_passes_the_dataset_checks(tmp_path: Pat
     assert dataset.name == "generated" and len(dataset.point_ids) == 3000
     assert dataset.folds == 5 and 0.75 < dataset.is_train.mean() < 0.85
     assert list(dataset.point_ids) == list(range(3000))
+
+
+def test_the_paired_verdict_agrees_with_scipys_bootstrap() -> None:
+    """The bench's paired interval against scipy.stats.bootstrap's percentile interval of the
+    median of the same differences: the resampling differs, the interval must not."""
+    import numpy as np
+    from scipy.stats import bootstrap
+
+    from bench.verdicts import paired
+
+    rng = np.random.default_rng(4)
+    theirs = rng.normal(0.47, 0.01, 30)
+    ours = theirs + rng.normal(-0.003, 0.004, 30)
+    verdict = paired(list(ours), list(theirs))
+    oracle = bootstrap(
+        (ours - theirs,),
+        np.median,
+        confidence_level=0.9,
+        method="percentile",
+        n_resamples=20_000,
+        random_state=9,
+    ).confidence_interval
+    assert verdict.median == np.median(ours - theirs)
+    assert abs(verdict.low - oracle.low) < 2e-5 and abs(verdict.high - oracle.high) < 2e-5
+    assert verdict.low < verdict.median < verdict.high and verdict.seeds == 30

@@ -16,7 +16,7 @@ from tests.lakeread import parse_csv, records
 REPORT = re.compile(r"batch (\w+): (\d+) trials \((\d+) failed\)")
 
 
-def eight_workers(lake: str, env: dict | None = None, rounds: int = 3) -> list[tuple[str, int]]:
+def eight_workers(lake: str, env: dict | None = None, rounds: int = 2) -> list[tuple[str, int]]:
     """Eight processes each run `rounds` batches back to back; returns what each reported."""
     script = (
         "import subprocess, sys\n"

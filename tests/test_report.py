@@ -105,9 +105,12 @@ def test_the_report_agrees_with_scikit_learn_and_the_lake(lake: Path, page: Path
         for path in lake.glob("hyper/dt=*/*.json.gz")
         for h in object_records(path)
     )
-    shown = {(d, host): (int(ok), int(failed)) for d, host, ok, failed in tables["outcomes-table"]}
+    shown = {
+        (d, host): (int(ok), int(pruned), int(failed))
+        for d, host, ok, pruned, failed in tables["outcomes-table"]
+    }
     assert shown == {
-        (d, host): (counted[(d, host, "ok")], counted[(d, host, "failed")])
+        (d, host): tuple(counted[(d, host, status)] for status in ("ok", "pruned", "failed"))
         for d, host, _ in counted
     }
     # The figure of predicted against actual shows the best trial by cv_r2: the honest choice.

@@ -123,14 +123,17 @@ def test_s3_leaderboard_equals_the_local_one_and_every_object_is_encrypted(
         if path.is_file()
     }
     assert predictions_by_trial(objects) == predictions_by_trial(local_objects)
+    # The batch's pending trials stay on S3 (the job may not delete); a local lake removes them.
     assert sorted({k.split("/")[2] for k in objects}) == [
         "data",
         "fact",
         "hyper",
         "oof",
+        "pending",
         "scores",
         "timings",
     ]
+    assert not any(k.startswith("pending/") for k in local_objects)
     for key in objects:
         assert client.head_object(Bucket=bucket, Key=key)["ServerSideEncryption"] == "AES256"
     assert spooled(env) == []
@@ -146,7 +149,9 @@ def test_the_dataset_goes_once_and_the_mirror_fetches_only_new_objects(bucket, e
         return [path for method, path in proxy.passed if method == "PUT"]
 
     assert sweeplake(*RUN, "--lake", lake, env=env).returncode == 0
+    # The pending trials go before the fits; the batch, dataset first, after them.
     assert [p.split("/")[2] for p in puts()] == [
+        "pending",
         "data",
         "fact",
         "oof",
@@ -154,7 +159,7 @@ def test_the_dataset_goes_once_and_the_mirror_fetches_only_new_objects(bucket, e
         "scores",
         "timings",
     ]
-    data_put = puts()[:1]
+    data_put = puts()[1:2]
     assert len(leaderboard(lake, env)) >= 1
     # data, hyper and scores, all new: rank reads the scores, never the facts
     assert sorted(p.split("/")[2] for p in object_gets()) == ["data", "hyper", "scores"]
@@ -163,6 +168,7 @@ def test_the_dataset_goes_once_and_the_mirror_fetches_only_new_objects(bucket, e
     assert sweeplake(*RUN, "--lake", lake, env=env).returncode == 0
     new = puts()
     assert [p.split("/")[2] for p in new] == [
+        "pending",
         "fact",
         "oof",
         "hyper",
@@ -213,9 +219,11 @@ def test_a_batch_cut_off_by_an_outage_waits_in_the_spool_and_ships_next_time(
     assert "cannot reach the S3 endpoint" in cut.stderr
     [first] = spooled(env)
     held = {k.split("/")[1] for k in lake_objects(client, bucket)}
-    assert held == {"after-fact-put": {"data", "fact"}, "after-dataset-put": {"data"}}.get(
-        outage, set()
-    )
+    # The pending trials went before the fits, while S3 still answered: advice, never a result.
+    assert held == {
+        "after-fact-put": {"data", "fact", "pending"},
+        "after-dataset-put": {"data", "pending"},
+    }.get(outage, set())
     assert proxy.refused  # the cut really happened, part-way where intended
 
     proxy.up()

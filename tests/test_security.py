@@ -18,8 +18,10 @@ def test_every_put_the_lake_sends_asks_for_server_side_encryption(aws, bucket, t
     )
     assert done.returncode == 0, done.stderr
     puts = [r for r in aws.recorded() if r.method == "PUT" and f"/{bucket}/" in r.url]
-    # the dataset, then the fact, oof, hyper and scores objects, then the batch's timings
-    assert len(puts) == 6
+    # the pending trials (before the fits), the dataset, then the fact, oof, hyper and scores
+    # objects, then the batch's timings
+    assert len(puts) == 7
+    assert "/p/pending/" in puts[0].url
     for put in puts:
         headers = {k.lower(): v for k, v in put.headers.items()}
         assert headers.get("x-amz-server-side-encryption") == "AES256", put.url

@@ -207,6 +207,7 @@ def numpy_scores(lake: Path) -> dict[str, dict]:
             "cv_r2": float(np.mean(per_fold)),
             "cv_r2_std": float(np.std(per_fold)),
             "cv_oof_r2": r2_score(y_held, held["y_pred"]),
+            "cv_fold_r2": per_fold,
         }
     return found
 
@@ -217,7 +218,9 @@ def test_scores_aggregated_by_spark_are_numpys_from_the_parquet_facts(lake: Path
     assert scores.keys() == expected.keys() and len(scores) == 2
     for hyper_id, metrics in expected.items():
         for name, value in metrics.items():
-            assert scores[hyper_id][name] == pytest.approx(value, rel=1e-9, abs=1e-9), name
+            got = scores[hyper_id][name]
+            got = json.loads(got) if name == "cv_fold_r2" else got  # JSON text in the lake
+            assert got == pytest.approx(value, rel=1e-9, abs=1e-9), name
 
 
 def test_rank_audit_report_read_every_kind_of_batch_together(lake: Path, tmp_path: Path) -> None:

@@ -19,12 +19,14 @@ SQL_FILES = sorted(SQL_DIR.glob("*.sql"))
 
 def test_there_is_one_file_per_table_plus_the_database_and_the_queries() -> None:
     names = {p.name for p in SQL_FILES}
-    queries = {"rank_runs.sql", "rank_scores.sql", "sampler_history.sql"}
+    queries = {"rank_runs.sql", "rank_scores.sql", "sampler_history.sql", "committed_batches.sql"}
+    queries |= {"prune_history.sql"}
     compacted = {"create_scores_daily.sql", "create_all_scores.sql"}
     views = {"create_forest_predict.sql"}
     # The questions promote and report ask of the scores.
     questions = {"best_by_test.sql", "best_by_cv.sql", "promote_trial.sql"}
-    questions |= {"report_trials.sql", "report_outcomes.sql", "report_timings.sql"}
+    questions |= {"report_outcomes.sql", "report_best_so_far.sql", "report_points.sql"}
+    questions |= {"report_fit_times.sql", "report_timings.sql"}
     assert names == {
         "create_database.sql",
         *queries,

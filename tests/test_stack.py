@@ -31,6 +31,8 @@ from conftest import REPO, sweeplake
 from test_concurrency import REPORT
 from test_s3_lake import assert_each_record_once, lake_objects, records
 
+from sweeplake.lake.pending import PREFIX as PENDING
+
 TEMPLATE = REPO / "deploy" / "sweeplake.yaml"
 # The template's names for what the shell/*.json files hold as placeholders.
 PLACEHOLDERS = {
@@ -173,6 +175,12 @@ def test_buckets_workgroup_and_group_as_the_walk_through_makes_them(template: di
     ]
     assert resolve(expire["Prefix"], PLACEHOLDERS) == "RESULTS_PREFIX/"
     assert expire["ExpirationInDays"] == {"Ref": "ResultsExpireDays"}
+    # The lake's pending trials (sweeplake.lake.pending) expire; nothing else of the lake does.
+    (pending,) = template["Resources"]["LakeBucket"]["Properties"]["LifecycleConfiguration"][
+        "Rules"
+    ]
+    assert resolve(pending["Prefix"], PLACEHOLDERS) == f"LAKE_PREFIX/{PENDING}"
+    assert pending["ExpirationInDays"] == 1 and pending["Status"] == "Enabled"
     workgroup = template["Resources"]["WorkGroup"]["Properties"]
     values = {**defaults(), **PLACEHOLDERS, "ResultsBucket": "r"}
     settings = resolve(workgroup["WorkGroupConfiguration"], values)

@@ -209,6 +209,12 @@ def build_parser() -> Parser:
         "(default: the session spark-submit gives, else local[*])",
     )
     run.add_argument(
+        "--prune",
+        action="store_true",
+        help="fit the folds first and stop a trial after any fold where its mean R2 so far is "
+        "below the lake's median at that fold (recorded as pruned, no full fit)",
+    )
+    run.add_argument(
         "--groves",
         type=int,
         metavar="K",
@@ -437,6 +443,7 @@ def dispatch(args: argparse.Namespace) -> int:
             sampler=args.sampler,
             runner=args.runner,
             spark_master=args.spark_master,
+            prune=args.prune,
             groves=args.groves,
         )
     elif args.command == "rank" and args.series:

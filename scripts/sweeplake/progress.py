@@ -32,7 +32,7 @@ class Progress:
 
     def record(self, outcome: Outcome) -> None:
         self.done += 1
-        self.failed += not outcome.ok
+        self.failed += outcome.status == "failed"
         for key, label in SCORES:
             value = (outcome.metrics or {}).get(key)
             if value is not None:

@@ -12,6 +12,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from itertools import islice
 from pathlib import Path
 
 from sweeplake import __version__
@@ -19,10 +20,12 @@ from sweeplake.dataset import Dataset, load_dataset
 from sweeplake.errors import AllTrialsFailed, BadInput, LakeUnreachable
 from sweeplake.fitting.fit import Outcome, prepare, run_trial
 from sweeplake.fitting.groves import check_groves, fit_groves
+from sweeplake.fitting.prune import MIN_HISTORY, history_rungs
 from sweeplake.fitting.workers import WorkerPool
 from sweeplake.ids import derived_ids, new_id
 from sweeplake.lake import Batch, Gzipped, gzip_text, open_lake
 from sweeplake.lake import params as lake_params
+from sweeplake.lake.pending import ANNOUNCED, GRACE_SECONDS, announce, withdraw
 from sweeplake.models.registry import family
 from sweeplake.paths import DEFAULT_DATASET, DEFAULT_LAKE, DEFAULT_MODEL, DEFAULT_TRIALS
 from sweeplake.progress import Progress
@@ -63,6 +66,7 @@ def run(
     start: Start | None = None,
     batch_key: tuple[str, str] | None = None,
     groves: int | None = None,
+    prune: bool = False,
 ) -> RunSummary:
     """Check everything, fit the trials, then write the batch: bad input writes nothing.
 
@@ -70,7 +74,7 @@ def run(
     names the models and the count, so giving either as well is refused. `start` says how the
     process began (for the batch's timings); `batch_key`, the batch id and day a retried unit of
     work must reuse (default: a new id, today). `groves` grows each forest as that many groves
-    (fitting/groves.py).
+    (fitting/groves.py). `prune` stops a trial between folds (fitting/prune.py).
     """
     started = time.monotonic()
     clock = PhaseClock(start or command_start())
@@ -113,6 +117,8 @@ def run(
     check_groves(groves)
     if groves is not None and (runner != "local" or on_spark):
         raise BadInput("--groves applies to --runner local: the workers fit the groves")
+    if prune and (runner != "local" or on_spark):
+        raise BadInput("--prune applies to --runner local: Spark's tasks fit every fold")
     if on_spark:
         return run_spark_fitted(
             lake, dataset, models, trials, budget, seed, given, search_space, cv, sampler,
@@ -131,15 +137,24 @@ def run(
         )
     if sampler == "tpe" and cv == 0 and params is None:
         raise BadInput("--sampler tpe optimises cv_r2: it needs --cv, not --cv 0")
+    if prune and cv == 0:
+        raise BadInput("--prune stops trials between folds: it needs --cv, not --cv 0")
+    if prune and groves is not None:
+        raise BadInput(
+            "--prune and --groves do not go together: a grove is part of a forest, and the "
+            "history's medians are those of whole forests"
+        )
     target = open_lake(lake)
     target.check_writable()
     dataset_held = target.check_dataset(data)
     target.ship_waiting()  # before the sampler reads the history: these batches are part of it
+    rungs = pruning_rungs(lake, data, search_space, models) if prune else None
 
     sampler, proposal = plan(sampler, given, search_space, models, trials, seed, lake, data.sha256)
     planned = proposal.trials
     used = set(models[:trials]) if given is None else {t.model for t in given}
     batch_id, dt = batch_key or (new_id(), today())
+    pending = announce_plan(target, batch_id, data.sha256, search_space, planned, budget)
     log_plan(batch_id, len(planned), data, sampler, proposal)
     # The budget covers the fits alone: a slow lake before them never turns trials into failures.
     deadline = time.monotonic() + budget
@@ -169,7 +184,9 @@ def run(
         # A retried unit of work gives its trials the same ids: it rewrites the same records.
         ids = derived_ids(batch_id) if batch_key else new_id
         if groves is None:
-            outcomes, facts = fit_batch(data, planned, used, cores, deadline, cv > 0, progress, ids)
+            outcomes, facts = fit_batch(
+                data, planned, used, cores, deadline, cv > 0, progress, ids, rungs
+            )
         else:
             outcomes, facts = fit_groves(
                 data, planned, used, cores, deadline, groves, cv > 0, progress, ids,
@@ -181,6 +198,7 @@ def run(
         clock.lap("encode")
         target.write_batch(batch, None if dataset_held else data)
         clock.lap("write")
+    withdraw(target, pending)
     write_timings(target, clock.record(batch_id, dt, host_name(), outcomes))
     cut_short = progress.cut_short and len(planned)
     return summarised(batch_id, outcomes, started, target.uri, budget, cut_short)
@@ -216,9 +234,20 @@ def plan(
     return sampler, chosen.propose(search_space, models, trials, seed)
 
 
+def announce_plan(target, batch_id: str, dataset_sha256: str, space, planned, budget: float):
+    """The batch's first trials left in the lake as pending (lake/pending.py), until the fits'
+    deadline and the time to write the batch have passed."""
+    announced = list(islice(planned, ANNOUNCED))
+    expires = time.time() + budget + OVERRUN_SECONDS + GRACE_SECONDS
+    return announce(target, batch_id, dataset_sha256, space, announced, expires)
+
+
 def log_plan(batch_id: str, trials: int, data, sampler: str, proposal: Proposal) -> None:
     seen = ", ".join(f"{model} {n}" for model, n in proposal.history.items())
     seen = f" (trials of history: {seen})" if seen else ""
+    if proposal.pending:
+        running = ", ".join(f"{model} {n}" for model, n in proposal.pending.items())
+        seen += f" (pending in other batches: {running})"
     log.info(
         "batch %s: %d trials on %s (sha256 %s) from sampler %s%s",
         batch_id,
@@ -240,7 +269,7 @@ def summarised(
 ) -> RunSummary:
     """The batch's last log line and summary; AllTrialsFailed when no trial ended ok.
     `cut_short`: the trials planned, when the budget left some out."""
-    failed = sum(not o.ok for o in outcomes)
+    failed = sum(o.status == "failed" for o in outcomes)
     seconds = time.monotonic() - started
     log.info(
         "batch %s: %d trials (%d failed) in %.1f s written to %s%s",
@@ -299,6 +328,7 @@ def run_spark_fitted(
     target.ship_waiting()
     sampler, proposal = plan(sampler, given, search_space, models, trials, seed, lake, data.sha256)
     batch_id, dt = batch_key or (new_id(), today())
+    pending = announce_plan(target, batch_id, data.sha256, search_space, proposal.trials, budget)
     log_plan(batch_id, len(proposal.trials), data, sampler, proposal)
     lineage = trial_lineage(search_space, sampler, proposal.history)
     ids = derived_ids(batch_id) if batch_key else new_id
@@ -312,6 +342,7 @@ def run_spark_fitted(
     for prefix, body in batch.objects.items():  # hyper, the commit, first
         write(target, batch_id, batch.key(prefix), body)
     clock.lap("write")
+    withdraw(target, pending)
     write_timings(target, clock.record(batch_id, dt, host_name(), outcomes))
     cut_short = len(planned) if len(outcomes) < len(planned) else None
     return summarised(batch_id, outcomes, started, target.uri, budget, cut_short)
@@ -330,6 +361,27 @@ def held_sha256(lake, key: str) -> str | None:
 def today() -> str:
     """The day partition (dt) of a batch written now."""
     return datetime.now(UTC).strftime("%Y-%m-%d")
+
+
+def pruning_rungs(
+    lake: str, data: Dataset, space: SearchSpace, models: list[str]
+) -> dict[str, tuple[float, ...]]:
+    """--prune: the medians each model's trials must reach after each fold, from the lake."""
+    spaces = {model: space.sha256(model) for model in models}
+    rungs = history_rungs(lake, data.sha256, spaces, data.folds)
+    for model in models:
+        if model in rungs:
+            shown = ", ".join(f"{m:.4f}" for m in rungs[model])
+            log.info(
+                "pruning %s trials below the history's median after each fold: %s", model, shown
+            )
+        else:
+            log.info(
+                "not pruning %s trials: the lake holds fewer than %d ok ones with their folds",
+                model,
+                MIN_HISTORY,
+            )
+    return rungs
 
 
 def every_trial_failed(batch_id: str, outcomes: list[Outcome]) -> str:
@@ -355,16 +407,18 @@ def fit_batch(
     cv: bool = False,
     progress: Progress | None = None,
     ids: Callable[[], str] = new_id,
+    rungs: dict[str, tuple[float, ...]] | None = None,
 ) -> tuple[list[Outcome], dict[str, bytes]]:
     """The outcomes, by id and without their facts, and the ok ones' facts, already gzipped, by
-    prefix: "fact", then with `cv` "oof" (every training point's out-of-fold prediction)."""
+    prefix: "fact", then with `cv` "oof" (every training point's out-of-fold prediction; a
+    pruned trial's for the folds it got)."""
     packed = {"fact": Gzipped(), **({"oof": Gzipped()} if cv else {})}
     outcomes = []
-    for outcome in execute(dataset, trials, models, workers, deadline, cv, progress, ids):
+    for outcome in execute(dataset, trials, models, workers, deadline, cv, progress, ids, rungs):
         if outcome.ok:
             packed["fact"].write(outcome.facts)
-            if cv:
-                packed["oof"].write(outcome.oof)
+        if cv and outcome.oof is not None:
+            packed["oof"].write(outcome.oof)
         outcomes.append(replace(outcome, facts=None, oof=None))  # held compressed only from here
     facts = {prefix: gzipped.close() for prefix, gzipped in packed.items()}
     return sorted(outcomes, key=lambda o: o.hyper_id), facts
@@ -379,13 +433,14 @@ def execute(
     cv: bool = False,
     progress: Progress | None = None,
     ids: Callable[[], str] = new_id,
+    rungs: dict[str, tuple[float, ...]] | None = None,
 ) -> Iterator[Outcome]:
     """Fit trials in order until done or until the next one would pass the deadline; `ids`
     gives each trial its id, in that order.
 
     Yields each outcome as it finishes, in no particular order.
     """
-    inputs = prepare(dataset, models, cv=cv)
+    inputs = prepare(dataset, models, cv=cv, rungs=rungs)
     clock = Deadline(deadline, progress)
     if workers == 1 or len(trials) == 1:
         for trial in trials:
@@ -476,7 +531,7 @@ def encode_batch(
             "hyper_id": o.hyper_id,
             "model": o.trial.model,
             **lake_params.encode(o.trial.params),
-            "status": "ok" if o.ok else "failed",
+            "status": o.status,
             "error": o.error,
             **common,
             **lineage[o.trial.model],

@@ -11,10 +11,11 @@ from datetime import UTC, datetime
 import numpy as np
 
 from sweeplake.dataset import NO_FOLD, Dataset
+from sweeplake.fitting.prune import stops
 from sweeplake.models.family import TrialFit
 from sweeplake.models.registry import family
 from sweeplake.samplers.space import Trial
-from sweeplake.scores.metrics import cv_score, score
+from sweeplake.scores.metrics import cv_score, r2, score
 
 
 @dataclass
@@ -33,10 +34,16 @@ class Outcome:
     # With CV: each training point's out-of-fold prediction as NDJSON lines, and their cost.
     oof: str | None = None
     cv_ms: float | None = None
+    # With --prune: the trial stopped after the folds its oof holds, with no full fit.
+    pruned: bool = False
+
+    @property
+    def status(self) -> str:
+        return "failed" if self.error is not None else "pruned" if self.pruned else "ok"
 
     @property
     def ok(self) -> bool:
-        return self.error is None
+        return self.status == "ok"
 
 
 @dataclass(frozen=True)
@@ -61,13 +68,21 @@ class TrialInputs:
     # A time series' points in the same order: their series and each one's past target values
     # (sweeplake.timeseries.history.History); None for a tabular dataset.
     history: object = None
+    # With --prune, by family name: the history's median partial cv score after each rung but
+    # the last (fitting/prune.py). A family left out is never pruned.
+    rungs: dict[str, tuple[float, ...]] = field(default_factory=dict)
 
     @property
     def y_train(self) -> np.ndarray:
         return self.y[: np.count_nonzero(self.is_train)]
 
 
-def prepare(dataset: Dataset, models: set[str], cv: bool = False) -> TrialInputs:
+def prepare(
+    dataset: Dataset,
+    models: set[str],
+    cv: bool = False,
+    rungs: dict[str, tuple[float, ...]] | None = None,
+) -> TrialInputs:
     # Training points first, each part in point_id order: the order in which the metrics sum,
     # so that scores computed here and from the facts (rescore) are the same to the bit.
     order = np.lexsort((dataset.point_ids, ~dataset.is_train))
@@ -95,6 +110,7 @@ def prepare(dataset: Dataset, models: set[str], cv: bool = False) -> TrialInputs
         train_fold,
         splits,
         history=history,
+        rungs=rungs or {},
     )
     for name in sorted(models):
         chosen = family(name)
@@ -104,54 +120,90 @@ def prepare(dataset: Dataset, models: set[str], cv: bool = False) -> TrialInputs
 
 
 def run_trial(inputs: TrialInputs, trial: Trial, hyper_id: str) -> Outcome:
-    """Never raises for the trial's own faults: those become a failed Outcome."""
-    fit_ms = predict_ms = cv_ms = oof = None
+    """Never raises for the trial's own faults: those become a failed Outcome.
+
+    With rungs for its family (--prune) the folds come first, one at a time, and a trial below
+    the history's median after one stops there (pruned); a survivor then gets its full fit.
+    """
+    fit_ms = predict_ms = cv_ms = oof = facts = None
+    medians = inputs.rungs.get(trial.model) if inputs.splits else None
+    pruned = False
     from sklearn import config_context  # here, not at module level: bad input fails fast
 
     try:
         started = time.perf_counter()
         fitting = family(trial.model).start(inputs, trial)
-        # Finite by construction: the dataset was checked on load.
-        with config_context(assume_finite=True):
-            fitting.fit()
-            fitted = time.perf_counter()
-            y_pred = fitting.predict()
-        fit_ms = (fitted - started) * 1000
-        predict_ms = (time.perf_counter() - fitted) * 1000
-        if not np.isfinite(y_pred).all():
-            raise ValueError("the model predicted a value that is not finite")
-        facts = encode_facts(hyper_id, inputs.point_ids, y_pred)
-        metrics = score(inputs.y, y_pred, inputs.is_train)
+        metrics: dict = {}
+        if medians is None:
+            fit_ms, predict_ms, facts, metrics = full_fit(inputs, fitting, hyper_id, started)
         if inputs.splits:
             started = time.perf_counter()
-            # The parameters passed sklearn's checks in the fit above, and the data was checked
-            # on load.
-            with config_context(assume_finite=True, skip_parameter_validation=True):
-                y_oof = out_of_fold(inputs, fitting)
+            # Without rungs the parameters passed sklearn's checks in the full fit above; the
+            # data was checked on load.
+            with config_context(assume_finite=True, skip_parameter_validation=medians is None):
+                y_oof, got = out_of_fold(inputs, fitting, medians)
             cv_ms = (time.perf_counter() - started) * 1000
-            # A time series' steps before its first validation window are never held out.
-            held = inputs.train_fold != NO_FOLD
-            if not np.isfinite(y_oof[held]).all():
+            pruned = got < len(inputs.splits)
+            # A time series' steps before its first validation window are never held out; a
+            # pruned trial's folds after the last it got are not either.
+            labels = np.unique(inputs.train_fold[inputs.train_fold != NO_FOLD])
+            rows = np.isin(inputs.train_fold, labels[:got])
+            if not np.isfinite(y_oof[rows]).all():
                 raise ValueError("a fold's model predicted a value that is not finite")
             train_ids = inputs.point_ids[: len(inputs.y_train)]
-            oof = encode_facts(hyper_id, train_ids[held], y_oof[held], inputs.train_fold[held])
-            metrics.update(cv_score(inputs.y_train[held], y_oof[held], inputs.train_fold[held]))
+            folds = inputs.train_fold[rows]
+            oof = encode_facts(hyper_id, train_ids[rows], y_oof[rows], folds)
+            metrics.update(cv_score(inputs.y_train[rows], y_oof[rows], folds))
+        if medians is not None and not pruned:
+            fit_ms, predict_ms, facts, full = full_fit(inputs, fitting, hyper_id)
+            metrics.update(full)
         error = None
     except Exception as exc:  # a trial's failure is data, recorded with the batch
         facts = metrics = oof = None
+        pruned = False
         error = "".join(traceback.format_exception_only(exc)).strip()
     return Outcome(
-        hyper_id, trial, utc_now(), fit_ms, predict_ms, facts, error, metrics, oof, cv_ms
+        hyper_id, trial, utc_now(), fit_ms, predict_ms, facts, error, metrics, oof, cv_ms, pruned
     )
 
 
-def out_of_fold(inputs: TrialInputs, fitting: TrialFit) -> np.ndarray:
+def full_fit(
+    inputs: TrialInputs, fitting: TrialFit, hyper_id: str, started: float | None = None
+) -> tuple[float, float, str, dict]:
+    """The fit on every training point and its predictions of every point: fit_ms (from
+    `started`, by default now), predict_ms, the fact lines and their metrics."""
+    from sklearn import config_context
+
+    started = time.perf_counter() if started is None else started
+    # Finite by construction: the dataset was checked on load.
+    with config_context(assume_finite=True):
+        fitting.fit()
+        fitted = time.perf_counter()
+        y_pred = fitting.predict()
+    fit_ms = (fitted - started) * 1000
+    predict_ms = (time.perf_counter() - fitted) * 1000
+    if not np.isfinite(y_pred).all():
+        raise ValueError("the model predicted a value that is not finite")
+    facts = encode_facts(hyper_id, inputs.point_ids, y_pred)
+    return fit_ms, predict_ms, facts, score(inputs.y, y_pred, inputs.is_train)
+
+
+def out_of_fold(
+    inputs: TrialInputs, fitting: TrialFit, medians: tuple[float, ...] | None = None
+) -> tuple[np.ndarray, int]:
     """Each training point predicted by the trial's model (same parameters, same seed) fitted on
-    the other folds."""
+    the other folds, and how many folds it got: all of them, unless after one the mean R² of
+    the folds so far is below `medians` (the rule in fitting/prune.py)."""
     y_oof = np.full(len(inputs.y_train), np.nan)  # NaN: never validated (NO_FOLD)
+    fold_r2: list[float | None] = []
     for split, (_, held_out) in enumerate(inputs.splits):
         y_oof[held_out] = fitting.fold(split)
-    return y_oof
+        if medians is None:
+            continue
+        fold_r2.append(r2(inputs.y_train[held_out], y_oof[held_out]))
+        if None not in fold_r2 and stops(float(np.mean(fold_r2)), split, medians):
+            return y_oof, split + 1
+    return y_oof, len(inputs.splits)
 
 
 def encode_facts(

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import zlib
 from abc import ABC, abstractmethod
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -15,6 +17,7 @@ from sweeplake.errors import BadInput
 if TYPE_CHECKING:
     from sweeplake.dataset import Dataset
 
+log = logging.getLogger("sweeplake.lake")
 # The object whose arrival commits a batch: a hyper record in the lake means that every object
 # written before it (the facts) is complete. Objects written after it are derived from those
 # before it and can be rebuilt from them.
@@ -111,6 +114,21 @@ class Lake(ABC):
     def keys(self, prefix: str, after: str | None = None) -> list[str]:
         """Keys of whole objects under prefix, sorted; given `after`, only those sorting after it
         (on S3 the listing starts there: what sorts before is never sent)."""
+
+    def put_advisory(self, key: str, body: bytes) -> bool:
+        """Put an object no result depends on (pending trials): False, after a warning, when the
+        lake does not take it now. The run goes on either way."""
+        try:
+            self.put(key, body)
+        except OSError as exc:
+            log.warning("%s not written to %s (%s)", key, self.uri, exc.strerror or exc)
+            return False
+        return True
+
+    def discard(self, keys: Iterable[str]) -> None:  # noqa: B027  (a default, deliberately empty)
+        """Remove objects nothing depends on any more, where the lake may delete; a lake that
+        keeps every object (S3: the job's role may not delete) leaves them, and readers skip
+        them by their keys."""
 
     @abstractmethod
     def listing(self, prefix: str) -> dict[str, Listed]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -111,6 +112,10 @@ class LocalLake(Lake):
             return (self.root / key).read_bytes()
         except FileNotFoundError:
             return None
+
+    def discard(self, keys: Iterable[str]) -> None:
+        for key in list(keys):
+            self.forget(key)
 
     def modified(self, prefix: str) -> dict[str, float]:
         return {key: (self.root / key).stat().st_mtime for key in self.keys(prefix)}

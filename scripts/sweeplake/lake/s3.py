@@ -170,6 +170,19 @@ class S3Lake(Lake):
         extra = {"Metadata": {"sha256": sha256}, **self.encryption}
         self.client.upload_file(str(path), self.bucket, self.full_key(key), ExtraArgs=extra)
 
+    def put_advisory(self, key: str, body: bytes) -> bool:
+        """Before the fits, in a hurry, and only if S3 answered the dataset check."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        if not self.answered:
+            return False
+        try:
+            self.twin_in_a_hurry().put(key, body)
+        except (BotoCoreError, ClientError) as exc:
+            log.warning("%s not written to %s: %s", key, self.uri, describe(exc, True))
+            return False
+        return True
+
     def get(self, key: str) -> bytes | None:
         try:
             reply = self.client.get_object(Bucket=self.bucket, Key=self.full_key(key))

@@ -74,7 +74,7 @@ def choose(lake_uri: str, hyper_id: str | None, by: str | None) -> dict:
     if not found:
         raise BadInput(f"no trial {hyper_id!r:.40} in the lake {lake_uri}")
     if found[0]["status"] != "ok":
-        raise BadInput(f"trial {hyper_id} failed; only an ok trial can be promoted")
+        raise BadInput(f"trial {hyper_id} {found[0]['status']}; only an ok trial can be promoted")
     return found[0]
 
 

@@ -27,7 +27,6 @@ from sweeplake.report import figures
 
 log = logging.getLogger("sweeplake.report")
 LEADERS = 20
-FLOAT_COLUMNS = ("test_r2", "fit_ms")
 METRICS = ("test_r2", "cv_r2", "train_r2", "test_rmse", "test_mae")
 STYLE = """
 body { font: 14px/1.4 system-ui, sans-serif; margin: 2em auto; max-width: 1250px; color: #222; }
@@ -46,33 +45,35 @@ def report(lake_uri: str, out: Path) -> Path:
     store = open_scores(lake_uri)
     store.refresh()
     db = store.connection
-    trials = columns(db.execute(read_sql("report_trials.sql")).fetchnumpy())
-    if not len(trials["hyper_id"]):
+    outcomes = query_file(db, "report_outcomes.sql", [])
+    if not outcomes:
         raise BadInput(f"no trials in the lake {lake_uri} yet: run `python -m sweeplake run` first")
     best = best_trial(db, lake_uri)
-    outcomes = query_file(db, "report_outcomes.sql", [])
     leaders = query_file(db, "best_by_test.sql", [LEADERS])
     sections = [
         (
             "best-so-far",
             "Best score so far",
-            figures.best_so_far(trials),
+            figures.best_so_far(query_file(db, "report_best_so_far.sql", [])),
             "The best test R² of each model so far, against when its trials finished (left) "
             "and against how many of its trials had run (right, log scale).",
         )
     ]
     for name, model in families().items():
-        if not (trials["model"] == name).any():
+        drawn = points(db, name)
+        if drawn is None:
             continue
+        what = f"{shown(drawn)} {model.title} trials"
         if model.score_map:
             x, y = model.score_map
             title = f"{model.title}: score over ({x}, {y})"
-            caption = f"Every ok {model.title} trial at its {x} and {y}, coloured by test R² "
-            caption += "(best on top)."
-            sections.append((f"{name}-map", title, figures.score_map(trials, model), caption))
+            caption = f"{what} at their {x} and {y}, coloured by test R² (best on top)."
+            image = figures.score_map(drawn, model, what)
+            sections.append((f"{name}-map", title, image, caption))
         title = f"{model.title}: score over each parameter"
-        caption = f"Every ok {model.title} trial's test R² against each of its parameters."
-        sections.append((f"{name}-slices", title, figures.param_slices(trials, model), caption))
+        caption = f"{what}: test R² against each of their parameters."
+        image = figures.param_slices(drawn, model, what)
+        sections.append((f"{name}-slices", title, image, caption))
     sections += timeseries_sections(lake_uri, best)
     sections += [
         (
@@ -85,36 +86,49 @@ def report(lake_uri: str, out: Path) -> Path:
         (
             "fit-times",
             "Fit times",
-            figures.fit_times(trials),
+            figures.fit_times(query_file(db, "report_fit_times.sql", [])),
             "How long one fit took, per model (log-spaced bins).",
         ),
         (
             "outcomes",
-            "Trials ok and failed",
+            "Trials ok, pruned and failed",
             figures.outcomes(*by_day_and_host(outcomes)),
-            "Trials that ended ok and that failed, per day (UTC) and per host.",
+            "Trials that ended ok, pruned (stopped between folds) and failed, per day (UTC) "
+            "and per host.",
         ),
     ]
     timings = timings_table(store.with_part("timings/").root)
-    page = render(lake_uri, trials, leaders, outcomes, sections, started, timings)
+    page = render(lake_uri, leaders, outcomes, sections, started, timings)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     tmp.write_text(page)
     tmp.replace(out)
     seconds = (datetime.now(UTC) - started).total_seconds()
-    log.info("report of %d trials written to %s in %.1f s", len(trials["hyper_id"]), out, seconds)
+    trials = sum(int(r["ok"]) + int(r["pruned"]) + int(r["failed"]) for r in outcomes)
+    log.info("report of %d trials written to %s in %.1f s", trials, out, seconds)
     return out
 
 
-def columns(raw: dict) -> dict[str, np.ndarray]:
-    """DuckDB's numpy columns with nulls as NaN in the numeric ones, and finish times parsed."""
-    trials = {k: np.asarray(np.ma.filled(v, None)) for k, v in raw.items()}
-    for name in FLOAT_COLUMNS:
-        trials[name] = np.ma.filled(np.ma.asarray(raw[name]).astype(float), np.nan)
-    trials["finished"] = np.array([s.rstrip("Z") for s in trials["created_at"]], "datetime64[us]")
-    trials["params"] = np.array([trial_params(row) for row in rows(trials)], dtype=object)
-    return trials
+def points(db, model: str) -> dict[str, np.ndarray] | None:
+    """The model's ok trials a scatter plot draws (sql/report_points.sql: its best and a fixed
+    sample), as numpy columns with test_r2's nulls as NaN and each trial's parameters decoded;
+    None if it has none."""
+    raw = db.execute(read_sql("report_points.sql"), {"model": model}).fetchnumpy()
+    if not len(raw["hyper_id"]):
+        return None
+    drawn = {k: np.asarray(np.ma.filled(v, None)) for k, v in raw.items()}
+    drawn["test_r2"] = np.ma.filled(np.ma.asarray(raw["test_r2"]).astype(float), np.nan)
+    drawn["params"] = np.array([trial_params(row) for row in rows(drawn)], dtype=object)
+    return drawn
+
+
+def shown(drawn: dict[str, np.ndarray]) -> str:
+    """What a scatter plot shows: every trial, or which of how many."""
+    total, count = int(drawn["total"][0]), len(drawn["hyper_id"])
+    if count == total:
+        return f"All {total:,} ok"
+    return f"{count:,} of {total:,} ok (the best 2,000 by test R² and a fixed sample of the rest)"
 
 
 def rows(trials: dict[str, np.ndarray]):
@@ -152,15 +166,17 @@ def by_day_and_host(outcomes: list[dict]) -> tuple[dict, dict]:
     by_host: dict[str, list[int]] = {}
     for row in outcomes:
         for counts, key in ((by_day, str(row["dt"])[:10]), (by_host, row["host"])):
-            total = counts.setdefault(key, [0, 0])
+            total = counts.setdefault(key, [0, 0, 0])
             total[0] += int(row["ok"])
-            total[1] += int(row["failed"])
+            total[1] += int(row["pruned"])
+            total[2] += int(row["failed"])
     return by_day, by_host
 
 
-def render(lake_uri, trials, leaders, outcomes, sections, started: datetime, timings: str) -> str:
-    ok = int((trials["status"] == "ok").sum())
-    failed = len(trials["status"]) - ok
+def render(lake_uri, leaders, outcomes, sections, started: datetime, timings: str) -> str:
+    ok = sum(int(r["ok"]) for r in outcomes)
+    pruned = sum(int(r["pruned"]) for r in outcomes)
+    failed = sum(int(r["failed"]) for r in outcomes)
     figures_html = "".join(
         f'<figure id="{key}"><h2>{html.escape(title)}</h2>'
         f'<img alt="{html.escape(title)}" src="data:image/png;base64,'
@@ -172,11 +188,12 @@ def render(lake_uri, trials, leaders, outcomes, sections, started: datetime, tim
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
         f"<title>sweeplake report</title><style>{STYLE}</style></head><body>"
         f"<h1>sweeplake report</h1><p>Lake <code>{html.escape(lake_uri)}</code>: "
-        f"{ok + failed} trials, {ok} ok and {failed} failed, written "
+        f"{ok + pruned + failed} trials, {ok} ok, {pruned} pruned and {failed} failed, written "
         f"{started.strftime('%Y-%m-%d %H:%M UTC')}.</p>"
         f"<h2>Leaderboard: the best {len(leaders)} trials by test R²</h2>"
         f"{leaderboard_table(leaders)}{figures_html}"
-        f"<h2>Trials ok and failed, per day and host</h2>{outcomes_table(outcomes)}{timings}"
+        f"<h2>Trials ok, pruned and failed, per day and host</h2>{outcomes_table(outcomes)}"
+        f"{timings}"
         "</body></html>\n"
     )
 
@@ -230,10 +247,10 @@ def timings_table(root: Path) -> str:
 def outcomes_table(outcomes: list[dict]) -> str:
     rows = [
         f'<td class="text">{str(r["dt"])[:10]}</td><td class="text">{html.escape(r["host"])}</td>'
-        f"<td>{int(r['ok'])}</td><td>{int(r['failed'])}</td>"
+        f"<td>{int(r['ok'])}</td><td>{int(r['pruned'])}</td><td>{int(r['failed'])}</td>"
         for r in outcomes
     ]
-    return table("outcomes-table", ["day", "host", "ok", "failed"], rows)
+    return table("outcomes-table", ["day", "host", "ok", "pruned", "failed"], rows)
 
 
 def table(key: str, head: list[str], rows: list[str]) -> str:

@@ -19,6 +19,7 @@ def color(model: str) -> str:
 
 PALETTE = ("tab:blue", "tab:green", "tab:orange", "tab:purple", "tab:brown", "tab:olive")
 SCORE_LABEL = "test R² (1 = perfect, 0 = the mean)"
+FIT_TIME_BINS = 40  # as sql/report_fit_times.sql bins them
 
 
 def png(figure: Figure) -> bytes:
@@ -33,18 +34,20 @@ def score_floor(scores: np.ndarray) -> float:
     return float(max(np.percentile(finite, 5), finite.max() - 1.0)) if len(finite) else 0.0
 
 
-def best_so_far(t: dict[str, np.ndarray]) -> bytes:
-    """Best test R² so far against time and against the trial count, one line per model."""
+def best_so_far(steps: list[dict]) -> bytes:
+    """Best test R² so far against time and against the trial count, one line per model, from
+    the trials that raised it and each model's last (sql/report_best_so_far.sql)."""
     figure = Figure(figsize=(11, 3.8))
     by_time, by_count = figure.subplots(1, 2)
     for model, family in families().items():
-        mine = (t["model"] == model) & np.isfinite(t["test_r2"])
-        if not mine.any():
+        mine = [row for row in steps if row["model"] == model]
+        if not mine:
             continue
-        best = np.maximum.accumulate(t["test_r2"][mine])
+        best = np.array([row["best"] for row in mine])
+        finished = np.array([row["created_at"].rstrip("Z") for row in mine], "datetime64[us]")
         name, shade = family.title, color(model)
-        by_time.step(t["finished"][mine], best, where="post", label=name, color=shade)
-        count = np.arange(1, mine.sum() + 1)
+        by_time.step(finished, best, where="post", label=name, color=shade)
+        count = np.array([row["n"] for row in mine])
         by_count.step(count, best, where="post", label=name, color=shade)
     by_time.set_xlabel("trial finished (UTC)")
     by_count.set_xlabel("ok trials of the model so far (count)")
@@ -76,15 +79,17 @@ def plotted(values: np.ndarray, family: ModelFamily, param: str, axes) -> np.nda
     return np.array([np.nan if v is None else float(v) for v in values])
 
 
-def score_map(t: dict[str, np.ndarray], family: ModelFamily) -> bytes:
-    """Test R² of every ok trial of the family over its two chosen parameters (the family's
-    score_map), best drawn last, on top."""
+def score_map(t: dict[str, np.ndarray], family: ModelFamily, what: str) -> bytes:
+    """Test R² of the family's trials given (sql/report_points.sql's) over its two chosen
+    parameters (the family's score_map), best drawn last, on top; `what` says on the plot which
+    trials it shows."""
     x_name, y_name = family.score_map
     mine = (t["model"] == family.name) & np.isfinite(t["test_r2"])
     order = np.argsort(t["test_r2"][mine])
     params = t["params"][mine][order]
     score = t["test_r2"][mine][order]
     figure = Figure(figsize=(6.5, 5))
+    figure.suptitle(what, fontsize=9)
     axes = figure.subplots()
     x = plotted(np.array([p.get(x_name) for p in params], dtype=object), family, x_name, axes)
     y = np.array([np.nan if p.get(y_name) is None else float(p[y_name]) for p in params])
@@ -97,13 +102,15 @@ def score_map(t: dict[str, np.ndarray], family: ModelFamily) -> bytes:
     return png(figure)
 
 
-def param_slices(t: dict[str, np.ndarray], family: ModelFamily) -> bytes:
-    """Test R² of every ok trial of the family against each of its parameters."""
+def param_slices(t: dict[str, np.ndarray], family: ModelFamily, what: str) -> bytes:
+    """Test R² of the family's trials given against each of its parameters; `what` says on
+    the plot which trials it shows."""
     mine = (t["model"] == family.name) & np.isfinite(t["test_r2"])
     score = t["test_r2"][mine]
     params = t["params"][mine]
     names = family.params
     figure = Figure(figsize=(max(3.2 * len(names), 6), 3.4))
+    figure.suptitle(what, fontsize=9)
     panels = figure.subplots(1, len(names), sharey=True, squeeze=False)[0]
     for axes, param in zip(panels, names, strict=True):
         values = np.array([p.get(param) for p in params], dtype=object)
@@ -131,18 +138,27 @@ def predicted_vs_actual(y_true: np.ndarray, y_pred: np.ndarray, is_train: np.nda
     return png(figure)
 
 
-def fit_times(t: dict[str, np.ndarray]) -> bytes:
-    """How long fits take, per model, on log-spaced bins."""
-    times = t["fit_ms"][np.isfinite(t["fit_ms"]) & (t["fit_ms"] > 0)]
+def fit_times(bins: list[dict]) -> bytes:
+    """How long fits take, per model: sql/report_fit_times.sql's counts in log-spaced bins."""
     figure = Figure(figsize=(7, 3.8))
     axes = figure.subplots()
-    bins = np.geomspace(times.min(), times.max() * 1.01, 40) if len(times) else 10
-    for model, family in families().items():
-        mine = (t["model"] == model) & np.isfinite(t["fit_ms"]) & (t["fit_ms"] > 0)
-        if mine.any():
-            axes.hist(
-                t["fit_ms"][mine], bins=bins, alpha=0.6, label=family.title, color=color(model)
-            )
+    if bins:
+        edges = np.exp(np.linspace(bins[0]["lo"], bins[0]["hi"], FIT_TIME_BINS + 1))
+        centres = np.sqrt(edges[:-1] * edges[1:])
+        for model, family in families().items():
+            counts = np.zeros(FIT_TIME_BINS)
+            for row in bins:
+                if row["model"] == model:
+                    counts[int(row["bin"])] = row["trials"]
+            if counts.any():
+                axes.hist(
+                    centres,
+                    bins=edges,
+                    weights=counts,
+                    alpha=0.6,
+                    label=family.title,
+                    color=color(model),
+                )
     axes.set_xscale("log")
     axes.set_xlabel("fit time of one trial (ms, log scale)")
     axes.set_ylabel("trials (count)")
@@ -151,18 +167,18 @@ def fit_times(t: dict[str, np.ndarray]) -> bytes:
     return png(figure)
 
 
-def outcomes(by_day: dict[str, tuple[int, int]], by_host: dict[str, tuple[int, int]]) -> bytes:
-    """Trials that ended ok and failed, per day and per host, stacked."""
+def outcomes(by_day: dict[str, list[int]], by_host: dict[str, list[int]]) -> bytes:
+    """Trials that ended ok, pruned and failed, per day and per host, stacked."""
     figure = Figure(figsize=(11, 3.8))
     for axes, counts, label in zip(
         figure.subplots(1, 2), (by_day, by_host), ("day (UTC)", "host"), strict=True
     ):
         names = list(counts)
-        ok = np.array([counts[n][0] for n in names])
-        failed = np.array([counts[n][1] for n in names])
+        ok, pruned, failed = (np.array([counts[n][i] for n in names]) for i in range(3))
         where = np.arange(len(names))  # positions, not the names: a day is a label, not a date
         axes.bar(where, ok, label="ok", color="tab:green")
-        axes.bar(where, failed, bottom=ok, label="failed", color="tab:red")
+        axes.bar(where, pruned, bottom=ok, label="pruned", color="tab:gray")
+        axes.bar(where, failed, bottom=ok + pruned, label="failed", color="tab:red")
         axes.set_xticks(where, names)
         axes.set_xlabel(label)
         axes.set_ylabel("trials (count)")

@@ -15,6 +15,7 @@ class Proposal:
 
     trials: Sequence[Trial]
     history: dict[str, int] = field(default_factory=dict)  # by model; 0 where none was read
+    pending: dict[str, int] = field(default_factory=dict)  # by model: other batches' in flight
 
 
 class Sampler(ABC):

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sweeplake.engines.sqlfiles import read_sql
 from sweeplake.lake import params as lake_params
@@ -19,16 +20,20 @@ RECENT = 500
 
 @dataclass(frozen=True)
 class PastTrial:
-    """One trial of the history: its parameters and its cv_r2, None when it failed."""
+    """One trial of the history: its parameters and its cv_r2, None when it failed; a pruned
+    trial's is over the folds it got, `pruned_after` of them."""
 
     params: dict[str, float | int]
     value: float | None
+    pruned_after: int | None = None
 
 
 @dataclass(frozen=True)
 class PastTrials:
     trials: list[PastTrial]  # oldest first
     seen: int  # trials of the history in the lake, of which `trials` is the window
+    # Parameters of trials other batches are fitting now (the lake's pending trials).
+    pending: list[dict[str, float | int]] = field(default_factory=list)
 
 
 class History(ABC):
@@ -43,11 +48,22 @@ class ScoresHistory(History):
     since this machine's last start, from a local lake or S3 alike."""
 
     def __init__(self, lake: str, dataset_sha256: str) -> None:
+        from sweeplake.lake import open_lake
+        from sweeplake.lake.pending import pending_trials
         from sweeplake.scores.store import open_scores
 
         self.store = open_scores(lake)
         self.store.refresh()
         self.dataset_sha256 = dataset_sha256
+        pending = pending_trials(open_lake(lake), dataset_sha256)
+        batches = sorted({t.batch_id for t in pending})
+        committed = {
+            row[0]
+            for row in self.store.connection.execute(
+                read_sql("committed_batches.sql"), {"batch_ids": batches}
+            ).fetchall()
+        }
+        self.pending = [t for t in pending if t.batch_id not in committed][-RECENT:]
 
     def past(self, model: str, space_sha256: str) -> PastTrials:
         query = {
@@ -63,8 +79,12 @@ class ScoresHistory(History):
         trials = [
             PastTrial(
                 lake_params.decode(row, family(model).params),
-                row["cv_r2"] if row["status"] == "ok" else None,
+                row["cv_r2"] if row["status"] != "failed" else None,
+                len(json.loads(row["cv_fold_r2"])) if row["status"] == "pruned" else None,
             )
             for row in rows
         ]
-        return PastTrials(trials, rows[0]["seen"] if rows else 0)
+        pending = [
+            t.params for t in self.pending if t.model == model and t.space_sha256 == space_sha256
+        ]
+        return PastTrials(trials, rows[0]["seen"] if rows else 0, pending)

@@ -7,6 +7,8 @@ only when asked for: a random start never pays for Optuna.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import optuna
 from optuna.distributions import (
@@ -34,16 +36,21 @@ class TPESearch(Sampler):
         order = turns(models, count)
         proposed: dict[str, list[Trial]] = {}
         seen: dict[str, int] = {}
+        pending: dict[str, int] = {}
         for index, model in enumerate(models):
             wanted = order.count(model)
             if not wanted:
                 continue
             past = self.history.past(model, space.sha256(model))
             rng = np.random.default_rng([seed, index])
-            proposed[model] = ask(space.models[model], model, past.trials, wanted, rng)
+            proposed[model] = ask(
+                space.models[model], model, past.trials, wanted, rng, past.pending
+            )
             seen[model] = past.seen
+            if past.pending:
+                pending[model] = len(past.pending)
         queues = {model: iter(trials) for model, trials in proposed.items()}
-        return Proposal([next(queues[model]) for model in order], seen)
+        return Proposal([next(queues[model]) for model in order], seen, pending)
 
 
 def ask(
@@ -52,30 +59,53 @@ def ask(
     past: list[PastTrial],
     count: int,
     rng: np.random.Generator,
+    pending: Sequence[dict[str, float | int]] = (),
 ) -> list[Trial]:
-    """`count` trials from TPE given `past`; those asked earlier in the batch stay RUNNING, so
-    the constant liar steers the later ones away from them."""
+    """`count` trials from TPE given `past`; those asked earlier in the batch stay RUNNING, as
+    do other batches' `pending` trials, so the constant liar steers the later ones away."""
     space = {p.name: distribution(p) for p in params}
-    study = study_of(space, past, int(rng.integers(SEED_LIMIT)))
+    study = study_of(space, past, int(rng.integers(SEED_LIMIT)), pending)
     asked = [study.ask(space).params for _ in range(count)]
     return [Trial(model, p, int(rng.integers(SEED_LIMIT))) for p in asked]
 
 
-def study_of(space: dict[str, BaseDistribution], past: list[PastTrial], seed: int) -> optuna.Study:
-    """An in-memory study holding the past trials that lie in `space`, failed ones as FAIL."""
+def study_of(
+    space: dict[str, BaseDistribution],
+    past: list[PastTrial],
+    seed: int,
+    pending: Sequence[dict[str, float | int]] = (),
+) -> optuna.Study:
+    """An in-memory study holding the past trials that lie in `space`, failed ones as FAIL and
+    pruned ones as PRUNED, then the `pending` ones as RUNNING, as Optuna holds trials other
+    workers are running."""
     sampler = optuna.samplers.TPESampler(seed=seed, constant_liar=True)
     study = optuna.create_study(direction="maximize", sampler=sampler)
+    study.add_trials(past_trial(space, t) for t in past if within(space, t.params))
     study.add_trials(
-        create_trial(
-            params=t.params,
-            distributions=space,
-            value=t.value,
-            state=TrialState.FAIL if t.value is None else TrialState.COMPLETE,
-        )
-        for t in past
-        if within(space, t.params)
+        create_trial(params=p, distributions=space, state=TrialState.RUNNING)
+        for p in pending
+        if within(space, p)
     )
     return study
+
+
+def past_trial(space: dict[str, BaseDistribution], past: PastTrial):
+    """A past trial as Optuna records one: a pruned trial with its partial cv_r2 as the
+    intermediate value of its last fold (TPE ranks it below every complete trial, by how far
+    it got and then by that value)."""
+    if past.pruned_after is not None:
+        return create_trial(
+            params=past.params,
+            distributions=space,
+            state=TrialState.PRUNED,
+            intermediate_values={past.pruned_after - 1: past.value},
+        )
+    return create_trial(
+        params=past.params,
+        distributions=space,
+        value=past.value,
+        state=TrialState.FAIL if past.value is None else TrialState.COMPLETE,
+    )
 
 
 def distribution(param: Param) -> BaseDistribution:

@@ -9,9 +9,9 @@ the Parquet objects first, then moves the view's split day.
 
 A batch can reach a day after it was compacted (shipped from the spool after an outage, or from
 a machine whose clock is behind). Its shipper finds the day's Parquet object and leaves a marker
-under late/ (lake/s3.py); compact redoes each day with a marker no older than its Parquet
-object. A shipper that found no Parquet object shipped before compact lists the day again,
-after its put: what that listing finds that the first did not, the day is redone with.
+under late/ (lake/s3.py); compact redoes each day with a marker whose batch its Parquet object
+does not hold. A shipper that found no Parquet object shipped before compact lists the day
+again, after its put: what that listing finds that the first did not, the day is redone with.
 
 A scores object that cannot be read is scored again from its batch's facts, as the scores store
 does; when its batch cannot be (its hyper or fact object unreadable), the day is refused, named,
@@ -112,11 +112,38 @@ def closed_days(lake: Lake, today: date) -> dict[str, list[str]]:
 
 
 def late_days(lake: Lake) -> list[str]:
-    """The compacted days that a batch reached after their Parquet object was written: a late
-    marker no older than the Parquet object (the lake's clock counts whole seconds)."""
+    """The compacted days that a batch reached and whose Parquet object does not hold it yet.
+
+    A marker older than its day's Parquet object was taken in by the compact that wrote it (the
+    shipper leaves its marker after its scores object, and a compact lists the day again after
+    its put). A marker as new as the Parquet object, or newer, is checked against the batches
+    the object holds: the lake's clock counts whole seconds, so the times alone cannot tell."""
     compacted = {day_of(key): when for key, when in lake.modified(f"{DAILY}/").items()}
-    late = lake.modified(f"{LATE}/").items()
-    return sorted({day_of(k) for k, when in late if when >= compacted.get(day_of(k), when + 1)})
+    unsure: dict[str, set[str]] = defaultdict(set)
+    for key, when in lake.modified(f"{LATE}/").items():
+        day = day_of(key)
+        if day in compacted and when >= compacted[day]:
+            unsure[day].add(key.rsplit("/", 1)[1])
+    return sorted(day for day, batches in unsure.items() if batches - batches_in(lake, day))
+
+
+def batches_in(lake: Lake, day: str) -> set[str]:
+    """The batch ids the day's Parquet object holds (none when it is gone or unreadable)."""
+    import duckdb
+
+    body = lake.get(daily_key(day))
+    if body is None:
+        return set()
+    with tempfile.TemporaryDirectory(prefix="sweeplake-compact-") as scratch:
+        path = Path(scratch) / "day.parquet"
+        path.write_bytes(body)
+        try:
+            rows = duckdb.connect().execute(
+                "SELECT DISTINCT batch_id FROM read_parquet(?)", [str(path)]
+            )
+            return {batch_id for (batch_id,) in rows.fetchall()}
+        except duckdb.Error:
+            return set()
 
 
 def daily_parquet(lake: Lake, keys: list[str]) -> bytes:

@@ -9,12 +9,14 @@ its dataset.
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 
 # Metric columns of a scores line, after the hyper record's fields; absent ones are null.
 METRICS = ("test_r2", "train_r2", "test_rmse", "test_mae", "test_mape", "points")
 # From the trial's out-of-fold predictions; null when it ran without CV.
-CV_METRICS = ("cv_r2", "cv_r2_std", "cv_oof_r2")
+CV_METRICS = ("cv_r2", "cv_r2_std", "cv_oof_r2", "cv_fold_r2")
 
 
 def score(y_true: np.ndarray, y_pred: np.ndarray, is_train: np.ndarray) -> dict[str, float | int]:
@@ -51,13 +53,16 @@ def finite(value: float | None) -> float | None:
 def cv_score(y_train: np.ndarray, y_oof: np.ndarray, fold: np.ndarray) -> dict[str, float | None]:
     """cv_r2 and cv_r2_std: the mean and the standard deviation (ddof 0) of each fold's R², as
     cross_val_score's scores and RandomizedSearchCV's mean_test_score and std_test_score are;
-    cv_oof_r2: R² of every out-of-fold prediction pooled. None where a fold's R² is None."""
+    cv_oof_r2: R² of every out-of-fold prediction pooled; cv_fold_r2: each fold's R² in fold
+    order, as JSON text (what pruning compares a trial's first folds with). None where a fold's
+    R² is None. A pruned trial's are over the folds it got."""
     per_fold = [r2(y_train[fold == k], y_oof[fold == k]) for k in np.unique(fold)]
     known = None not in per_fold
     return {
         "cv_r2": finite(float(np.mean(per_fold))) if known else None,
         "cv_r2_std": finite(float(np.std(per_fold))) if known else None,
         "cv_oof_r2": finite(r2(y_train, y_oof)),
+        "cv_fold_r2": json.dumps(per_fold) if known and np.isfinite(per_fold).all() else None,
     }
 
 

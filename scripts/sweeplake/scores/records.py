@@ -18,7 +18,11 @@ def scores_record(hyper: dict, dt: str, metrics: dict | None) -> dict:
     """Metrics absent (a failed trial, a metric this trial did not compute) are null, and so
     are metrics that overflowed (targets near 1e154 square past the largest double): JSON has
     no infinity."""
-    finite = {k: v for k, v in (metrics or {}).items() if v is None or math.isfinite(v)}
+    finite = {
+        k: v
+        for k, v in (metrics or {}).items()
+        if v is None or isinstance(v, str) or math.isfinite(v)
+    }
     merged = {**hyper, "dt": dt, **finite}
     return {column: merged.get(column) for column in scores_columns()}
 

@@ -117,8 +117,8 @@ def batch_scores(
     oof: Path | None = None,
 ) -> list[dict]:
     """One scores record per hyper record; Unscorable if the hyper or fact object, an oof object
-    that is there, or the dataset of an ok trial cannot be read. An absent oof object (a batch
-    run without CV) gives null cv scores."""
+    that is there, or the dataset of an ok or pruned trial cannot be read. An absent oof object
+    (a batch run without CV) gives null cv scores."""
     import duckdb
 
     try:
@@ -134,7 +134,8 @@ def batch_scores(
         found = facts.filter("y_pred IS NOT NULL").fetchnumpy()
     except duckdb.Error as exc:
         raise Unscorable(f"its fact object is unreadable ({reason(exc)})") from None
-    missing = {h["dataset"] for h in hyper_rows if h["status"] == "ok"} - datasets.keys()
+    scored = ("ok", "pruned")  # a pruned trial's cv scores need its dataset too
+    missing = {h["dataset"] for h in hyper_rows if h["status"] in scored} - datasets.keys()
     if missing:
         names = ", ".join(f"data/{name}.json" for name in sorted(missing, key=str))
         raise Unscorable(f"its dataset is not readable in the lake ({names})")
@@ -145,6 +146,8 @@ def batch_scores(
             dt,
             {**trial_metrics(h, found, datasets), **trial_cv(h, out_of_fold, datasets)}
             if h["status"] == "ok"
+            else trial_cv(h, out_of_fold, datasets)
+            if h["status"] == "pruned"
             else None,
         )
         for h in hyper_rows
@@ -183,18 +186,26 @@ def read_oof(connection, path: Path | None) -> dict | None:
 
 def trial_cv(hyper: dict, oof: dict | None, datasets: dict[str, Points]) -> dict:
     """The cv scores from the trial's out-of-fold predictions, if they cover every training
-    point of its dataset once, as the audit demands; none otherwise."""
+    point of its dataset once, as the audit demands (a pruned trial's: each training point of
+    the folds it got, once); none otherwise."""
     points = datasets.get(hyper["dataset"])
     if oof is None or points is None:
         return {}
     mine = oof["hyper_id"] == hyper["hyper_id"]
     point_ids = np.asarray(oof["point_id"], dtype=np.int64)[mine]
     order = np.argsort(point_ids)
-    if not np.array_equal(point_ids[order], points.point_ids[points.validated]):
+    train_ids = points.point_ids[points.validated]
+    where = np.searchsorted(train_ids, point_ids[order])
+    if hyper["status"] == "pruned":
+        covered = np.all(where < len(train_ids)) and len(np.unique(where)) == len(where)
+        covered = covered and np.array_equal(train_ids[where], point_ids[order])
+    else:
+        covered = np.array_equal(point_ids[order], train_ids)
+    if not covered or not len(where):
         return {}
     y_oof = np.asarray(oof["y_pred"], dtype=np.float64)[mine][order]
     fold = np.asarray(oof["fold"], dtype=np.int64)[mine][order]
-    return cv_score(points.y_true[points.validated], y_oof, fold)
+    return cv_score(points.y_true[points.validated][where], y_oof, fold)
 
 
 def trial_metrics(hyper: dict, facts: dict, datasets: dict[str, Points]) -> dict:

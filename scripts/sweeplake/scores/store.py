@@ -153,25 +153,45 @@ class ScoresStore:
             scores_key = "scores/" + hyper_key.removeprefix("hyper/")
             (scored if (local.root / scores_key).is_file() else unscored).append(hyper_key)
         files = [str(local.root / ("scores/" + k.removeprefix("hyper/"))) for k in scored]
-        files = self.readable(connection, files, unscored)
+        name = f"part-{new_id()}.parquet"
+        tmp = self.cache / f".{name}.tmp"
         staging = self.cache / f".rescored-{os.getpid()}.json"
         skipped: set[str] = set()
         try:
+            if files and not unscored:
+                # Every batch has its scores object, as a lake the job wrote holds them: one
+                # pass over them, not a check and then a copy (each parses every line).
+                written = self.write_part(connection, files, tmp, name)
+                if written is not None:
+                    return (*written, skipped)
+            files = self.readable(connection, files, unscored)
             if unscored:
                 skipped = self.rescore(connection, local, unscored, staging)
                 files.append(str(staging))
             if not files:
                 return None, 0, skipped
-            name = f"part-{new_id()}.parquet"
-            tmp = self.cache / f".{name}.tmp"
-            rows = self.typed(connection, files)
-            rows.write_parquet(str(tmp), compression="zstd")
-            count = connection.read_parquet(str(tmp)).aggregate("count(*)").fetchall()[0][0]
-            os.replace(tmp, self.cache / name)
-            return name, count, skipped
+            return (*self.write_part(connection, files, tmp, name, checked=True), skipped)
         finally:
             staging.unlink(missing_ok=True)
+            tmp.unlink(missing_ok=True)
             connection.close()
+
+    def write_part(
+        self, connection, files: list[str], tmp: Path, name: str, checked: bool = False
+    ) -> tuple[str, int] | None:
+        """The files' rows as the part `name`, with their count; None if DuckDB cannot read
+        one of them, unless they were `checked` readable (then its error is raised)."""
+        import duckdb
+
+        try:
+            self.typed(connection, files).write_parquet(str(tmp), compression="zstd")
+        except duckdb.Error:
+            if checked:
+                raise
+            return None
+        count = connection.read_parquet(str(tmp)).aggregate("count(*)").fetchall()[0][0]
+        os.replace(tmp, self.cache / name)
+        return name, count
 
     def typed(self, connection, files: list[str]):
         schema = table_schema("scores")

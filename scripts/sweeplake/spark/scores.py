@@ -7,10 +7,13 @@ R² = 1 - SSE/SST with SST around the mean of those same points (null without sp
 MAE and MAPE (percent, over the test points whose target is not 0) over the test points,
 `points` the predictions that are not null; cv_r2 and cv_r2_std the mean and population
 standard deviation of each fold's R² (null when one is), cv_oof_r2 R² of every out-of-fold
-prediction pooled.
+prediction pooled, cv_fold_r2 each fold's R² in fold order as JSON text.
 """
 
 from __future__ import annotations
+
+import json
+import math
 
 from sweeplake.scores.metrics import CV_METRICS, METRICS, finite
 
@@ -81,8 +84,17 @@ def oof_scores(oof) -> dict[str, dict]:
         F.when(every_fold, F.avg("fold_r2")).alias("cv_r2"),
         F.when(every_fold, F.stddev_pop("fold_r2")).alias("cv_r2_std"),
         r2(F.sum("sse"), F.sum("sst")).alias("cv_oof_r2"),
+        F.sort_array(F.collect_list(F.struct("fold", "fold_r2"))).alias("fold_r2"),
     )
     return collected(scored, CV_METRICS)
+
+
+def fold_r2_text(folds) -> str | None:
+    """Each fold's R² in fold order as JSON text, as the metrics module writes cv_fold_r2; None
+    where one is null or past a double's range."""
+    values = [row["fold_r2"] for row in folds]
+    known = all(v is not None and math.isfinite(v) for v in values)
+    return json.dumps(values) if known else None
 
 
 def r2(sse, sst):
@@ -97,9 +109,13 @@ def r2(sse, sst):
 def collected(scored, names: tuple[str, ...]) -> dict[str, dict]:
     """One dict per trial, each value past a double's range made null, as the metrics module
     does (JSON has no infinity)."""
+    exact = {
+        "points": lambda row: row["points"],
+        "cv_fold_r2": lambda row: fold_r2_text(row["fold_r2"]),
+    }
     return {
         row["hyper_id"]: {
-            name: row[name] if name == "points" else finite(row[name]) for name in names
+            name: exact[name](row) if name in exact else finite(row[name]) for name in names
         }
         for row in scored.collect()
     }

@@ -33,7 +33,8 @@ CREATE EXTERNAL TABLE IF NOT EXISTS `scores_daily` (
   `points` BIGINT,
   `cv_r2` DOUBLE,
   `cv_r2_std` DOUBLE,
-  `cv_oof_r2` DOUBLE
+  `cv_oof_r2` DOUBLE,
+  `cv_fold_r2` STRING
 )
 PARTITIONED BY (`dt` STRING)
 STORED AS PARQUET

@@ -1,6 +1,7 @@
 -- What a model-based sampler learns from: the scored trials of one dataset, model and search
 -- space, from every machine. A trial counts when it failed or has its cv_r2 (one run without
--- cross-validation has none). The best trials by cv_r2 and the most recent ones, oldest first;
+-- cross-validation has none); a pruned trial counts with the cv_r2 of the folds it got
+-- (cv_fold_r2 says how many). The best trials by cv_r2 and the most recent ones, oldest first;
 -- `seen` is how many trials the whole history holds.
 WITH history AS (
   SELECT *
@@ -8,7 +9,7 @@ WITH history AS (
   WHERE dataset_sha256 = $dataset_sha256
     AND model = $model
     AND space_sha256 = $space_sha256
-    AND (status = 'failed' OR (status = 'ok' AND cv_r2 IS NOT NULL))
+    AND (status = 'failed' OR (status IN ('ok', 'pruned') AND cv_r2 IS NOT NULL))
 ),
 best AS (
   SELECT hyper_id FROM history WHERE status = 'ok' ORDER BY cv_r2 DESC, hyper_id LIMIT $best
@@ -19,6 +20,7 @@ recent AS (
 SELECT
   h.status,
   h.cv_r2,
+  h.cv_fold_r2,
   h.gamma,
   h.c,
   h.epsilon,
