@@ -137,7 +137,7 @@ def generate_dataset(path: Path, rows: int) -> int:
             f"CASE WHEN is_train THEN (hash(point_id, 'fold') % 5)::BIGINT END AS fold, "
             f"{names}, {target} + {noise} AS y_true FROM (SELECT point_id, {split} AS is_train, "
             f"{features} FROM (SELECT range AS point_id FROM range({rows})) AS ids) AS x) "
-            f"TO '{path}' (FORMAT parquet, ROW_GROUP_SIZE 1000000)"
+            f"TO '{path}' (FORMAT parquet, ROW_GROUP_SIZE 100000)"
         )
     finally:
         connection.close()

@@ -17,6 +17,7 @@ from sweeplake.errors import (
     LakeRefused,
     LakeUnreachable,
     QueryFailed,
+    SparkFailed,
 )
 from sweeplake.timeseries.cli import export_arguments, series_arguments, timeseries_arguments
 
@@ -368,7 +369,7 @@ def main(argv: list[str] | None = None) -> int:
     except BadInput as exc:
         print(f"sweeplake: error: {one_line(exc)}", file=sys.stderr)
         return 2
-    except (LakeUnreachable, BatchLost, QueryFailed) as exc:
+    except (LakeUnreachable, BatchLost, QueryFailed, SparkFailed) as exc:
         print(f"sweeplake: {one_line(exc)}", file=sys.stderr)
         return 1
     except LakeRefused as exc:

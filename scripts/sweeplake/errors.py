@@ -36,6 +36,11 @@ class BatchLost(Exception):
     """A full or failing disk kept the batch from both the spool and the lake: one line, exit 1."""
 
 
+class SparkFailed(Exception):
+    """A Spark job failed past its retries for a reason other than the input (memory, lost
+    executors): one line naming Spark's error, exit status 1; nothing of the batch is written."""
+
+
 class QueryFailed(Exception):
     """Athena refused or failed a statement (credentials, workgroup, SQL): one line, exit 1."""
 

@@ -27,7 +27,7 @@ from sweeplake.dataset import (
     check_features,
     encode_points,
 )
-from sweeplake.errors import BadInput, LakeUnreachable
+from sweeplake.errors import BadInput, LakeUnreachable, SparkFailed
 from sweeplake.lake import open_lake
 from sweeplake.parquet import is_parquet
 
@@ -189,8 +189,11 @@ def checked(
     }
     try:
         found = typed.agg(*(value.alias(key) for key, value in checks.items())).first()
-    except Exception as exc:  # a line FAILFAST refused: a value of the wrong type, bad JSON
-        raise BadInput(f"{where}: not readable ({first_line(exc)})") from None
+    except Exception as exc:
+        if "MALFORMED_RECORD" in str(exc) or "Malformed records" in str(exc):
+            # a line FAILFAST refused: a value of the wrong type, bad JSON
+            raise BadInput(f"{where}: not readable ({first_line(exc)})") from None
+        raise SparkFailed(f"{where}: Spark failed reading it ({spark_cause(exc)})") from None
     if found["points"] == 0:
         raise BadInput(f"{where}: holds no points")
     if found["names"] > 1:
@@ -225,6 +228,13 @@ def checked(
             raise BadInput(f"{where}: the training points need at least two folds")
     ordered = typed.select("point_id", "is_train", "fold", *features, LABEL)
     return FrameDataset(name, features, found["points"], found["train"], folds, ordered)
+
+
+def spark_cause(exc: Exception) -> str:
+    """The Java error at the root of a failed job (as java.lang.OutOfMemoryError: Java heap
+    space), else its first line."""
+    causes = [ln.strip() for ln in str(exc).splitlines() if ln.strip().startswith("java.")]
+    return (causes[-1] if causes else first_line(exc))[:200]
 
 
 def first_line(exc: Exception) -> str:
