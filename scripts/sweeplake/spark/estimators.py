@@ -73,7 +73,7 @@ def fit_frame_batch(
     `deadline` (time.monotonic()), write their facts and score them; the outcomes by hyper_id.
     LakeUnreachable when the facts could not all be written."""
     spark.sparkContext.setJobGroup(f"sweeplake-{batch_id}", f"sweeplake batch {batch_id}")
-    points = assembled(data).persist()
+    points = assembled(data).persist(spilled())
     try:
         fitted, failed = fit_trials(points, data, planned, cv, deadline)
         metrics = write_and_score(lake, batch_id, dt, points, fitted, cv) if fitted else {}
@@ -87,6 +87,15 @@ def fit_frame_batch(
         for f in fitted
     ]  # fmt: skip
     return sorted(outcomes, key=lambda o: o.hyper_id)
+
+
+def spilled():
+    """Where the points and predictions are kept between the jobs that read them: on the
+    executors' disks. The family exists for data larger than Spark's memory, and a cached block
+    held in the heap is what runs a small executor out of it while Parquet is being read."""
+    from pyspark import StorageLevel
+
+    return StorageLevel.DISK_ONLY
 
 
 def assembled(data: FrameDataset):
@@ -185,7 +194,7 @@ def write_and_score(
     spark = points.sparkSession
     cores = spark.sparkContext.defaultParallelism
     tables = {
-        name: frame.coalesce(cores).persist()
+        name: frame.coalesce(cores).persist(spilled())
         for name, frame in predictions(points, fitted, cv).items()
     }
     try:
