@@ -374,3 +374,12 @@ def test_a_spark_fitted_batch_writes_its_parts_into_an_s3_lake(
     audit = sweeplake("rank", "--audit", "--lake", uri, env=s3_settings)
     assert audit.returncode == 0, audit.stdout + audit.stderr
     assert "1 ranked trials" in audit.stdout
+
+
+def test_spark_starved_of_memory_or_its_jvm_is_a_fault_not_bad_input() -> None:
+    from sweeplake.spark.frames import spark_cause, starved
+
+    heap = Exception("An error occurred\nCaused by: java.lang.OutOfMemoryError: Java heap space")
+    assert starved(heap) and spark_cause(heap) == "java.lang.OutOfMemoryError: Java heap space"
+    assert starved(ConnectionRefusedError(111, "Connection refused"))  # the JVM is gone
+    assert not starved(Exception("[PATH_NOT_FOUND] Path does not exist: file:/nowhere"))

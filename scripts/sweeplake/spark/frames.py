@@ -86,7 +86,9 @@ def read_frame(spark, source: str | Path) -> FrameDataset:
             )
     except BadInput:
         raise
-    except Exception as exc:  # Spark's own error: the path, the format, the scheme
+    except Exception as exc:  # Spark's own error: the path, the format, the scheme; or a fault
+        if starved(exc):
+            raise SparkFailed(f"{where}: Spark failed reading it ({spark_cause(exc)})") from None
         raise BadInput(f"{where}: Spark cannot read it ({first_line(exc)})") from None
     features = tuple(c for c in columns if c not in RESERVED_KEYS)
     check_columns(where, columns, features, dict(frame.dtypes))
@@ -189,7 +191,7 @@ def checked(
     }
     try:
         found = typed.agg(*(value.alias(key) for key, value in checks.items())).first()
-    except Exception as exc:
+    except Exception as exc:  # py4j's error for the job: a line FAILFAST refused, or a fault
         if "MALFORMED_RECORD" in str(exc) or "Malformed records" in str(exc):
             # a line FAILFAST refused: a value of the wrong type, bad JSON
             raise BadInput(f"{where}: not readable ({first_line(exc)})") from None
@@ -230,10 +232,16 @@ def checked(
     return FrameDataset(name, features, found["points"], found["train"], folds, ordered)
 
 
+def starved(exc: Exception) -> bool:
+    """Whether Spark failed for want of memory or lost its JVM: a fault, never bad input."""
+    return isinstance(exc, ConnectionError) or "OutOfMemoryError" in str(exc)
+
+
 def spark_cause(exc: Exception) -> str:
     """The Java error at the root of a failed job (as java.lang.OutOfMemoryError: Java heap
     space), else its first line."""
-    causes = [ln.strip() for ln in str(exc).splitlines() if ln.strip().startswith("java.")]
+    lines = (ln.strip().removeprefix("Caused by: ") for ln in str(exc).splitlines())
+    causes = [ln for ln in lines if ln.startswith("java.")]
     return (causes[-1] if causes else first_line(exc))[:200]
 
 
