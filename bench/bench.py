@@ -353,6 +353,34 @@ def time_randomized_search(dataset: Dataset, space: tuple[Param, ...], trials: i
     return Result("RandomizedSearchCV n_jobs=-1 (persists nothing)", trials, seconds)
 
 
+def forked_at_once(work, shares: list[tuple], what: str) -> float:
+    """Seconds from the moment every forked process, one per share, is ready and told to go
+    until the last ends: `work(*share)` in each; exits naming `what` if one failed."""
+    import multiprocessing
+
+    fork = multiprocessing.get_context("fork")
+    go, ready = fork.Event(), fork.Semaphore(0)
+
+    def started(*share) -> None:
+        ready.release()
+        go.wait()
+        work(*share)
+
+    workers = [fork.Process(target=started, args=share) for share in shares]
+    for process in workers:
+        process.start()
+    for _ in workers:
+        ready.acquire()
+    begun = time.perf_counter()
+    go.set()
+    for process in workers:
+        process.join()
+    seconds = time.perf_counter() - begun
+    if any(p.exitcode for p in workers):
+        sys.exit(f"bench: {what} failed")
+    return seconds
+
+
 def optuna_objective(dataset: Dataset, space: tuple[Param, ...]):
     """Optuna's objective as its documentation writes one: suggest, cross_val_score, the mean."""
     import optuna
@@ -412,7 +440,6 @@ def time_optuna_journal(
     process per core, each running its share of the trials. The workers are forked with Optuna
     and scikit-learn loaded and wait for one start signal: the clock runs from that signal to
     the last worker's end."""
-    import multiprocessing
 
     import optuna
     from optuna.storages import JournalStorage
@@ -422,8 +449,6 @@ def time_optuna_journal(
     objective = optuna_objective(dataset, space)
     storage = JournalStorage(JournalFileBackend(str(journal)))
     name = optuna.create_study(storage=storage, direction="maximize").study_name
-    fork = multiprocessing.get_context("fork")
-    go, ready = fork.Event(), fork.Semaphore(0)
 
     def worker(index: int, share: int) -> None:
         study = optuna.load_study(
@@ -431,23 +456,10 @@ def time_optuna_journal(
             storage=JournalStorage(JournalFileBackend(str(journal))),
             sampler=optuna.samplers.RandomSampler(seed=seed * 1000 + index),
         )
-        ready.release()
-        go.wait()
         study.optimize(objective, n_trials=share)
 
     shares = [trials // cores + (i < trials % cores) for i in range(cores)]
-    workers = [fork.Process(target=worker, args=(i, n)) for i, n in enumerate(shares)]
-    for process in workers:
-        process.start()
-    for _ in workers:
-        ready.acquire()
-    started = time.perf_counter()
-    go.set()
-    for process in workers:
-        process.join()
-    seconds = time.perf_counter() - started
-    if any(p.exitcode for p in workers):
-        sys.exit("bench: an Optuna journal worker failed")
+    seconds = forked_at_once(worker, list(enumerate(shares)), "an Optuna journal worker")
     done = optuna.load_study(study_name=name, storage=storage).trials
     if len(done) != trials:
         sys.exit(f"bench: the Optuna journal holds {len(done)} trials, not {trials}")

@@ -13,7 +13,6 @@ is what the ratio charges it for.
 from __future__ import annotations
 
 import argparse
-import multiprocessing
 import os
 import sys
 import tempfile
@@ -37,13 +36,9 @@ def fits_alone(dataset: Dataset, trials: int, seed: int) -> float:
     inputs = prepare(dataset, {"svr"}, cv=True)
     sampled = load_space().sample(["svr"], trials, seed)
     cores = len(os.sched_getaffinity(0))
-    fork = multiprocessing.get_context("fork")
-    go, ready = fork.Event(), fork.Semaphore(0)
     svr = family("svr")
 
     def worker(share: list) -> None:
-        ready.release()
-        go.wait()
         for trial in share:
             # The family's own fit on the shared kernel, without its start's parameter checks.
             fitting = KernelFit(svr, inputs, trial)
@@ -52,18 +47,10 @@ def fits_alone(dataset: Dataset, trials: int, seed: int) -> float:
             for split in range(len(inputs.splits)):
                 fitting.fold(split)
 
-    workers = [fork.Process(target=worker, args=(sampled[i::cores],)) for i in range(cores)]
-    for process in workers:
-        process.start()
-    for _ in workers:
-        ready.acquire()
-    started = time.perf_counter()
-    go.set()
-    for process in workers:
-        process.join()
-    if any(p.exitcode for p in workers):
-        sys.exit("bench: a fits-alone worker failed")
-    return time.perf_counter() - started
+    from bench.bench import forked_at_once
+
+    shares = [(sampled[i::cores],) for i in range(cores)]
+    return forked_at_once(worker, shares, "a fits-alone worker")
 
 
 def side_by_side(
