@@ -307,44 +307,49 @@ def run_spark_fitted(
     from sweeplake.spark.estimators import fit_frame_batch
     from sweeplake.spark.frames import identify, read_frame
     from sweeplake.spark.runner import forward_settings, write
-    from sweeplake.spark.session import spark_session
+    from sweeplake.spark.session import spark_faults, spark_session
 
     named = sorted({t.model for t in given} if given is not None else models)
     spark = spark_session(spark_master, needed_by=f"--model {', '.join(named)}")
     context = spark.sparkContext  # the tasks write into the lake with this process's settings
     forward_settings(context.environment, context.master.startswith("local"))
-    data = read_frame(spark, dataset)
-    folds = len(data.folds)
-    if cv is None:
-        cv = folds
-    if cv not in (0, folds):
-        held = f"the {folds} folds of" if folds else "a fold column in"
-        raise BadInput(f"--cv must be 0 (off) or {held} the dataset {data.name}, got {cv}")
-    if sampler == "tpe" and cv == 0 and given is None:
-        raise BadInput("--sampler tpe optimises cv_r2: it needs the dataset's folds and --cv")
-    target = open_lake(lake)
-    target.check_writable()
-    data = identify(data, target.uri, held_sha256(target, data.key))
-    target.ship_waiting()
-    sampler, proposal = plan(sampler, given, search_space, models, trials, seed, lake, data.sha256)
-    batch_id, dt = batch_key or (new_id(), today())
-    pending = announce_plan(target, batch_id, data.sha256, search_space, proposal.trials, budget)
-    log_plan(batch_id, len(proposal.trials), data, sampler, proposal)
-    lineage = trial_lineage(search_space, sampler, proposal.history)
-    ids = derived_ids(batch_id) if batch_key else new_id
-    planned = [(ids(), trial) for trial in proposal.trials]
-    clock.lap("prepare")
-    deadline = time.monotonic() + budget
-    outcomes = fit_frame_batch(spark, target, batch_id, dt, data, planned, cv > 0, deadline)
-    clock.lap("fitting")
-    batch = encode_batch(batch_id, data, outcomes, lineage, {}, dt)
-    clock.lap("encode")
-    for prefix, body in batch.objects.items():  # hyper, the commit, first
-        write(target, batch_id, batch.key(prefix), body)
-    clock.lap("write")
-    withdraw(target, pending)
-    write_timings(target, clock.record(batch_id, dt, host_name(), outcomes))
-    cut_short = len(planned) if len(outcomes) < len(planned) else None
+    with spark_faults("batch NOT written"):
+        data = read_frame(spark, dataset)
+        folds = len(data.folds)
+        if cv is None:
+            cv = folds
+        if cv not in (0, folds):
+            held = f"the {folds} folds of" if folds else "a fold column in"
+            raise BadInput(f"--cv must be 0 (off) or {held} the dataset {data.name}, got {cv}")
+        if sampler == "tpe" and cv == 0 and given is None:
+            raise BadInput("--sampler tpe optimises cv_r2: it needs the dataset's folds and --cv")
+        target = open_lake(lake)
+        target.check_writable()
+        data = identify(data, target.uri, held_sha256(target, data.key))
+        target.ship_waiting()
+        sampler, proposal = plan(
+            sampler, given, search_space, models, trials, seed, lake, data.sha256
+        )
+        batch_id, dt = batch_key or (new_id(), today())
+        pending = announce_plan(
+            target, batch_id, data.sha256, search_space, proposal.trials, budget
+        )
+        log_plan(batch_id, len(proposal.trials), data, sampler, proposal)
+        lineage = trial_lineage(search_space, sampler, proposal.history)
+        ids = derived_ids(batch_id) if batch_key else new_id
+        planned = [(ids(), trial) for trial in proposal.trials]
+        clock.lap("prepare")
+        deadline = time.monotonic() + budget
+        outcomes = fit_frame_batch(spark, target, batch_id, dt, data, planned, cv > 0, deadline)
+        clock.lap("fitting")
+        batch = encode_batch(batch_id, data, outcomes, lineage, {}, dt)
+        clock.lap("encode")
+        for prefix, body in batch.objects.items():  # hyper, the commit, first
+            write(target, batch_id, batch.key(prefix), body)
+        clock.lap("write")
+        withdraw(target, pending)
+        write_timings(target, clock.record(batch_id, dt, host_name(), outcomes))
+        cut_short = len(planned) if len(outcomes) < len(planned) else None
     return summarised(batch_id, outcomes, started, target.uri, budget, cut_short)
 
 

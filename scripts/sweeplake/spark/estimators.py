@@ -7,30 +7,38 @@ The trials are fitted one after another; a trial's fits (on every training point
 one per fold on the other folds' training points) are Spark jobs submitted at once from driver
 threads, each spread over every core Spark has. Then one Spark job per table (facts, and with
 CV out-of-fold facts) predicts with every fitted model and writes the predictions: each task
-converts its partition's rows to Arrow and puts one Parquet part into the lake under a key
-fixed by the batch and the partition (lake/parts.py), so a retried task overwrites its own
-part. The driver lists the parts once the jobs have ended and commits only when they are
-exactly those written.
+streams its partition's rows, as Arrow, into one Parquet part that it puts into the lake under
+a key fixed by the batch and the partition (lake/parts.py), so a retried task overwrites its
+own part. The driver lists the parts once the jobs have ended and commits only when they are
+exactly those written. The scores are Spark aggregations over the same predictions, computed
+again rather than cached.
+
+Nothing is cached by this module: the points are read from the dataset by each job that needs
+them (an estimator caches its own input while it fits), and the predictions are computed twice
+(to write, to score). A cached DataFrame, even on disk, is read back into the heap a columnar
+batch at a time; at 10 million points and a 512 MiB executor that is what ran out of memory.
 """
 
 from __future__ import annotations
 
-import io
+import hashlib
 import logging
+import tempfile
 import time
 import traceback
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial, reduce
+from pathlib import Path
 
-from sweeplake.errors import LakeUnreachable
+from sweeplake.errors import LakeUnreachable, SparkFailed
 from sweeplake.fitting.fit import Outcome, utc_now
 from sweeplake.lake import Lake, open_lake
 from sweeplake.lake.parts import PARQUET_PREFIXES, parquet_part_key
 from sweeplake.models.registry import family
 from sweeplake.samplers.space import Trial
-from sweeplake.spark.frames import FEATURES, LABEL, FrameDataset, first_line
+from sweeplake.spark.frames import FEATURES, LABEL, FrameDataset, first_line, spark_cause, starved
 from sweeplake.spark.runner import check_parts
 from sweeplake.spark.scores import fact_scores, oof_scores
 
@@ -38,6 +46,8 @@ log = logging.getLogger("sweeplake.spark")
 PREDICTION = "y_pred"
 # How many of a trial's fits (the full fit, each fold's) are Spark jobs at the same time.
 CONCURRENT_JOBS = 4
+# Rows per row group of a Parquet part: what a writing task holds in memory at most.
+ROW_GROUP = 500_000
 # The columns of the Parquet facts, as sql/create_predict_parquet.sql and
 # sql/create_oof_parquet.sql declare them.
 FACT_COLUMNS = {
@@ -73,12 +83,9 @@ def fit_frame_batch(
     `deadline` (time.monotonic()), write their facts and score them; the outcomes by hyper_id.
     LakeUnreachable when the facts could not all be written."""
     spark.sparkContext.setJobGroup(f"sweeplake-{batch_id}", f"sweeplake batch {batch_id}")
-    points = assembled(data).persist(spilled())
-    try:
-        fitted, failed = fit_trials(points, data, planned, cv, deadline)
-        metrics = write_and_score(lake, batch_id, dt, points, fitted, cv) if fitted else {}
-    finally:
-        points.unpersist()
+    points = assembled(data)
+    fitted, failed = fit_trials(points, data, planned, cv, deadline)
+    metrics = write_and_score(lake, batch_id, dt, points, fitted, cv) if fitted else {}
     outcomes = failed + [
         Outcome(
             f.hyper_id, f.trial, f.created_at, f.fit_ms, None, None, None, metrics[f.hyper_id],
@@ -87,15 +94,6 @@ def fit_frame_batch(
         for f in fitted
     ]  # fmt: skip
     return sorted(outcomes, key=lambda o: o.hyper_id)
-
-
-def spilled():
-    """Where the points and predictions are kept between the jobs that read them: on the
-    executors' disks. The family exists for data larger than Spark's memory, and a cached block
-    held in the heap is what runs a small executor out of it while Parquet is being read."""
-    from pyspark import StorageLevel
-
-    return StorageLevel.DISK_ONLY
 
 
 def assembled(data: FrameDataset):
@@ -133,6 +131,10 @@ def fit_trials(
             models = dict(zip(folds, (m for m, _ in by_fold), strict=True))
             fitted.append(Fitted(hyper_id, trial, created_at, fit_ms, cv_ms, model, models))
         except Exception as exc:  # a trial's failure is data, recorded with the batch
+            if starved(exc):  # ... but Spark's own is not the trial's: no fake failed trial
+                raise SparkFailed(
+                    f"batch NOT written: Spark failed fitting a trial ({spark_cause(exc)})"
+                ) from None
             error = "".join(traceback.format_exception_only(exc)).strip()
             failed.append(Outcome(hyper_id, trial, created_at, None, None, None, short(error)))
         spent = time.perf_counter() - started
@@ -189,33 +191,36 @@ def write_and_score(
     lake: Lake, batch_id: str, dt: str, points, fitted: list[Fitted], cv: bool
 ) -> dict[str, dict]:
     """Write the fitted trials' facts as Parquet parts, check them in the lake, score them."""
+    spark = points.sparkSession
+    tables = predictions(points, fitted, cv)
     # As many parts as Spark has cores: a union of every trial's (and fold's) predictions has
     # a partition per trial and partition of the points, and each part is an object to open.
-    spark = points.sparkSession
+    # Merging partitions costs no memory: a task streams its rows into its part.
     cores = spark.sparkContext.defaultParallelism
-    tables = {
-        name: frame.coalesce(cores).persist(spilled())
-        for name, frame in predictions(points, fitted, cv).items()
-    }
+    merged = [(name, frame.coalesce(cores)) for name, frame in tables.items()]
     try:
-        try:
-            writes = partial(write_parts, lake.uri, dt, batch_id)
-            parts = at_once(spark, writes, list(tables.items()))
-        except Exception as exc:  # py4j's error: the job failed past Spark's retries
-            raise LakeUnreachable(
-                f"batch {batch_id} was NOT written: its Spark job failed ({first_line(exc)})"
-            ) from None
-        written = set().union(*parts)
-        check_parts(lake, batch_id, dt, written, tuple(PARQUET_PREFIXES[t] for t in tables))
-        scorers = {"fact": fact_scores, "oof": oof_scores}
+        parts = at_once(spark, partial(write_parts, lake.uri, dt, batch_id), merged)
+    except Exception as exc:  # py4j's error: the job failed past Spark's retries
+        raise failure(exc, f"batch {batch_id} was NOT written: its Spark job failed") from None
+    written = set().union(*parts)
+    check_parts(lake, batch_id, dt, written, tuple(PARQUET_PREFIXES[t] for t in tables))
+    scorers = {"fact": fact_scores, "oof": oof_scores}
+    try:
         metrics, *cv_metrics = at_once(spark, lambda t: scorers[t[0]](t[1]), list(tables.items()))
-        for scores in cv_metrics:
-            for hyper_id, found in scores.items():
-                metrics[hyper_id].update(found)
-    finally:
-        for frame in tables.values():
-            frame.unpersist()
+    except Exception as exc:
+        raise failure(exc, f"batch {batch_id} was NOT written: scoring it failed") from None
+    for scores in cv_metrics:
+        for hyper_id, found in scores.items():
+            metrics[hyper_id].update(found)
     return metrics
+
+
+def failure(exc: Exception, what: str) -> Exception:
+    """A failed Spark job as the error it is: Spark's own (memory, a lost JVM), exit 1, or the
+    lake's (a task could not put its part), exit 1 and the spool's rules."""
+    if starved(exc):
+        return SparkFailed(f"{what} ({spark_cause(exc)})")
+    return LakeUnreachable(f"{what} ({first_line(exc)})")
 
 
 def write_parts(lake: str, dt: str, batch_id: str, table: tuple[str, object]) -> set[str]:
@@ -238,15 +243,44 @@ class PartWriter:
 
     def __call__(self, batches):
         import pyarrow as pa
-        import pyarrow.parquet as pq
         from pyspark import TaskContext
 
-        batches = [batch for batch in batches if batch.num_rows]
-        if not batches:
-            return  # an empty partition writes nothing, and says so by yielding nothing
-        rows = pa.Table.from_batches(batches)
         key = parquet_part_key(self.table, self.dt, self.batch_id, TaskContext.get().partitionId())
-        body = io.BytesIO()
-        pq.write_table(rows, body, compression="snappy")
-        open_lake(self.lake).put(key, body.getvalue())
+        with tempfile.TemporaryDirectory(prefix="sweeplake-part-") as folder:
+            path = Path(folder) / "part.parquet"
+            rows = write_streamed(batches, path)
+            if not rows:
+                return  # an empty partition writes nothing, and says so by yielding nothing
+            digest = hashlib.sha256()
+            with open(path, "rb") as written:
+                for block in iter(lambda: written.read(1 << 20), b""):
+                    digest.update(block)
+            open_lake(self.lake).put_file(key, path, digest.hexdigest())
         yield pa.RecordBatch.from_pydict({"key": [key]})
+
+
+def write_streamed(batches, path: Path) -> int:
+    """Arrow record batches into one Parquet file at `path`, a row group per ROW_GROUP rows,
+    holding at most one row group in memory; how many rows were written (0: no file)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    writer, held, count, total = None, [], 0, 0
+    try:
+        for batch in batches:
+            if not batch.num_rows:
+                continue
+            held.append(batch)
+            count += batch.num_rows
+            if count >= ROW_GROUP:
+                writer = writer or pq.ParquetWriter(path, batch.schema, compression="snappy")
+                writer.write_table(pa.Table.from_batches(held))
+                total, held, count = total + count, [], 0
+        if held:
+            writer = writer or pq.ParquetWriter(path, held[0].schema, compression="snappy")
+            writer.write_table(pa.Table.from_batches(held))
+            total += count
+    finally:
+        if writer is not None:
+            writer.close()
+    return total

@@ -234,7 +234,9 @@ def checked(
 
 def starved(exc: Exception) -> bool:
     """Whether Spark failed for want of memory or lost its JVM: a fault, never bad input."""
-    return isinstance(exc, ConnectionError) or "OutOfMemoryError" in str(exc)
+    # py4j's Py4JNetworkError: the driver lost its connection to the JVM.
+    lost = any(kind.__name__ == "Py4JNetworkError" for kind in type(exc).__mro__)
+    return lost or isinstance(exc, ConnectionError) or "OutOfMemoryError" in str(exc)
 
 
 def spark_cause(exc: Exception) -> str:

@@ -9,8 +9,10 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from contextlib import contextmanager
 
-from sweeplake.errors import BadInput
+from sweeplake import errors
+from sweeplake.errors import BadInput, SparkFailed
 
 DEFAULT_MASTER = "local[*]"
 APP_NAME = "sweeplake"
@@ -54,3 +56,17 @@ def spark_session(master: str | None = None, needed_by: str = "--runner spark"):
         raise BadInput(f"cannot start Spark on {master or DEFAULT_MASTER}: {first[:200]}") from None
     session.sparkContext.setLogLevel("WARN")
     return session
+
+
+@contextmanager
+def spark_faults(what: str):
+    """Spark's own failures in the block (out of memory, a JVM that died under the driver, as
+    py4j's broken connection) as one line and exit status 1, never a traceback."""
+    from sweeplake.spark.frames import spark_cause, starved
+
+    try:
+        yield
+    except Exception as exc:
+        if type(exc).__module__ == errors.__name__ or not starved(exc):
+            raise  # sweeplake's own errors say what they are already
+        raise SparkFailed(f"{what}: Spark failed ({spark_cause(exc)})") from None
