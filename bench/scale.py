@@ -9,10 +9,15 @@ to exit, its peak RSS read from the kernel (wait4).
 
 from __future__ import annotations
 
+import gzip
+import hashlib
+import io
+import json
 import os
 import re
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -33,6 +38,8 @@ REPO = Path(__file__).resolve().parent.parent
 BATCH = 40  # trials a cron start writes by default
 BATCHES_A_DAY = 1440  # one start a minute
 FIRST_DAY = date(2026, 1, 1)
+# A search space's sha256 per model, as a default batch records it.
+SPACES = {m: hashlib.sha256(m.encode()).hexdigest() for m in ("svr", "random_forest")}
 PLAIN_SCRIPT = (
     "import sys\n"
     "from sweeplake.engines.duckdb import DuckDBEngine\n"
@@ -92,12 +99,19 @@ def synthesise(root: Path, dataset: Dataset, trials: int, facts: bool, seed: int
 
 
 def drawn_metrics(rng, points: int) -> dict:
+    """Metrics at random, with the cross-validated ones a default (5-fold CV) batch records."""
     test_r2, train_r2 = rng.uniform(-0.5, 0.56), rng.uniform(0.0, 1.0)
+    folds = [float(r) for r in test_r2 + rng.normal(0, 0.05, 5)]
     return {
+        "cv_r2": float(np.mean(folds)),
+        "cv_r2_std": float(np.std(folds)),
+        "cv_oof_r2": float(test_r2 + rng.normal(0, 0.01)),
+        "cv_fold_r2": json.dumps(folds),
         "test_r2": test_r2,
         "train_r2": train_r2,
         "test_rmse": 74.0 * (1 - test_r2) ** 0.5,
         "test_mae": 60.0 * (1 - test_r2) ** 0.5,
+        "test_mape": float(rng.uniform(30, 60)),
         "points": points,
     }
 
@@ -124,11 +138,14 @@ def trial(rng, dataset: Dataset, sha256: str, batch_id: str, svr: bool) -> dict:
         "dataset": dataset.name,
         "dataset_sha256": sha256,
         "sampler": "random",
+        "space_sha256": SPACES["svr" if svr else "random_forest"],
+        "history": 0,
         "seed": int(rng.integers(0, 2**32)),
         "batch_id": batch_id,
         "created_at": f"2026-01-01T00:00:{rng.uniform(0, 59):09.6f}Z",
         "fit_ms": None if failed else float(rng.uniform(5, 500)),
         "predict_ms": None if failed else float(rng.uniform(0.1, 5)),
+        "cv_ms": None if failed else float(rng.uniform(5, 2500)),
         "host": "bench",
         "version": "0.1.0",
     }
@@ -190,38 +207,114 @@ def scale_rows(work: Path, dataset: Dataset, sizes: list[int], facts_up_to: int)
 
 
 def athena_bytes(lake: Path, batch: Path, dataset: Dataset) -> dict[str, float]:
-    """Bytes Athena reads over one month of the default schedule, for the leaderboard query and
-    for the full query over the facts, from one real batch's objects and one synthetic day's
-    Parquet object as `compact` writes it."""
+    """Bytes Athena reads over one month of the default schedule (43,200 batches of BATCH
+    trials), for the leaderboard query and for the full query over the facts.
+
+    The full query (sql/rank_runs.sql) reads JSON objects whole: every fact, out-of-fold and
+    hyper object, each counted per trial from one real batch and scaled to BATCH trials (a batch
+    cut short by its budget would otherwise shrink the month). The leaderboard
+    (sql/rank_scores.sql) reads all_scores once per scan in the statement: of the compacted
+    days' Parquet, only the column chunks that scan reads (Athena, like DuckDB, reads a Parquet
+    file's columns, not the whole file), as DuckDB's own plan of the statement lists them; of the
+    days not compacted yet, every per-batch JSON scores object whole."""
     from sweeplake.scores.compact import CLOSED_AFTER_DAYS, daily_parquet
 
     key = batch.relative_to(lake / "hyper")
-    fact, hyper, scores = (
-        (lake / part / key).stat().st_size for part in ("fact", "hyper", "scores")
-    )
+    trials = len(gzip.decompress((lake / "hyper" / key).read_bytes()).splitlines())
+    per_trial = {
+        part: (lake / part / key).stat().st_size / trials if (lake / part / key).exists() else 0
+        for part in ("fact", "oof", "hyper")
+    }
     first_day = sorted(lake.glob("scores/dt=*"))[0]
-    day_keys = sorted(str(p.relative_to(lake)) for p in first_day.glob("*.json.gz"))
-    assert len(day_keys) == BATCHES_A_DAY, len(day_keys)
-    parquet_day = len(daily_parquet(LocalLake(lake), day_keys))
+    day_objects = sorted(first_day.glob("*.json.gz"))
+    assert len(day_objects) == BATCHES_A_DAY, len(day_objects)
+    scores_object = sum(p.stat().st_size for p in day_objects) / BATCHES_A_DAY
+    day_keys = [str(p.relative_to(lake)) for p in day_objects]
+    parquet_day = daily_parquet(LocalLake(lake), day_keys)
     data = len(dataset.canonical)
+    scans = parquet_scans(parquet_day, read_sql("rank_scores.sql"))
+    # The plan scans all_scores as often as the statement names it: no scan was planned away.
+    assert len(scans) == table_reads(read_sql("rank_scores.sql"))["all_scores"], scans
+    chunks = column_bytes(parquet_day)
     # Just before the daily compact, the days not yet compacted are today, yesterday and the
-    # day before: count all three whole.
+    # day before: all three are per-batch JSON.
     recent = CLOSED_AFTER_DAYS + 1
     days = 30
-    reads = table_reads(read_sql("rank_scores.sql"))
-    scores_month = (days - recent) * parquet_day + recent * BATCHES_A_DAY * scores
-    leaderboard = reads["all_scores"] * scores_month + reads["data"] * data
-    full = days * BATCHES_A_DAY * (fact + hyper) + data
+    json_days = recent * BATCHES_A_DAY * scores_object
+    scores_reads = [(days - recent) * sum(chunks[c] for c in columns) for columns in scans]
+    data_reads = table_reads(read_sql("rank_scores.sql"))["data"]
+    leaderboard = sum(scores_reads) + len(scans) * json_days + data_reads * data
+    full = days * BATCHES_A_DAY * BATCH * sum(per_trial.values()) + data
     return {
-        "fact": fact,
-        "hyper": hyper,
-        "scores": scores,
-        "parquet_day": parquet_day,
+        **{part: BATCH * size for part, size in per_trial.items()},
+        "scores_object": scores_object,
+        "parquet_day": len(parquet_day),
+        "scan_columns": [len(columns) for columns in scans],
+        "scan_bytes_day": [sum(chunks[c] for c in columns) for columns in scans],
         "leaderboard": leaderboard,
         "full": full,
-        "json_only": reads["all_scores"] * days * BATCHES_A_DAY * scores + reads["data"] * data,
-        "all_scores_reads": reads["all_scores"],
+        "json_only": len(scans) * days * BATCHES_A_DAY * scores_object + data_reads * data,
+        "all_scores_reads": len(scans),
     }
+
+
+def column_bytes(parquet: bytes) -> dict[str, int]:
+    """Each column's compressed bytes in the Parquet body, over every row group."""
+    import pyarrow.parquet as pq
+
+    meta = pq.ParquetFile(io.BytesIO(parquet)).metadata
+    sizes: dict[str, int] = {}
+    for g in range(meta.num_row_groups):
+        group = meta.row_group(g)
+        for c in range(group.num_columns):
+            chunk = group.column(c)
+            sizes[chunk.path_in_schema] = sizes.get(chunk.path_in_schema, 0) + (
+                chunk.total_compressed_size
+            )
+    return sizes
+
+
+def parquet_scans(parquet: bytes, sql: str) -> list[set[str]]:
+    """The columns each scan of all_scores in the statement reads, all_scores being one day's
+    Parquet: the projections and filter columns of each READ_PARQUET in DuckDB's plan."""
+    import duckdb
+
+    with tempfile.TemporaryDirectory(prefix="bench-athena-") as folder:
+        path = Path(folder) / "day.parquet"
+        path.write_bytes(parquet)
+        connection = duckdb.connect()
+        names = [f'"{n}"' for n in pq_names(parquet)]
+        connection.execute(
+            f"CREATE VIEW all_scores AS SELECT {', '.join(names)} FROM read_parquet('{path}')"
+        )
+        # The datasets the day holds: a name the Parquet statistics rule out plans no scan.
+        connection.execute("CREATE TABLE data AS SELECT DISTINCT dataset FROM all_scores")
+        (_, plan), *_ = connection.execute("EXPLAIN (FORMAT JSON) " + sql).fetchall()
+        connection.close()
+    columns = set(pq_names(parquet))
+    scans: list[set[str]] = []
+
+    def walk(node: dict) -> None:
+        if node.get("name") == "READ_PARQUET":
+            info = node.get("extra_info", {})
+            listed = info.get("Projections", [])
+            listed = [listed] if isinstance(listed, str) else listed
+            filters = str(info.get("Filters", ""))
+            read = {c for c in listed if c in columns}
+            read |= {c for c in columns if re.search(rf"\b{c}\b", filters)}
+            scans.append(read)
+        for child in node.get("children", []):
+            walk(child)
+
+    for node in json.loads(plan):
+        walk(node)
+    return scans
+
+
+def pq_names(parquet: bytes) -> list[str]:
+    import pyarrow.parquet as pq
+
+    return pq.ParquetFile(io.BytesIO(parquet)).schema_arrow.names
 
 
 def table_reads(sql: str) -> dict[str, int]:

@@ -100,3 +100,41 @@ def test_the_paired_verdict_agrees_with_scipys_bootstrap() -> None:
     assert verdict.median == np.median(ours - theirs)
     assert abs(verdict.low - oracle.low) < 2e-5 and abs(verdict.high - oracle.high) < 2e-5
     assert verdict.low < verdict.median < verdict.high and verdict.seeds == 30
+
+
+def test_the_athena_count_reads_the_columns_each_scan_of_the_leaderboard_names(
+    tmp_path: Path,
+) -> None:
+    """The bench counts, of a Parquet day, the column chunks each scan reads: each scan's
+    columns as the statement names them, each column's bytes as pyarrow's metadata gives."""
+    code = """
+import io, json, sys
+import pyarrow as pa, pyarrow.parquet as pq
+from bench.scale import column_bytes, parquet_scans
+rows = {"dataset": ["d"] * 3, "hyper_id": ["a", "b", "c"], "status": ["ok", "ok", "failed"],
+        "model": ["svr"] * 3, "test_r2": [0.1, 0.2, 0.3], "cv_r2": [0.1, None, 0.3],
+        "points": [3] * 3, "noise": [1.5, 2.5, 3.5]}
+body = io.BytesIO()
+pq.write_table(pa.table(rows), body)
+sql = "SELECT s.hyper_id, s.test_r2 FROM all_scores AS s JOIN data AS d ON d.dataset = s.dataset"
+sql += " WHERE s.status = 'ok'"
+scans = parquet_scans(body.getvalue(), sql)
+sizes = column_bytes(body.getvalue())
+meta = pq.ParquetFile(io.BytesIO(body.getvalue())).metadata.row_group(0)
+oracle = {meta.column(i).path_in_schema: meta.column(i).total_compressed_size
+          for i in range(meta.num_columns)}
+print(json.dumps([sorted(s) for s in scans]), sizes == oracle)
+two = '''WITH r AS (SELECT s.hyper_id, RANK() OVER (ORDER BY s.test_r2) AS rk
+  FROM all_scores AS s JOIN data AS d ON d.dataset = s.dataset WHERE s.status = 'ok')
+SELECT s.hyper_id, s.noise, r.rk FROM r JOIN all_scores AS s ON s.hyper_id = r.hyper_id'''
+print(json.dumps(sorted(sorted(s) for s in parquet_scans(body.getvalue(), two))))
+"""
+    done = python(code)
+    assert done.returncode == 0, done.stderr
+    first, same, second = done.stdout.splitlines()[0].rsplit(" ", 1) + done.stdout.splitlines()[1:]
+    assert json.loads(first) == [["dataset", "hyper_id", "status", "test_r2"]]
+    assert same == "True"
+    assert json.loads(second) == [
+        ["dataset", "hyper_id", "status", "test_r2"],
+        ["hyper_id", "noise"],
+    ]
