@@ -111,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=4, help="searches at once, search bench")
     parser.add_argument("--spark-trials", type=int, default=2000, help="SVR trials per runner")
     parser.add_argument("--forest-rows", type=int, default=10_000_000, help="Spark forest points")
-    parser.add_argument("--forest-trials", type=int, default=2, help="Spark-fitted forests")
+    parser.add_argument("--spark-forests", type=int, default=2, help="Spark-fitted forests")
     args = parser.parse_args(argv)
     sizes = [int(n) for n in args.scale.split(",")]
     if min(args.seeds, args.forest_seeds) < 2:
@@ -157,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
         on_spark, spark_measured = spark.spark_section(work / "spark", args.spark_trials, args.seed)
         (work / "forests").mkdir()
         forests, forest_measured = spark.forest_section(
-            work / "forests", args.forest_rows, args.forest_trials
+            work / "forests", args.forest_rows, args.spark_forests
         )
         cold_text, cold_start = lambda_start.measure(work / "lambda", starts=3)
     print()

@@ -14,6 +14,7 @@ The fits themselves depend on the models drawn and the machine, not on the runne
 
 from __future__ import annotations
 
+import argparse
 import gzip
 import json
 import statistics
@@ -162,9 +163,12 @@ def measure(work: Path, starts: int) -> tuple[str, float]:
         aws.stop()
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--starts", type=int, default=3, help="cold starts, median counts")
+    args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="sweeplake-bench-lambda-") as scratch:
-        text, beside = measure(Path(scratch), starts=3)
+        text, beside = measure(Path(scratch), starts=args.starts)
     ok = beside <= TARGET_SECONDS
     print(text)
     print(f"Lambda cold start beside the fits: {beside:.2f} s <= {TARGET_SECONDS:.0f} s:", end="")

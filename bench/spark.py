@@ -184,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--spark-trials", type=int, default=2000, help="SVR trials per runner")
     parser.add_argument("--forest-rows", type=int, default=10_000_000, help="generated points")
-    parser.add_argument("--forest-trials", type=int, default=2, help="Spark-fitted forests")
+    parser.add_argument("--spark-forests", type=int, default=2, help="Spark-fitted forests")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
         "--only-forests", action="store_true", help="the forest sweep alone, not the runners"
@@ -201,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
             targets = TARGETS
             print(text)
         (work / "forests").mkdir()
-        text, forests = forest_section(work / "forests", args.forest_rows, args.forest_trials)
+        text, forests = forest_section(work / "forests", args.forest_rows, args.spark_forests)
         print(text)
     table, passed = targets_table(measured + forests, targets + FOREST_TARGETS)
     print(table)

@@ -138,3 +138,17 @@ print(json.dumps(sorted(sorted(s) for s in parquet_scans(body.getvalue(), two)))
         ["dataset", "hyper_id", "status", "test_r2"],
         ["hyper_id", "noise"],
     ]
+
+
+def test_every_bench_entry_point_parses_its_flags() -> None:
+    """`make bench` and each section run alone start at all: their flags parse (two options
+    with one name fail only when the parser is built)."""
+    modules = sorted(p.stem for p in (REPO / "bench").glob("*.py") if "def main(" in p.read_text())
+    assert "bench" in modules and "spark" in modules
+    for module in modules:
+        done = subprocess.run(
+            [sys.executable, "-m", f"bench.{module}", "--help"],
+            cwd=REPO, capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+        assert done.returncode == 0, f"bench.{module}: {done.stderr[-400:]}"
+        assert "usage:" in done.stdout
