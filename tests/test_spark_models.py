@@ -10,6 +10,8 @@ import os
 import re
 import shutil
 import signal
+import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 
@@ -23,7 +25,7 @@ from sweeplake.errors import BadInput
 from sweeplake.models.registry import families
 from sweeplake.paths import DEFAULT_DATASET
 from sweeplake.run import run
-from tests.conftest import sweeplake
+from tests.conftest import CACHE, REPO, sweeplake
 from tests.lakeread import object_records, records
 from tests.sparkworkers import in_thread, python_workers, wait_for
 
@@ -383,3 +385,60 @@ def test_spark_starved_of_memory_or_its_jvm_is_a_fault_not_bad_input() -> None:
     assert starved(heap) and spark_cause(heap) == "java.lang.OutOfMemoryError: Java heap space"
     assert starved(ConnectionRefusedError(111, "Connection refused"))  # the JVM is gone
     assert not starved(Exception("[PATH_NOT_FOUND] Path does not exist: file:/nowhere"))
+
+
+def test_a_jvm_killed_mid_batch_is_one_line_and_exit_1_with_nothing_written(
+    tmp_path: Path,
+) -> None:
+    """kill -9 of Spark's JVM under a running batch (a real fault): one line, exit 1, no trial
+    recorded as failed, nothing of the batch in the lake."""
+    lake = tmp_path / "lake"
+    bigger = {**TRIALS[1], "num_trees": 40, "max_depth": 8}  # six fits with CV: seconds of work
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SWEEPLAKE_", "AWS_"))}
+    command = [sys.executable, "-m", "sweeplake", "run", "--lake", str(lake), "--params"]
+    command += [str(params_file(tmp_path, [bigger])), "--spark-master", "local[1]"]
+    child = subprocess.Popen(
+        command, cwd=REPO, env={**env, "SWEEPLAKE_CACHE": str(CACHE)},
+        stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
+    )  # fmt: skip
+    seen = []
+    for line in child.stderr:  # the batch's plan is logged just before its fits start
+        seen.append(line)
+        if "trials on diabetes" in line:
+            break
+    (jvm,) = [pid for pid in descendants(child.pid) if b"java" in process_name(pid)]
+    os.kill(jvm, signal.SIGKILL)
+    rest = child.stderr.read()
+    assert child.wait(timeout=300) == 1, "".join(seen) + rest
+    said = [line for line in rest.splitlines() if line.startswith("sweeplake:")]
+    assert len(said) == 1 and "Spark failed (its JVM is gone" in said[0], rest
+    assert rest.splitlines()[-1] == said[0], rest
+    # No traceback of sweeplake's, nor py4j's (pyspark's accumulator server may still print
+    # the end of its connection, from a thread of its own).
+    assert "/sweeplake/" not in rest and "/py4j/" not in rest, rest
+    assert not list(lake.glob("hyper/*/*")) and not list(lake.glob("scores/*/*")), rest
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process below pid, from /proc."""
+    parents = {}
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                stat = Path(entry.path, "stat").read_text()
+            except OSError:
+                continue  # gone since the listing
+            parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+    found, frontier = [], [pid]
+    while frontier:
+        below = [child for child, parent in parents.items() if parent in frontier]
+        found += below
+        frontier = below
+    return found
+
+
+def process_name(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0]
+    except OSError:
+        return b""

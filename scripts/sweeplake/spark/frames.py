@@ -234,14 +234,21 @@ def checked(
 
 def starved(exc: Exception) -> bool:
     """Whether Spark failed for want of memory or lost its JVM: a fault, never bad input."""
-    # py4j's Py4JNetworkError: the driver lost its connection to the JVM.
+    return jvm_lost(exc) or "OutOfMemoryError" in str(exc)
+
+
+def jvm_lost(exc: Exception) -> bool:
+    """Whether the driver lost its connection to the JVM (py4j's Py4JNetworkError, a refused
+    connection): the JVM died under it."""
     lost = any(kind.__name__ == "Py4JNetworkError" for kind in type(exc).__mro__)
-    return lost or isinstance(exc, ConnectionError) or "OutOfMemoryError" in str(exc)
+    return lost or isinstance(exc, ConnectionError)
 
 
 def spark_cause(exc: Exception) -> str:
     """The Java error at the root of a failed job (as java.lang.OutOfMemoryError: Java heap
     space), else its first line."""
+    if jvm_lost(exc):
+        return f"its JVM is gone: {first_line(exc)}"[:200]
     lines = (ln.strip().removeprefix("Caused by: ") for ln in str(exc).splitlines())
     causes = [ln for ln in lines if ln.startswith("java.")]
     return (causes[-1] if causes else first_line(exc))[:200]

@@ -29,8 +29,11 @@ def spark_session(master: str | None = None, needed_by: str = "--runner spark"):
         raise BadInput(
             f"{needed_by} needs pyspark: pip install 'sweeplake[spark]' (and a JDK 17)"
         ) from None
-    # py4j logs each connection of each driver thread at INFO: noise in a cron log.
+    # py4j logs each connection of each driver thread at INFO: noise in a cron log. Some of
+    # its INFO records go to the root logger (with a traceback, when the JVM died): dropped.
     logging.getLogger("py4j").setLevel(logging.WARNING)
+    if not any(isinstance(f, Py4JChatter) for f in logging.getLogger().filters):
+        logging.getLogger().addFilter(Py4JChatter())
     running = SparkContext._active_spark_context  # any thread's, as spark-submit leaves it
     if running is not None:
         if master is not None and master != running.master:
@@ -56,6 +59,13 @@ def spark_session(master: str | None = None, needed_by: str = "--runner spark"):
         raise BadInput(f"cannot start Spark on {master or DEFAULT_MASTER}: {first[:200]}") from None
     session.sparkContext.setLogLevel("WARN")
     return session
+
+
+class Py4JChatter(logging.Filter):
+    """py4j's records below WARNING, whichever logger they were sent to."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.WARNING or f"{os.sep}py4j{os.sep}" not in record.pathname
 
 
 @contextmanager
