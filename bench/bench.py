@@ -24,7 +24,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import concurrent, lambda_start, spark, timeseries
+from bench import concurrent, lambda_start, prune, spark, timeseries
 from bench import limit as fits_limit
 from bench import search as quality
 from bench.api import CLIENTS, served_loads, table_rows
@@ -109,6 +109,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--forest-trees", type=int, default=30, help="most trees, search bench")
     parser.add_argument("--copies", type=int, default=2500, help="of a 40-trial batch: history")
     parser.add_argument("--jobs", type=int, default=4, help="searches at once, search bench")
+    parser.add_argument("--prune-seeds", type=int, default=20, help="paired pruning seeds")
+    parser.add_argument("--prune-trials", type=int, default=100, help="SVR trials, pruning")
+    parser.add_argument("--prune-forests", type=int, default=60, help="forest trials, pruning")
     parser.add_argument("--spark-trials", type=int, default=2000, help="SVR trials per runner")
     parser.add_argument("--forest-rows", type=int, default=10_000_000, help="Spark forest points")
     parser.add_argument("--spark-forests", type=int, default=2, help="Spark-fitted forests")
@@ -153,6 +156,16 @@ def main(argv: list[str] | None = None) -> int:
         served, loads = served_loads(work, args.requests, args.requests // 10)
         report_cold, report_warm = time_report(work, dataset, args.report_trials)
         searches = search_quality(dataset, work, args)
+        pruning = [
+            prune.section("svr", args.prune_seeds, args.prune_trials, work),
+            prune.section(
+                "random_forest",
+                args.prune_seeds,
+                args.prune_forests,
+                work,
+                prune.forest_space(work, args.forest_trees),
+            ),
+        ]
         history = quality.history_seconds(run_process, work / "history-lake", args.copies, dataset)
         on_spark, spark_measured = spark.spark_section(work / "spark", args.spark_trials, args.seed)
         (work / "forests").mkdir()
@@ -227,6 +240,9 @@ def main(argv: list[str] | None = None) -> int:
             for name, n in zip(concurrent.TARGET_NAMES, concurrent.CHECKPOINTS, strict=True)
         },
     }
+    for text, _ in pruning:
+        print()
+        print(text)
     print("\npaired by seed, each seed's best cv_r2: median [90% bootstrap interval]")
     print(render([(name, d.shown()) for name, d in verdicts.items()]))
     measured = (
@@ -249,8 +265,12 @@ def main(argv: list[str] | None = None) -> int:
         cold_start,
     )
     table, passed = targets_table(
-        measured + spark_measured + forest_measured,
-        TARGETS + spark.TARGETS + spark.FOREST_TARGETS,
+        measured + spark_measured + forest_measured + tuple(v for _, m in pruning for v in m),
+        TARGETS
+        + spark.TARGETS
+        + spark.FOREST_TARGETS
+        + prune.target_names("svr")
+        + prune.target_names("random_forest"),
     )
     print()
     print(table)

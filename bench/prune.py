@@ -7,7 +7,9 @@ included. Optuna samples at random too, one study per seed in this process, repo
 of the folds so far after each fold as an intermediate value, and asks its MedianPruner or
 SuccessiveHalvingPruner; its CPU-seconds are this process's during the study.
 
-`python -m bench.prune --seeds 20` runs this section alone.
+SVR by default; `--model random_forest` runs forests of at most `--forest-trees` trees, the
+search bench's smaller space. `make bench` runs both; `python -m bench.prune --seeds 20` runs
+this section alone.
 """
 
 from __future__ import annotations
@@ -36,14 +38,17 @@ def children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def sweeplake_seed(lake: Path, seed: int, trials: int, prune: bool) -> tuple[list, float]:
+def sweeplake_seed(
+    lake: Path, model: str, seed: int, trials: int, prune: bool, space: Path | None = None
+) -> tuple[list, float]:
     """One seed's search: its trials in proposal order, and the CPU-seconds of its runs."""
     from bench.bench import run_process
 
     before = children_cpu()
     for batch in range(trials // BATCH):
-        flags = ["--model", "svr", "--trials", str(BATCH), "--budget", "3600"]
+        flags = ["--model", model, "--trials", str(BATCH), "--budget", "3600"]
         flags += ["--seed", str(seed * 1000 + batch), "--lake", str(lake)]
+        flags += ["--space", str(space)] if space is not None else []
         run_process(*flags, *(["--prune"] if prune else []))
     return lake_outcomes(lake), children_cpu() - before
 
@@ -60,16 +65,29 @@ def lake_outcomes(lake: Path) -> list[tuple[str, float | None]]:
     return [(status, value) for status, value in rows]
 
 
+def fitting_seconds(lake: Path) -> float:
+    """The batches' fitting phases (wall seconds, from their timings objects): what pruning
+    saves, without each batch's interpreter start and lake reads and writes."""
+    import gzip
+    import json
+
+    return sum(
+        json.loads(line)["fitting_ms"] / 1000
+        for path in lake.glob("timings/dt=*/*.json.gz")
+        for line in gzip.decompress(path.read_bytes()).splitlines()
+    )
+
+
 def best_ok(outcomes: list[tuple[str, float | None]], trials: int) -> float:
     return max(v for s, v in outcomes[:trials] if s == "ok" and v is not None)
 
 
-def optuna_seed(objective: quality.Objective, pruner: str, seed: int, trials: int):
+def optuna_seed(
+    objective: quality.Objective, spaces, model: str, pruner: str, seed: int, trials: int
+):
     """One Optuna study with a pruner, random sampling: best complete cv_r2 and CPU-seconds."""
     import optuna
     from sklearn.metrics import r2_score
-
-    from sweeplake.samplers.space import load_space
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     chosen = (
@@ -77,7 +95,7 @@ def optuna_seed(objective: quality.Objective, pruner: str, seed: int, trials: in
         if pruner == "median"
         else optuna.pruners.SuccessiveHalvingPruner()
     )
-    space = load_space().models["svr"]
+    space = spaces.models[model]
     splits = list(objective.folds.split())
     study = optuna.create_study(
         direction="maximize", sampler=optuna.samplers.RandomSampler(seed=seed), pruner=chosen
@@ -87,9 +105,9 @@ def optuna_seed(objective: quality.Objective, pruner: str, seed: int, trials: in
         params = {p.name: quality.suggest(trial, p) for p in space}
         scores = []
         for step, (fit_rows, held_out) in enumerate(splits):
-            model = quality.sklearn_estimator("svr", params, 0)
-            model.fit(objective.x_train[fit_rows], objective.y_train[fit_rows])
-            predicted = model.predict(objective.x_train[held_out])
+            fitted = quality.sklearn_estimator(model, params, trial.number)
+            fitted.fit(objective.x_train[fit_rows], objective.y_train[fit_rows])
+            predicted = fitted.predict(objective.x_train[held_out])
             scores.append(r2_score(objective.y_train[held_out], predicted))
             trial.report(float(np.mean(scores)), step)
             if trial.should_prune():
@@ -103,66 +121,106 @@ def optuna_seed(objective: quality.Objective, pruner: str, seed: int, trials: in
     return max(complete), cpu
 
 
-def main(argv: list[str] | None = None) -> int:
+def section(
+    model: str, seeds: int, trials: int, work: Path, space: Path | None = None
+) -> tuple[str, tuple[float, float, float]]:
+    """The pruning table and verdicts for one model, and the three measured values in the order
+    of target_names(model)."""
     from bench.bench import DATASET, render
     from sweeplake.dataset import load_dataset
+    from sweeplake.samplers.space import load_space
 
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, default=20)
-    parser.add_argument("--trials", type=int, default=100)
-    args = parser.parse_args(argv)
-    print(f"python -m bench.prune --seeds {args.seeds} --trials {args.trials}")
     objective = quality.Objective(load_dataset(DATASET))
+    spaces = load_space(space) if space is not None else load_space()
     plain, pruned = [], []
-    with tempfile.TemporaryDirectory(prefix="sweeplake-bench-") as scratch:
-        os.environ["SWEEPLAKE_CACHE"] = str(Path(scratch) / "cache")
-        for seed in range(args.seeds):
-            plain.append(sweeplake_seed(Path(scratch) / f"plain-{seed}", seed, args.trials, False))
-            pruned.append(sweeplake_seed(Path(scratch) / f"prune-{seed}", seed, args.trials, True))
+    fits: dict[str, list[float]] = {"plain": [], "prune": []}
+    for seed in range(seeds):
+        for name, runs in (("plain", plain), ("prune", pruned)):
+            lake = work / f"prune-{model}-{name}-{seed}"
+            runs.append(sweeplake_seed(lake, model, seed, trials, name == "prune", space))
+            fits[name].append(fitting_seconds(lake))
     peers = {
-        name: [optuna_seed(objective, name, seed, args.trials) for seed in range(args.seeds)]
+        name: [optuna_seed(objective, spaces, model, name, seed, trials) for seed in range(seeds)]
         for name in ("median", "halving")
     }
     rows = [("contender", "median best cv_r2", "CPU-s per seed", "trials per CPU-s")]
     ours = {
-        "sweeplake, no pruning": [(best_ok(o, args.trials), cpu) for o, cpu in plain],
-        "sweeplake --prune": [(best_ok(o, args.trials), cpu) for o, cpu in pruned],
+        "sweeplake, no pruning": [(best_ok(o, trials), cpu) for o, cpu in plain],
+        "sweeplake --prune": [(best_ok(o, trials), cpu) for o, cpu in pruned],
         "Optuna MedianPruner": peers["median"],
         "Optuna SuccessiveHalvingPruner": peers["halving"],
     }
     for name, runs in ours.items():
         cpu = statistics.median(c for _, c in runs)
         best = statistics.median(b for b, _ in runs)
-        rows.append((name, f"{best:.4f}", f"{cpu:.1f}", f"{args.trials / cpu:.1f}"))
-    print(render(rows))
+        rows.append((name, f"{best:.4f}", f"{cpu:.1f}", f"{trials / cpu:.1f}"))
     share = statistics.median(p[1] / q[1] for p, q in zip(pruned, plain, strict=True))
     quality_gap = paired([b for b, _ in ours["sweeplake --prune"]], [b for b, _ in ours[
         "sweeplake, no pruning"]])  # fmt: skip
-    rate = args.trials / statistics.median(c for _, c in ours["sweeplake --prune"])
+    rate = trials / statistics.median(c for _, c in ours["sweeplake --prune"])
     best_peer = max(
         ("Optuna MedianPruner", "Optuna SuccessiveHalvingPruner"),
-        key=lambda n: args.trials / statistics.median(c for _, c in ours[n]),
+        key=lambda n: trials / statistics.median(c for _, c in ours[n]),
     )
-    peer_rate = args.trials / statistics.median(c for _, c in ours[best_peer])
-    checks = [
-        (
-            "--prune CPU-s / no pruning's, median of pairs",
-            share,
-            f"<= {CPU_SHARE}",
-            share <= CPU_SHARE,
-        ),
-        (
-            "--prune - no pruning, best cv_r2, 90% CI low",
-            quality_gap.low,
-            f">= {-MARGIN}",
-            quality_gap.low >= -MARGIN,
-        ),
-        (f"--prune / {best_peer} trials per CPU-s", rate / peer_rate, "> 1", rate > peer_rate),
-    ]
-    print(f"\npaired: --prune - no pruning, best cv_r2 {quality_gap.shown()}")
-    for name, value, limit, ok in checks:
-        print(f"{name}: {value:+.4f}  limit {limit}  {'PASS' if ok else 'FAIL'}")
-    return 0 if all(ok for *_, ok in checks) else 1
+    peer_rate = trials / statistics.median(c for _, c in ours[best_peer])
+    fitting = statistics.median(p / q for p, q in zip(fits["prune"], fits["plain"], strict=True))
+    text = "\n".join(
+        [
+            f"pruning, {model}: {seeds} seeds of {trials} trials, random batches of {BATCH}",
+            render(rows),
+            f"the batches' fitting phases alone, --prune / no pruning, median of pairs: "
+            f"{fitting:.2f}x (the rest of a batch's CPU is its start and its lake reads/writes)",
+            f"paired: --prune - no pruning, best cv_r2 {quality_gap.shown()}; "
+            f"best Optuna peer by trials per CPU-s: {best_peer}",
+        ]
+    )
+    return text, (share, quality_gap.low, rate / peer_rate)
+
+
+def target_names(model: str) -> tuple[tuple[str, str, float, str], ...]:
+    """(name, comparison, limit, format) of the pruning targets, as bench.bench's TARGETS."""
+    return (
+        (f"{model} --prune CPU-s / no pruning's, median of pairs", "<=", CPU_SHARE, "{:.2f}x"),
+        (f"{model} --prune - no pruning, best cv_r2, 90% CI low", ">=", -MARGIN, "{:+.4f}"),
+        (f"{model} --prune / best Optuna pruner, trials per CPU-s", ">", 1.0, "{:.2f}x"),
+    )
+
+
+def forest_space(work: Path, trees: int) -> Path:
+    """The forest space with at most `trees` trees, as the search bench uses (200 would take
+    hours at the bench's seed counts)."""
+    import copy
+    import json
+
+    from sweeplake.samplers.space import default_space_doc
+
+    spec = copy.deepcopy(default_space_doc())
+    spec["random_forest"]["n_estimators"]["high"] = trees
+    path = work / f"forest-space-{trees}.json"
+    path.write_text(json.dumps({"random_forest": spec["random_forest"]}))
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    from bench.bench import targets_table
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, default=20)
+    parser.add_argument("--trials", type=int, default=100)
+    parser.add_argument("--model", choices=("svr", "random_forest"), default="svr")
+    parser.add_argument("--forest-trees", type=int, default=30, help="most trees, forests")
+    args = parser.parse_args(argv)
+    flags = " ".join(f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items())
+    print(f"python -m bench.prune {flags}")
+    with tempfile.TemporaryDirectory(prefix="sweeplake-bench-") as scratch:
+        work = Path(scratch)
+        os.environ["SWEEPLAKE_CACHE"] = str(work / "cache")
+        space = forest_space(work, args.forest_trees) if args.model == "random_forest" else None
+        text, measured = section(args.model, args.seeds, args.trials, work, space)
+    print(text)
+    table, passed = targets_table(measured, target_names(args.model))
+    print(table)
+    return 0 if passed else 1
 
 
 if __name__ == "__main__":
