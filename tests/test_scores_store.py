@@ -158,6 +158,36 @@ def test_a_scores_object_with_a_value_of_the_wrong_type_is_scored_from_its_facts
     assert len(facts) == 3
 
 
+@pytest.mark.parametrize("chunk", [1, 16 * 2**20])
+def test_objects_joined_for_duckdb_give_its_rows_and_a_truncated_one_is_scored_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, chunk: int
+) -> None:
+    """A refresh gunzips the objects into a few files for DuckDB (one object per file at the
+    smallest chunk); a truncated object sends it back to reading them one by one."""
+    from sweeplake.scores import store as module
+
+    monkeypatch.setattr(module, "CHUNK_BYTES", chunk)
+    lake = LocalLake(tmp_path / "lake")
+    write_batch(lake, [Trial("svr", SVR, 0), Trial("random_forest", FOREST, 5)])
+    ids = write_batch(lake, [Trial("svr", {**SVR, "c": 3.0}, 0)])
+    write_batch(lake, [Trial("svr", {**SVR, "epsilon": 0.3}, 0)])
+    store = open_scores(str(lake.root))
+    assert store.refresh() == 4
+    _, facts = leaderboard(DuckDBEngine(lake.root), sql=AUDIT_SQL)
+    assert_same_leaderboard(leaderboard_of(store), facts)
+    fact = fact_of(lake, ids)
+    scores = lake.root / "scores" / fact.parent.name / fact.name
+    scores.write_bytes(scores.read_bytes()[:-20])  # cut short: not whole gzip
+    again = open_scores(str(lake.root))
+    shutil.rmtree(again.cache)  # every batch read again, the cut one among them
+    again = open_scores(str(lake.root))
+    with caplog.at_level(logging.WARNING, logger="sweeplake.scores"):
+        assert again.refresh() == 4
+    assert f"scores object {scores} unreadable" in caplog.text
+    assert_same_leaderboard(leaderboard_of(again), facts)
+    assert not list(again.cache.glob(".*.tmp"))
+
+
 def leaderboard_of(store) -> list[dict]:
     from sweeplake.engines.scores import ScoresEngine
 

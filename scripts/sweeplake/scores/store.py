@@ -12,11 +12,13 @@ after a later manifest stops naming them.
 from __future__ import annotations
 
 import fcntl
+import gzip
 import hashlib
 import json
 import logging
 import os
 import time
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -40,8 +42,25 @@ MAX_PARTS = 8
 GRACE_SECONDS = 3600
 # DuckDB's limits in every process that reads the scores: a t3.small has 2 GiB and 2 cores.
 DUCKDB_CONFIG = {"memory_limit": "256MB", "threads": 2, "preserve_insertion_order": False}
+# Gzipped bytes of scores objects joined into one file for DuckDB (a few times that on disk).
+CHUNK_BYTES = 16 * 2**20
 # The parts of an S3 lake that the scores need; facts only for batches without scores.
 SCORES_PARTS = ("hyper/", "scores/", "data/")
+
+
+def chunked(files: list[str], most: int) -> Iterator[list[str]]:
+    """The files in order, in groups of at most `most` bytes (a larger file alone)."""
+    group: list[str] = []
+    size = 0
+    for path in files:
+        length = os.path.getsize(path)
+        if group and size + length > most:
+            yield group
+            group, size = [], 0
+        group.append(path)
+        size += length
+    if group:
+        yield group
 
 
 def open_scores(lake_uri: str) -> ScoresStore:
@@ -161,7 +180,7 @@ class ScoresStore:
             if files and not unscored:
                 # Every batch has its scores object, as a lake the job wrote holds them: one
                 # pass over them, not a check and then a copy (each parses every line).
-                written = self.write_part(connection, files, tmp, name)
+                written = self.write_joined(connection, files, tmp, name)
                 if written is not None:
                     return (*written, skipped)
             files = self.readable(connection, files, unscored)
@@ -189,6 +208,46 @@ class ScoresStore:
             if checked:
                 raise
             return None
+        count = connection.read_parquet(str(tmp)).aggregate("count(*)").fetchall()[0][0]
+        os.replace(tmp, self.cache / name)
+        return name, count
+
+    def write_joined(
+        self, connection, files: list[str], tmp: Path, name: str
+    ) -> tuple[str, int] | None:
+        """write_part, faster: the objects gunzipped here back to back into a few large NDJSON
+        files for DuckDB, which pays a fixed cost per file it opens (a day of 1,440 objects:
+        3.8 s as they stand, against 0.24 s to gunzip them here and 0.4 s to read the result).
+        None when an object is not whole gzip or DuckDB cannot read the lines: the caller then
+        reads them object by object and finds which."""
+        import duckdb
+
+        text = self.cache / f".ingest-{os.getpid()}.json.tmp"
+        done: list[Path] = []
+        try:
+            for group in chunked(files, CHUNK_BYTES):
+                with open(text, "wb") as out:
+                    for path in group:
+                        body = gzip.decompress(Path(path).read_bytes())
+                        out.write(body if body.endswith(b"\n") or not body else body + b"\n")
+                part = self.cache / f".ingest-{os.getpid()}-{len(done)}.parquet.tmp"
+                # dt as write_part gets it: read from a hive path (dt=...), DuckDB types it DATE.
+                rows = self.typed(connection, [str(text)]).query(
+                    "joined", "SELECT * REPLACE (CAST(dt AS DATE) AS dt) FROM joined"
+                )
+                rows.write_parquet(str(part), compression="zstd")
+                done.append(part)
+            if len(done) == 1:
+                os.replace(done[0], tmp)
+            else:
+                joined = connection.read_parquet([str(p) for p in done])
+                joined.write_parquet(str(tmp), compression="zstd")
+        except (OSError, EOFError, zlib.error, duckdb.Error):
+            return None
+        finally:
+            text.unlink(missing_ok=True)
+            for part in self.cache.glob(f".ingest-{os.getpid()}-*.parquet.tmp"):
+                part.unlink(missing_ok=True)
         count = connection.read_parquet(str(tmp)).aggregate("count(*)").fetchall()[0][0]
         os.replace(tmp, self.cache / name)
         return name, count
