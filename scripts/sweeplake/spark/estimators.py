@@ -81,7 +81,8 @@ def fit_frame_batch(
 ) -> list[Outcome]:
     """Fit the planned trials (hyper_id, trial) until done or until the next would end past
     `deadline` (time.monotonic()), write their facts and score them; the outcomes by hyper_id.
-    LakeUnreachable when the facts could not all be written."""
+    LakeUnreachable when the facts could not all be written; SparkFailed when Spark itself
+    failed (out of memory, its JVM gone)."""
     spark.sparkContext.setJobGroup(f"sweeplake-{batch_id}", f"sweeplake batch {batch_id}")
     points = assembled(data)
     fitted, failed = fit_trials(points, data, planned, cv, deadline)
