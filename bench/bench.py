@@ -11,9 +11,7 @@ includes everything a cron start pays.
 from __future__ import annotations
 
 import argparse
-import copy
 import gzip
-import json
 import operator
 import os
 import statistics
@@ -32,7 +30,7 @@ from bench.report_build import WITH_FACTS, time_report
 from bench.scale import ScaleRow, athena_bytes, scale_rows
 from bench.verdicts import Paired, paired
 from sweeplake.dataset import Dataset, load_dataset
-from sweeplake.samplers.space import Param, default_space_doc, load_space
+from sweeplake.samplers.space import Param, load_space
 from sweeplake.texttable import aligned
 
 REPO = Path(__file__).resolve().parent.parent
@@ -163,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
                 args.prune_seeds,
                 args.prune_forests,
                 work,
-                prune.forest_space(work, args.forest_trees),
+                quality.forest_space(work, args.forest_trees),
             ),
         ]
         history = quality.history_seconds(run_process, work / "history-lake", args.copies, dataset)
@@ -292,10 +290,7 @@ search quality: the best cv_r2 among each search's first N trials (its median ov
 def search_quality(dataset: Dataset, work: Path, args: argparse.Namespace) -> list[quality.Search]:
     """Every contender on SVR and on (smaller) forests; 4 processes at once on SVR only."""
     objective = quality.Objective(dataset)
-    svr_space, forest_file = load_space(), work / "forest-space.json"
-    spec = copy.deepcopy(default_space_doc())
-    spec["random_forest"]["n_estimators"]["high"] = args.forest_trees
-    forest_file.write_text(json.dumps({"random_forest": spec["random_forest"]}))
+    svr_space, forest_file = load_space(), quality.forest_space(work, args.forest_trees)
     forest_space = load_space(forest_file)
     found = []
     for model, space, file, trials, seeds in (

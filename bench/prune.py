@@ -186,21 +186,6 @@ def target_names(model: str) -> tuple[tuple[str, str, float, str], ...]:
     )
 
 
-def forest_space(work: Path, trees: int) -> Path:
-    """The forest space with at most `trees` trees, as the search bench uses (200 would take
-    hours at the bench's seed counts)."""
-    import copy
-    import json
-
-    from sweeplake.samplers.space import default_space_doc
-
-    spec = copy.deepcopy(default_space_doc())
-    spec["random_forest"]["n_estimators"]["high"] = trees
-    path = work / f"forest-space-{trees}.json"
-    path.write_text(json.dumps({"random_forest": spec["random_forest"]}))
-    return path
-
-
 def main(argv: list[str] | None = None) -> int:
     from bench.bench import targets_table
 
@@ -215,7 +200,8 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="sweeplake-bench-") as scratch:
         work = Path(scratch)
         os.environ["SWEEPLAKE_CACHE"] = str(work / "cache")
-        space = forest_space(work, args.forest_trees) if args.model == "random_forest" else None
+        forests = args.model == "random_forest"
+        space = quality.forest_space(work, args.forest_trees) if forests else None
         text, measured = section(args.model, args.seeds, args.trials, work, space)
     print(text)
     table, passed = targets_table(measured, target_names(args.model))

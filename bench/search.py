@@ -333,3 +333,17 @@ def copy_batches(lake: Path, copies: int) -> None:
             text = "".join(json.dumps(r) + "\n" for r in records)
             target = source.parent / f"{batch_id}.json.gz"
             target.write_bytes(gzip_text(text))
+
+
+def forest_space(work: Path, trees: int) -> Path:
+    """A space file of the forest family alone, with at most `trees` trees (the default 200
+    would take hours at the bench's seed counts)."""
+    import copy
+
+    from sweeplake.samplers.space import default_space_doc
+
+    spec = copy.deepcopy(default_space_doc())
+    spec["random_forest"]["n_estimators"]["high"] = trees
+    path = work / f"forest-space-{trees}.json"
+    path.write_text(json.dumps({"random_forest": spec["random_forest"]}))
+    return path

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 
-def python_workers() -> list[int]:
-    """The Python worker processes of Spark's executors: the children of pyspark.daemon."""
-    procs = {}
+def processes() -> dict[int, tuple[int, list[bytes]]]:
+    """Every process, from /proc: its parent's pid and its command line."""
+    found = {}
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
             continue
@@ -22,9 +22,26 @@ def python_workers() -> list[int]:
             ppid = int(Path(entry.path, "stat").read_text().rsplit(")", 1)[1].split()[1])
         except (OSError, IndexError, ValueError):
             continue  # gone since the listing
-        procs[int(entry.name)] = (ppid, b"pyspark.daemon" in cmdline)
-    daemons = {pid for pid, (_, daemon) in procs.items() if daemon}
+        found[int(entry.name)] = (ppid, cmdline)
+    return found
+
+
+def python_workers() -> list[int]:
+    """The Python worker processes of Spark's executors: the children of pyspark.daemon."""
+    procs = processes()
+    daemons = {pid for pid, (_, cmdline) in procs.items() if b"pyspark.daemon" in cmdline}
     return [pid for pid, (ppid, _) in procs.items() if ppid in daemons]
+
+
+def descendants(pid: int) -> dict[int, list[bytes]]:
+    """Every process below pid, with its command line."""
+    procs = processes()
+    found, frontier = {}, {pid}
+    while frontier:
+        below = {child for child, (ppid, _) in procs.items() if ppid in frontier}
+        found.update({child: procs[child][1] for child in below})
+        frontier = below
+    return found
 
 
 def wait_for(condition, timeout: float = 120.0):

@@ -27,7 +27,7 @@ from sweeplake.paths import DEFAULT_DATASET
 from sweeplake.run import run
 from tests.conftest import CACHE, REPO, sweeplake
 from tests.lakeread import object_records, records
-from tests.sparkworkers import in_thread, python_workers, wait_for
+from tests.sparkworkers import descendants, in_thread, python_workers, wait_for
 
 FAMILY = next(name for name, found in families().items() if found.on_spark)
 BUDGET = 1800
@@ -406,7 +406,7 @@ def test_a_jvm_killed_mid_batch_is_one_line_and_exit_1_with_nothing_written(
         seen.append(line)
         if "trials on diabetes" in line:
             break
-    (jvm,) = [pid for pid in descendants(child.pid) if b"java" in process_name(pid)]
+    (jvm,) = [pid for pid, cmdline in descendants(child.pid).items() if b"java" in cmdline[0]]
     os.kill(jvm, signal.SIGKILL)
     rest = child.stderr.read()
     assert child.wait(timeout=300) == 1, "".join(seen) + rest
@@ -417,28 +417,3 @@ def test_a_jvm_killed_mid_batch_is_one_line_and_exit_1_with_nothing_written(
     # the end of its connection, from a thread of its own).
     assert "/sweeplake/" not in rest and "/py4j/" not in rest, rest
     assert not list(lake.glob("hyper/*/*")) and not list(lake.glob("scores/*/*")), rest
-
-
-def descendants(pid: int) -> list[int]:
-    """Every process below pid, from /proc."""
-    parents = {}
-    for entry in os.scandir("/proc"):
-        if entry.name.isdigit():
-            try:
-                stat = Path(entry.path, "stat").read_text()
-            except OSError:
-                continue  # gone since the listing
-            parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
-    found, frontier = [], [pid]
-    while frontier:
-        below = [child for child, parent in parents.items() if parent in frontier]
-        found += below
-        frontier = below
-    return found
-
-
-def process_name(pid: int) -> bytes:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0]
-    except OSError:
-        return b""

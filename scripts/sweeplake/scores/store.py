@@ -230,9 +230,7 @@ class ScoresStore:
             if checked:
                 raise
             return None
-        count = connection.read_parquet(str(tmp)).aggregate("count(*)").fetchall()[0][0]
-        os.replace(tmp, self.cache / name)
-        return name, count
+        return self.named(connection, tmp, name)
 
     def write_joined(
         self, connection, files: list[str], tmp: Path, name: str
@@ -277,6 +275,10 @@ class ScoresStore:
                 writer.close()
             for text in texts:
                 text.unlink(missing_ok=True)
+        return self.named(connection, tmp, name)
+
+    def named(self, connection, tmp: Path, name: str) -> tuple[str, int]:
+        """The written part `tmp` renamed into the cache as `name`, with its row count."""
         count = connection.read_parquet(str(tmp)).aggregate("count(*)").fetchall()[0][0]
         os.replace(tmp, self.cache / name)
         return name, count

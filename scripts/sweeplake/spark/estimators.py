@@ -38,7 +38,15 @@ from sweeplake.lake import Lake, open_lake
 from sweeplake.lake.parts import PARQUET_PREFIXES, parquet_part_key
 from sweeplake.models.registry import family
 from sweeplake.samplers.space import Trial
-from sweeplake.spark.frames import FEATURES, LABEL, FrameDataset, first_line, spark_cause, starved
+from sweeplake.spark.frames import (
+    FEATURES,
+    LABEL,
+    FrameDataset,
+    first_line,
+    spark_cause,
+    spark_errors,
+    starved,
+)
 from sweeplake.spark.runner import check_parts
 from sweeplake.spark.scores import fact_scores, oof_scores
 
@@ -201,27 +209,24 @@ def write_and_score(
     merged = [(name, frame.coalesce(cores)) for name, frame in tables.items()]
     try:
         parts = at_once(spark, partial(write_parts, lake.uri, dt, batch_id), merged)
-    except Exception as exc:  # py4j's error: the job failed past Spark's retries
-        raise failure(exc, f"batch {batch_id} was NOT written: its Spark job failed") from None
+    except spark_errors() as exc:  # the job failed past Spark's retries
+        what = f"batch {batch_id} was NOT written: its Spark job failed"
+        if starved(exc):
+            raise SparkFailed(f"{what} ({spark_cause(exc)})") from None
+        raise LakeUnreachable(f"{what} ({first_line(exc)})") from None  # a task's put failed
     written = set().union(*parts)
     check_parts(lake, batch_id, dt, written, tuple(PARQUET_PREFIXES[t] for t in tables))
     scorers = {"fact": fact_scores, "oof": oof_scores}
     try:
         metrics, *cv_metrics = at_once(spark, lambda t: scorers[t[0]](t[1]), list(tables.items()))
-    except Exception as exc:
-        raise failure(exc, f"batch {batch_id} was NOT written: scoring it failed") from None
+    except spark_errors() as exc:  # the aggregation's job failed: Spark's fault, not the lake's
+        raise SparkFailed(
+            f"batch {batch_id} was NOT written: scoring it failed ({spark_cause(exc)})"
+        ) from None
     for scores in cv_metrics:
         for hyper_id, found in scores.items():
             metrics[hyper_id].update(found)
     return metrics
-
-
-def failure(exc: Exception, what: str) -> Exception:
-    """A failed Spark job as the error it is: Spark's own (memory, a lost JVM), exit 1, or the
-    lake's (a task could not put its part), exit 1 and the spool's rules."""
-    if starved(exc):
-        return SparkFailed(f"{what} ({spark_cause(exc)})")
-    return LakeUnreachable(f"{what} ({first_line(exc)})")
 
 
 def write_parts(lake: str, dt: str, batch_id: str, table: tuple[str, object]) -> set[str]:
@@ -252,10 +257,8 @@ class PartWriter:
             rows = write_streamed(batches, path)
             if not rows:
                 return  # an empty partition writes nothing, and says so by yielding nothing
-            digest = hashlib.sha256()
             with open(path, "rb") as written:
-                for block in iter(lambda: written.read(1 << 20), b""):
-                    digest.update(block)
+                digest = hashlib.file_digest(written, "sha256")
             open_lake(self.lake).put_file(key, path, digest.hexdigest())
         yield pa.RecordBatch.from_pydict({"key": [key]})
 

@@ -232,6 +232,16 @@ def checked(
     return FrameDataset(name, features, found["points"], found["train"], folds, ordered)
 
 
+def spark_errors() -> tuple[type[Exception], ...]:
+    """What a failed Spark job raises in the driver: py4j's errors (a Java exception, a lost
+    JVM), pyspark's captured Java exceptions, a refused connection. Never a Python bug of the
+    driver's own."""
+    from py4j.protocol import Py4JError
+    from pyspark.errors.exceptions.captured import CapturedException
+
+    return (Py4JError, CapturedException, ConnectionError)
+
+
 def starved(exc: Exception) -> bool:
     """Whether Spark failed for want of memory or lost its JVM: a fault, never bad input."""
     return jvm_lost(exc) or "OutOfMemoryError" in str(exc)

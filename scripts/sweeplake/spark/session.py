@@ -11,7 +11,6 @@ import os
 import sys
 from contextlib import contextmanager
 
-from sweeplake import errors
 from sweeplake.errors import BadInput, SparkFailed
 
 DEFAULT_MASTER = "local[*]"
@@ -72,11 +71,11 @@ class Py4JChatter(logging.Filter):
 def spark_faults(what: str):
     """Spark's own failures in the block (out of memory, a JVM that died under the driver, as
     py4j's broken connection) as one line and exit status 1, never a traceback."""
-    from sweeplake.spark.frames import spark_cause, starved
+    from sweeplake.spark.frames import spark_cause, spark_errors, starved
 
     try:
         yield
-    except Exception as exc:
-        if type(exc).__module__ == errors.__name__ or not starved(exc):
-            raise  # sweeplake's own errors say what they are already
+    except spark_errors() as exc:  # a Spark job's failure; any other error passes untouched
+        if not starved(exc):
+            raise
         raise SparkFailed(f"{what}: Spark failed ({spark_cause(exc)})") from None
