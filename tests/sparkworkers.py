@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -74,3 +77,29 @@ def in_thread(work: Callable[[], object]) -> tuple[threading.Thread, dict]:
     thread = threading.Thread(target=target)
     thread.start()
     return thread, done
+
+
+def kill_jvm_after(arguments: list[str], cue: str, cwd: Path, env: dict[str, str]) -> str:
+    """Run `sweeplake ARGUMENTS`, kill -9 its Spark JVM once it logs `cue`, and check how it
+    ends: exit 1, one `sweeplake:` line (the last) saying the JVM is gone, no traceback of
+    sweeplake's or py4j's (pyspark's accumulator server may still print the end of its
+    connection, from a thread of its own). Returns what it printed on stderr after the kill."""
+    env = {k: v for k, v in env.items() if not k.startswith(("SWEEPLAKE_", "AWS_"))}
+    child = subprocess.Popen(
+        [sys.executable, "-m", "sweeplake", *arguments], cwd=cwd, env=env,
+        stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
+    )  # fmt: skip
+    seen = []
+    for line in child.stderr:
+        seen.append(line)
+        if cue in line:
+            break
+    (jvm,) = [pid for pid, cmdline in descendants(child.pid).items() if b"java" in cmdline[0]]
+    os.kill(jvm, signal.SIGKILL)
+    rest = child.stderr.read()
+    assert child.wait(timeout=300) == 1, "".join(seen) + rest
+    said = [line for line in rest.splitlines() if line.startswith("sweeplake:")]
+    assert len(said) == 1 and "Spark failed (its JVM is gone" in said[0], rest
+    assert rest.splitlines()[-1] == said[0], rest
+    assert "/sweeplake/" not in rest and "/py4j/" not in rest, rest
+    return rest

@@ -27,7 +27,7 @@ from sweeplake.paths import DEFAULT_DATASET
 from sweeplake.run import run
 from tests.conftest import CACHE, REPO, sweeplake
 from tests.lakeread import object_records, records
-from tests.sparkworkers import descendants, in_thread, python_workers, wait_for
+from tests.sparkworkers import in_thread, kill_jvm_after, python_workers, wait_for
 
 FAMILY = next(name for name, found in families().items() if found.on_spark)
 BUDGET = 1800
@@ -384,7 +384,68 @@ def test_spark_starved_of_memory_or_its_jvm_is_a_fault_not_bad_input() -> None:
     heap = Exception("An error occurred\nCaused by: java.lang.OutOfMemoryError: Java heap space")
     assert starved(heap) and spark_cause(heap) == "java.lang.OutOfMemoryError: Java heap space"
     assert starved(ConnectionRefusedError(111, "Connection refused"))  # the JVM is gone
+    # A connection reset mid-answer, which py4j does not retry: it logs the traceback and
+    # raises a bare error, built here by py4j's own code from the error answer it substitutes.
+    from py4j.protocol import ERROR, Py4JError, get_return_value
+
+    with pytest.raises(Py4JError) as bare:
+        get_return_value(ERROR, None, "o17", "setJobGroup")
+    assert starved(bare.value) and spark_cause(bare.value).startswith("its JVM is gone")
     assert not starved(Exception("[PATH_NOT_FOUND] Path does not exist: file:/nowhere"))
+
+
+JVM_GONE_FIRST = """
+import logging, sys
+from pyspark import SparkContext
+from sweeplake.cli import configure_logging
+from sweeplake.errors import SparkFailed
+from sweeplake.spark.session import spark_faults, spark_session
+
+configure_logging()
+spark = spark_session("local[1]")
+SparkContext._gateway.proc.kill()  # the JVM pyspark launched, killed ...
+SparkContext._gateway.proc.wait()  # ... and gone before the batch's next call to it
+try:
+    with spark_faults("batch NOT written"):
+        spark.sparkContext.setJobGroup("sweeplake-b", "sweeplake batch b")
+except SparkFailed as exc:
+    print(f"sweeplake: {exc}", file=sys.stderr)
+    sys.exit(1)
+"""
+
+
+def test_a_call_after_the_jvm_died_is_spark_failed_without_py4j_tracebacks() -> None:
+    """The other moment of a JVM's death: between two calls. py4j logs the broken connection
+    (with its traceback) and raises; sweeplake says one line, and py4j's records are dropped."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SWEEPLAKE_", "AWS_"))}
+    done = subprocess.run(
+        [sys.executable, "-c", JVM_GONE_FIRST], cwd=REPO, env=env, capture_output=True,
+        text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 1, done.stderr
+    said = [line for line in done.stderr.splitlines() if line.startswith("sweeplake:")]
+    assert len(said) == 1 and "Spark failed (its JVM is gone" in said[0], done.stderr
+    assert "/py4j/" not in done.stderr and "Traceback" not in done.stderr, done.stderr
+
+
+def test_py4j_records_are_dropped_at_every_level() -> None:
+    """py4j logs a broken connection's traceback at ERROR to the root logger, then raises: the
+    record is dropped, the error is what sweeplake reports. sweeplake's own records pass."""
+    import logging
+
+    import py4j.java_gateway
+
+    from sweeplake.spark.session import Py4JChatter
+
+    def record(path: str, level: int) -> logging.LogRecord:
+        return logging.LogRecord(
+            "root", level, path, 1, "Exception while sending command.", (), None
+        )
+
+    py4j_file = py4j.java_gateway.__file__
+    assert not Py4JChatter().filter(record(py4j_file, logging.ERROR))
+    assert not Py4JChatter().filter(record(py4j_file, logging.INFO))
+    assert Py4JChatter().filter(record(str(REPO / "scripts/sweeplake/run.py"), logging.ERROR))
 
 
 def test_a_jvm_killed_mid_batch_is_one_line_and_exit_1_with_nothing_written(
@@ -394,26 +455,9 @@ def test_a_jvm_killed_mid_batch_is_one_line_and_exit_1_with_nothing_written(
     recorded as failed, nothing of the batch in the lake."""
     lake = tmp_path / "lake"
     bigger = {**TRIALS[1], "num_trees": 40, "max_depth": 8}  # six fits with CV: seconds of work
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SWEEPLAKE_", "AWS_"))}
-    command = [sys.executable, "-m", "sweeplake", "run", "--lake", str(lake), "--params"]
-    command += [str(params_file(tmp_path, [bigger])), "--spark-master", "local[1]"]
-    child = subprocess.Popen(
-        command, cwd=REPO, env={**env, "SWEEPLAKE_CACHE": str(CACHE)},
-        stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
-    )  # fmt: skip
-    seen = []
-    for line in child.stderr:  # the batch's plan is logged just before its fits start
-        seen.append(line)
-        if "trials on diabetes" in line:
-            break
-    (jvm,) = [pid for pid, cmdline in descendants(child.pid).items() if b"java" in cmdline[0]]
-    os.kill(jvm, signal.SIGKILL)
-    rest = child.stderr.read()
-    assert child.wait(timeout=300) == 1, "".join(seen) + rest
-    said = [line for line in rest.splitlines() if line.startswith("sweeplake:")]
-    assert len(said) == 1 and "Spark failed (its JVM is gone" in said[0], rest
-    assert rest.splitlines()[-1] == said[0], rest
-    # No traceback of sweeplake's, nor py4j's (pyspark's accumulator server may still print
-    # the end of its connection, from a thread of its own).
-    assert "/sweeplake/" not in rest and "/py4j/" not in rest, rest
+    arguments = ["run", "--lake", str(lake), "--params", str(params_file(tmp_path, [bigger]))]
+    arguments += ["--spark-master", "local[1]"]
+    env = {**os.environ, "SWEEPLAKE_CACHE": str(CACHE)}
+    # The batch's plan is logged just before its fits start.
+    rest = kill_jvm_after(arguments, "trials on diabetes", REPO, env)
     assert not list(lake.glob("hyper/*/*")) and not list(lake.glob("scores/*/*")), rest

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import sweeplake
+from conftest import CACHE, REPO, sweeplake
 from lakeread import object_records, records
-from sparkworkers import in_thread, python_workers, wait_for
+from sparkworkers import in_thread, kill_jvm_after, python_workers, wait_for
 
 from sweeplake.dataset import load_dataset
 from sweeplake.ids import new_id
@@ -173,3 +173,15 @@ def test_spark_flags_are_checked_before_any_work(lake: Path) -> None:
     unknown = sweeplake("run", "--lake", str(lake), "--runner", "dask")
     assert unknown.returncode == 2 and "local or spark" in unknown.stderr
     assert not lake.exists()
+
+
+def test_a_jvm_killed_under_a_spark_run_is_one_line_and_exit_1(tmp_path: Path) -> None:
+    """kill -9 of Spark's JVM once the batch's tasks are planned (a real fault): one line, exit
+    1, no trial recorded as failed, nothing of the batch committed."""
+    lake = tmp_path / "lake"
+    arguments = ["run", "--runner", "spark", "--trials", "2000", "--model", "svr"]
+    arguments += ["--lake", str(lake), "--spark-master", "local[1]"]
+    env = {**os.environ, "SWEEPLAKE_CACHE": str(CACHE)}
+    # Logged just before the job that fits the trials.
+    rest = kill_jvm_after(arguments, "Spark tasks on", REPO, env)
+    assert not list(lake.glob("hyper/*/*")) and not list(lake.glob("scores/*/*")), rest

@@ -354,7 +354,8 @@ def add_athena_flags(command: argparse.ArgumentParser) -> None:
     )
 
 
-def main(argv: list[str] | None = None) -> int:
+def configure_logging() -> None:
+    """The job's log on stderr: one timestamped line per event."""
     logging.basicConfig(
         level=logging.INFO,
         format="%(asctime)s %(name)s %(levelname)s %(message)s",
@@ -363,6 +364,10 @@ def main(argv: list[str] | None = None) -> int:
     # botocore's INFO lines (where it found credentials, which endpoint) are not the job's events.
     logging.getLogger("botocore").setLevel(logging.WARNING)
     logging.getLogger("matplotlib").setLevel(logging.WARNING)  # its font cache is no event of ours
+
+
+def main(argv: list[str] | None = None) -> int:
+    configure_logging()
     try:
         args = build_parser().parse_args(argv)
         return dispatch(args)

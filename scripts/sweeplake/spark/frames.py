@@ -11,6 +11,7 @@ hashes them in order, streaming, and writes the object when the lake does not ho
 from __future__ import annotations
 
 import hashlib
+import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -248,10 +249,26 @@ def starved(exc: Exception) -> bool:
 
 
 def jvm_lost(exc: Exception) -> bool:
-    """Whether the driver lost its connection to the JVM (py4j's Py4JNetworkError, a refused
-    connection): the JVM died under it."""
+    """Whether the JVM died under the driver. py4j says so three ways: a Py4JNetworkError, a
+    refused connection, or (when the broken call is not retried) a bare Py4JError "An error
+    occurred while calling o17.setJobGroup" with no Java trace; the gateway's own process
+    having exited settles it."""
     lost = any(kind.__name__ == "Py4JNetworkError" for kind in type(exc).__mro__)
-    return lost or isinstance(exc, ConnectionError)
+    if lost or isinstance(exc, ConnectionError):
+        return True
+    bare = BROKEN_CALL.fullmatch(str(exc).strip()) is not None
+    return bare or gateway_exited()
+
+
+BROKEN_CALL = re.compile(r"An error occurred while calling [\w$:.]+")
+
+
+def gateway_exited() -> bool:
+    """Whether the JVM this driver launched (pyspark's gateway process) has exited."""
+    from pyspark import SparkContext
+
+    process = getattr(SparkContext._gateway, "proc", None)
+    return process is not None and process.poll() is not None
 
 
 def spark_cause(exc: Exception) -> str:

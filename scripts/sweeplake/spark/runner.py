@@ -26,7 +26,8 @@ from sweeplake.ids import new_id
 from sweeplake.lake import Batch, Gzipped, Lake, dataset_key, open_lake
 from sweeplake.lake.parts import batch_keys, part_key
 from sweeplake.samplers.space import Trial
-from sweeplake.spark.session import spark_session
+from sweeplake.spark.frames import first_line, spark_errors, starved
+from sweeplake.spark.session import spark_faults, spark_session
 
 log = logging.getLogger("sweeplake.spark")
 # Tasks per core Spark offers: a few, so a retried task redoes a small share of the batch,
@@ -107,27 +108,29 @@ def fit_on_spark(
     slices = min(len(planned), max(1, context.defaultParallelism) * TASKS_PER_CORE)
     spec = BatchSpec(lake.uri, batch_id, dt, dataset, frozenset(models), cv, time.time() + budget)
     forward_settings(context.environment, context.master.startswith("local"))
-    context.setJobGroup(f"sweeplake-{batch_id}", f"sweeplake batch {batch_id}")
-    shared = context.broadcast(spec)
-    log.info(
-        "batch %s: %d trials in %d Spark tasks on %s",
-        batch_id,
-        len(planned),
-        slices,
-        context.master,
-    )
-    try:
-        tasks = context.parallelize(planned, slices).mapPartitionsWithIndex(
-            partial(fit_part, shared)
+    with spark_faults(f"batch {batch_id} was NOT written"):  # its JVM dying under the batch
+        context.setJobGroup(f"sweeplake-{batch_id}", f"sweeplake batch {batch_id}")
+        shared = context.broadcast(spec)
+        log.info(
+            "batch %s: %d trials in %d Spark tasks on %s",
+            batch_id,
+            len(planned),
+            slices,
+            context.master,
         )
-        results = tasks.collect()
-    except Exception as exc:  # py4j's error: the job failed past Spark's retries
-        first = next((line for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
-        raise LakeUnreachable(
-            f"batch {batch_id} was NOT written: its Spark job failed ({first.strip()[:200]})"
-        ) from None
-    finally:
-        shared.destroy()
+        try:
+            tasks = context.parallelize(planned, slices).mapPartitionsWithIndex(
+                partial(fit_part, shared)
+            )
+            results = tasks.collect()
+        except spark_errors() as exc:  # the job failed past Spark's retries
+            if starved(exc):
+                raise
+            raise LakeUnreachable(
+                f"batch {batch_id} was NOT written: its Spark job failed ({first_line(exc)})"
+            ) from None
+        finally:
+            shared.destroy()
     outcomes = [outcome for _, outcome in results if outcome is not None]
     written = {key for key, _ in results if key is not None}
     check_parts(lake, batch_id, dt, written, ("fact", "oof"))

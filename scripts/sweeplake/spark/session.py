@@ -28,8 +28,9 @@ def spark_session(master: str | None = None, needed_by: str = "--runner spark"):
         raise BadInput(
             f"{needed_by} needs pyspark: pip install 'sweeplake[spark]' (and a JDK 17)"
         ) from None
-    # py4j logs each connection of each driver thread at INFO: noise in a cron log. Some of
-    # its INFO records go to the root logger (with a traceback, when the JVM died): dropped.
+    # py4j logs each connection of each driver thread at INFO: noise in a cron log. When the
+    # JVM dies it logs the broken connection's traceback to the root logger, at INFO or ERROR,
+    # then raises: the raised error is what sweeplake reports, in one line. Both dropped.
     logging.getLogger("py4j").setLevel(logging.WARNING)
     if not any(isinstance(f, Py4JChatter) for f in logging.getLogger().filters):
         logging.getLogger().addFilter(Py4JChatter())
@@ -61,10 +62,11 @@ def spark_session(master: str | None = None, needed_by: str = "--runner spark"):
 
 
 class Py4JChatter(logging.Filter):
-    """py4j's records below WARNING, whichever logger they were sent to."""
+    """Records logged by py4j's own code, whichever logger they were sent to: its connections,
+    and the tracebacks of a broken one, which py4j also raises to its caller."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return record.levelno >= logging.WARNING or f"{os.sep}py4j{os.sep}" not in record.pathname
+        return f"{os.sep}py4j{os.sep}" not in record.pathname
 
 
 @contextmanager
