@@ -5,6 +5,10 @@ name types for annotations only, so they are left out."""
 from __future__ import annotations
 
 import ast
+import importlib.metadata
+import re
+import sys
+import tomllib
 from pathlib import Path
 
 from tests.conftest import REPO
@@ -126,3 +130,60 @@ def test_each_engine_takes_the_interface_from_engines_base_not_from_another_engi
         assert "sweeplake.engines.base" in graph[f"sweeplake.engines.{engine}"]
     assert "sweeplake.engines.duckdb" not in graph["sweeplake.engines.athena"]
     assert "sweeplake.engines.base" in graph["sweeplake.rank"]
+
+
+def third_party(root: Path) -> dict[str, set[str]]:
+    """By top-level module name outside the standard library and the package: the package's
+    modules that import it (at run time, wherever the import stands)."""
+    found: dict[str, set[str]] = {}
+    for path in root.rglob("*.py"):
+        for node in runtime_nodes(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+                names = [node.module]
+            else:
+                continue
+            for top in {name.split(".")[0] for name in names}:
+                if top not in sys.stdlib_module_names and top != root.name:
+                    found.setdefault(top, set()).add(module_name(path, root))
+    return found
+
+
+def pinned(requirements: Path) -> set[str]:
+    """The distributions a requirements file pins, by canonical name."""
+    lines = (line.split("#")[0].strip() for line in requirements.read_text().splitlines())
+    return {canonical(line.split("==")[0]) for line in lines if "==" in line}
+
+
+def canonical(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def test_every_module_the_package_imports_is_pinned_where_it_is_needed() -> None:
+    """A fresh `make run` installs requirements.txt alone: whatever the package imports outside
+    the Spark extra (sweeplake.spark and the family Spark fits, `pip install 'sweeplake[spark]'`)
+    must be pinned there; the extra's imports come from pyproject.toml's `spark` list, or what
+    those distributions require (py4j comes with pyspark)."""
+    runtime = pinned(REPO / "requirements.txt")
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    extra = {
+        canonical(re.split(r"[<>=!~\[ ]", d)[0]) for d in project["optional-dependencies"]["spark"]
+    }
+    extra |= {canonical(re.split(r"[<>=!~\[ ;]", r)[0]) for d in extra for r in requires(d)}
+    providers = importlib.metadata.packages_distributions()
+    imports = third_party(PACKAGE)
+    missing = []
+    for top, importers in sorted(imports.items()):
+        needed = {canonical(d) for d in providers.get(top, [top])}
+        spark_only = all("spark" in m for m in importers)
+        if not needed & (runtime | extra if spark_only else runtime):
+            missing.append(f"{top} (imported by {sorted(importers)[:3]})")
+    assert imports["duckdb"] and "pyspark" in imports and "py4j" in extra
+    assert missing == []
+
+
+def requires(distribution: str) -> list[str]:
+    """What an installed distribution requires, its extras' requirements left out."""
+    found = importlib.metadata.requires(distribution) or []
+    return [r for r in found if "extra ==" not in r]
