@@ -79,12 +79,14 @@ def in_thread(work: Callable[[], object]) -> tuple[threading.Thread, dict]:
     return thread, done
 
 
-def kill_jvm_after(arguments: list[str], cue: str, cwd: Path, env: dict[str, str]) -> str:
-    """Run `sweeplake ARGUMENTS`, kill -9 its Spark JVM once it logs `cue`, and check how it
-    ends: exit 1, one `sweeplake:` line (the last) saying the JVM is gone, no traceback of
-    sweeplake's or py4j's (pyspark's accumulator server may still print the end of its
-    connection, from a thread of its own). Returns what it printed on stderr after the kill."""
-    env = {k: v for k, v in env.items() if not k.startswith(("SWEEPLAKE_", "AWS_"))}
+def kill_jvm_after(arguments: list[str], cue: str, cwd: Path, cache: Path, scratch: Path) -> str:
+    """Run `sweeplake ARGUMENTS` (with the scores cache `cache`), kill -9 its Spark JVM once it
+    logs `cue`, and check how it ends: exit 1, one `sweeplake:` line (the last) saying the JVM
+    is gone, no traceback of sweeplake's or py4j's (pyspark's accumulator server may still
+    print the end of its connection, from a thread of its own). Returns what it printed on
+    stderr after the kill. The killed JVM's block manager folders stay under `scratch`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SWEEPLAKE_", "AWS_"))}
+    env |= {"SWEEPLAKE_CACHE": str(cache), "SPARK_LOCAL_DIRS": str(scratch)}
     child = subprocess.Popen(
         [sys.executable, "-m", "sweeplake", *arguments], cwd=cwd, env=env,
         stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,

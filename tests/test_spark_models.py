@@ -414,10 +414,13 @@ except SparkFailed as exc:
 """
 
 
-def test_a_call_after_the_jvm_died_is_spark_failed_without_py4j_tracebacks() -> None:
+def test_a_call_after_the_jvm_died_is_spark_failed_without_py4j_tracebacks(
+    tmp_path: Path,
+) -> None:
     """The other moment of a JVM's death: between two calls. py4j logs the broken connection
     (with its traceback) and raises; sweeplake says one line, and py4j's records are dropped."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SWEEPLAKE_", "AWS_"))}
+    env["SPARK_LOCAL_DIRS"] = str(tmp_path)  # the killed JVM's block manager folders
     done = subprocess.run(
         [sys.executable, "-c", JVM_GONE_FIRST], cwd=REPO, env=env, capture_output=True,
         text=True, timeout=300,
@@ -457,7 +460,6 @@ def test_a_jvm_killed_mid_batch_is_one_line_and_exit_1_with_nothing_written(
     bigger = {**TRIALS[1], "num_trees": 40, "max_depth": 8}  # six fits with CV: seconds of work
     arguments = ["run", "--lake", str(lake), "--params", str(params_file(tmp_path, [bigger]))]
     arguments += ["--spark-master", "local[1]"]
-    env = {**os.environ, "SWEEPLAKE_CACHE": str(CACHE)}
     # The batch's plan is logged just before its fits start.
-    rest = kill_jvm_after(arguments, "trials on diabetes", REPO, env)
+    rest = kill_jvm_after(arguments, "trials on diabetes", REPO, CACHE, tmp_path)
     assert not list(lake.glob("hyper/*/*")) and not list(lake.glob("scores/*/*")), rest

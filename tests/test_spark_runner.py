@@ -181,7 +181,6 @@ def test_a_jvm_killed_under_a_spark_run_is_one_line_and_exit_1(tmp_path: Path) -
     lake = tmp_path / "lake"
     arguments = ["run", "--runner", "spark", "--trials", "2000", "--model", "svr"]
     arguments += ["--lake", str(lake), "--spark-master", "local[1]"]
-    env = {**os.environ, "SWEEPLAKE_CACHE": str(CACHE)}
     # Logged just before the job that fits the trials.
-    rest = kill_jvm_after(arguments, "Spark tasks on", REPO, env)
+    rest = kill_jvm_after(arguments, "Spark tasks on", REPO, CACHE, tmp_path)
     assert not list(lake.glob("hyper/*/*")) and not list(lake.glob("scores/*/*")), rest
