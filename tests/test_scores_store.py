@@ -365,3 +365,31 @@ def test_a_cache_from_a_release_with_other_scores_columns_is_rebuilt(tmp_path: P
     assert ranked.returncode == 0, ranked.stderr
     assert "holds another layout of scores: rebuilding it" in ranked.stderr
     assert parse_csv(ranked.stdout) == parse_csv(expected.stdout)
+
+
+def test_parts_are_scanned_one_by_one_with_the_rows_of_one_scan(tmp_path: Path) -> None:
+    """Each part its own Parquet scan (so DuckDB keeps each file's statistics), with the rows a
+    scan of all the files gives; parts of other types fall back to that one scan."""
+    import duckdb
+
+    from sweeplake.scores.store import each_part
+
+    connection = duckdb.connect()
+    files = []
+    for n, (start, count) in enumerate([(0, 1000), (1000, 3), (1003, 2)]):
+        files.append(str(tmp_path / f"part-{n}.parquet"))
+        rows = f"range({start}, {start + count}) t(i)"
+        connection.sql(
+            f"SELECT 'h' || i AS hyper_id, i * 0.5 AS test_r2 FROM {rows}"
+        ).write_parquet(files[-1])
+    whole = sorted(connection.read_parquet(files).fetchall())
+    parts = each_part(connection, files)
+    assert sorted(parts.fetchall()) == whole and len(whole) == 1005
+    plan = connection.sql("EXPLAIN " + parts.sql_query()).fetchall()[0][1]
+    assert plan.count("READ_PARQUET") + plan.count("PARQUET_SCAN") == 3, plan
+    odd = str(tmp_path / "odd.parquet")  # test_r2 as text: not a part this store writes
+    connection.sql("SELECT 'x' AS hyper_id, '1.5' AS test_r2").write_parquet(odd)
+    mixed = each_part(connection, [*files, odd])
+    assert len(mixed.fetchall()) == 1006
+    plan = connection.sql("EXPLAIN " + mixed.sql_query()).fetchall()[0][1]
+    assert plan.count("READ_PARQUET") + plan.count("PARQUET_SCAN") == 1, plan

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sweeplake.engines.base import Engine
 from sweeplake.engines.duckdb import fetch
-from sweeplake.scores.store import ScoresStore
+from sweeplake.scores.store import QUERY_MEMORY_LIMIT, ScoresStore
 
 
 class ScoresEngine(Engine):
@@ -12,6 +12,7 @@ class ScoresEngine(Engine):
 
     def __init__(self, store: ScoresStore) -> None:
         store.refresh()
+        store.connection.execute(f"SET memory_limit = '{QUERY_MEMORY_LIMIT}'")
         self.store = store
 
     def query(
