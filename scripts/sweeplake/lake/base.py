@@ -67,8 +67,8 @@ class Gzipped:
 
     def __init__(self) -> None:
         # ISA-L's deflate (python-isal): on fact lines, its level 2 is ten times faster than
-        # zlib's level 6 for objects about 12% larger, and the facts' gzip was the largest cost
-        # of a batch after its fits. Plain gzip all the same, for every reader.
+        # zlib's level 6 for objects a sixth larger (docs/lake.md), and the facts' gzip was the
+        # largest cost of a batch after its fits. Plain gzip all the same, for every reader.
         # wbits 31: a gzip wrapper with mtime 0, so the same records give the same bytes.
         self._compressor = isal_zlib.compressobj(GZIP_LEVEL, isal_zlib.DEFLATED, 31)
         self._parts: list[bytes] = []
