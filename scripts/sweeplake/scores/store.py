@@ -44,7 +44,7 @@ MAX_PARTS = 8
 GRACE_SECONDS = 3600
 # DuckDB's limits in every process that reads the scores: a t3.small has 2 GiB and 2 cores.
 DUCKDB_CONFIG = {"memory_limit": "256MB", "threads": 2, "preserve_insertion_order": False}
-# The queries' limit, once the cache is fresh. Within 256 MB the leaderboard's three windows
+# The leaderboard's limit (engines/scores.py), once the cache is fresh. Within 256 MB its windows
 # over a million trials spill 257 MiB to disk (2.3 s); within 320 MB, 110 MiB (1.5 s), for a
 # process peak of 407 MiB, inside the 512 MiB a rank of a million trials may take.
 QUERY_MEMORY_LIMIT = "320MB"

@@ -89,8 +89,9 @@ def fit_frame_batch(
 ) -> list[Outcome]:
     """Fit the planned trials (hyper_id, trial) until done or until the next would end past
     `deadline` (time.monotonic()), write their facts and score them; the outcomes by hyper_id.
-    LakeUnreachable when the facts could not all be written; SparkFailed when Spark itself
-    failed (out of memory, its JVM gone)."""
+    LakeUnreachable when the facts could not all be written; SparkFailed when scoring them
+    failed. Spark's own failures (out of memory, its JVM gone) are raised as Spark raised them,
+    for the caller's spark_faults (sweeplake.spark.session) to say in one line."""
     spark.sparkContext.setJobGroup(f"sweeplake-{batch_id}", f"sweeplake batch {batch_id}")
     points = assembled(data)
     fitted, failed = fit_trials(points, data, planned, cv, deadline)
@@ -141,9 +142,7 @@ def fit_trials(
             fitted.append(Fitted(hyper_id, trial, created_at, fit_ms, cv_ms, model, models))
         except Exception as exc:  # a trial's failure is data, recorded with the batch
             if starved(exc):  # ... but Spark's own is not the trial's: no fake failed trial
-                raise SparkFailed(
-                    f"batch NOT written: Spark failed fitting a trial ({spark_cause(exc)})"
-                ) from None
+                raise  # the caller's spark_faults says it in one line
             error = "".join(traceback.format_exception_only(exc)).strip()
             failed.append(Outcome(hyper_id, trial, created_at, None, None, None, short(error)))
         spent = time.perf_counter() - started
@@ -210,10 +209,11 @@ def write_and_score(
     try:
         parts = at_once(spark, partial(write_parts, lake.uri, dt, batch_id), merged)
     except spark_errors() as exc:  # the job failed past Spark's retries
-        what = f"batch {batch_id} was NOT written: its Spark job failed"
         if starved(exc):
-            raise SparkFailed(f"{what} ({spark_cause(exc)})") from None
-        raise LakeUnreachable(f"{what} ({first_line(exc)})") from None  # a task's put failed
+            raise  # Spark's own failure: the caller's spark_faults says it in one line
+        raise LakeUnreachable(  # a task could not put its part
+            f"batch {batch_id} was NOT written: its Spark job failed ({first_line(exc)})"
+        ) from None
     written = set().union(*parts)
     check_parts(lake, batch_id, dt, written, tuple(PARQUET_PREFIXES[t] for t in tables))
     scorers = {"fact": fact_scores, "oof": oof_scores}
