@@ -30,15 +30,18 @@ def processes() -> dict[int, tuple[int, list[bytes]]]:
 
 
 def python_workers() -> list[int]:
-    """The Python worker processes of Spark's executors: the children of pyspark.daemon."""
+    """The Python worker processes of this process's Spark executors: the children of the
+    pyspark.daemon its own JVM started. Another test process's Spark (pytest-xdist runs test
+    files side by side) has workers of its own, which are not this test's to kill or wait for."""
     procs = processes()
-    daemons = {pid for pid, (_, cmdline) in procs.items() if b"pyspark.daemon" in cmdline}
+    mine = descendants(os.getpid(), procs)
+    daemons = {pid for pid, cmdline in mine.items() if b"pyspark.daemon" in cmdline}
     return [pid for pid, (ppid, _) in procs.items() if ppid in daemons]
 
 
-def descendants(pid: int) -> dict[int, list[bytes]]:
-    """Every process below pid, with its command line."""
-    procs = processes()
+def descendants(pid: int, procs: dict | None = None) -> dict[int, list[bytes]]:
+    """Every process below pid, with its command line (of `procs`, else a fresh listing)."""
+    procs = processes() if procs is None else procs
     found, frontier = {}, {pid}
     while frontier:
         below = {child for child, (ppid, _) in procs.items() if ppid in frontier}
