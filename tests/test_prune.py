@@ -7,6 +7,7 @@ import gzip
 import json
 import shutil
 from collections import Counter
+from itertools import combinations
 from pathlib import Path
 
 import duckdb
@@ -16,6 +17,7 @@ from sklearn.model_selection import PredefinedSplit, cross_val_score
 
 from sweeplake.dataset import load_dataset
 from sweeplake.fitting.prune import MIN_HISTORY
+from sweeplake.fitting.workers import IN_FLIGHT
 from sweeplake.models.registry import family
 from sweeplake.paths import DEFAULT_DATASET
 from sweeplake.samplers.history import ScoresHistory
@@ -40,44 +42,86 @@ def sklearn_folds(hyper: dict) -> list[float]:
 
 @pytest.fixture(scope="module")
 def pruned_lake(tmp_path_factory) -> tuple[Path, dict]:
-    """A lake of 24 random SVR trials, then a --prune batch of 20 more."""
+    """A --prune batch of 24 random SVR trials on an empty lake, then one of 20 more; one
+    worker each, so that every trial is judged against exactly the ok trials before it."""
     lake = tmp_path_factory.mktemp("prune") / "lake"
     env = {"SWEEPLAKE_CACHE": str(lake.parent / "cache")}
-    common = ("run", "--lake", str(lake), "--model", "svr", "--budget", "3600", "--trials")
-    first = sweeplake(*common, "24", "--seed", "1", "--prune", env=env)
+    common = ("run", "--lake", str(lake), "--model", "svr", "--budget", "3600", "--workers", "1")
+    first = sweeplake(*common, "--trials", "24", "--seed", "1", "--prune", env=env)
     assert first.returncode == 0, first.stderr
-    assert f"fewer than {MIN_HISTORY} ok ones" in first.stderr  # an empty lake prunes nothing
-    second = sweeplake(*common, "20", "--seed", "2", "--prune", env=env)
+    assert "the lake holds 0 ok ones with their folds, and pruning starts at" in first.stderr
+    second = sweeplake(*common, "--trials", "20", "--seed", "2", "--prune", env=env)
     assert second.returncode == 0, second.stderr
     return lake, env
 
 
-def test_the_trials_below_the_median_after_a_fold_stop_there(pruned_lake) -> None:
+def median_rule(history: list[list[float]], folds: list[float]) -> int:
+    """How many folds a trial gets when judged against the ok trials' folds in `history`:
+    numpy's median of their partial means after each fold but the last."""
+    if len(history) < MIN_HISTORY:
+        return len(folds)
+    steps = np.arange(1, len(folds) + 1)
+    medians = np.median(np.cumsum(history, axis=1) / steps, axis=0)[:-1]
+    below = np.flatnonzero((np.cumsum(folds) / steps)[:-1] < medians)
+    return int(below[0]) + 1 if len(below) else len(folds)
+
+
+def test_each_trial_stops_below_the_median_of_the_ok_trials_before_it(pruned_lake) -> None:
+    """From the first batch on an empty lake on: the first MIN_HISTORY trials get every fold,
+    and each later one is judged against every ok trial before it, its own batch's included."""
     lake, _ = pruned_lake
     hypers = sorted(records(lake, "hyper"), key=lambda h: h["hyper_id"])
-    first, second = sorted({h["batch_id"] for h in hypers})
-    history = [sklearn_folds(h) for h in hypers if h["batch_id"] == first]
-    assert {h["status"] for h in hypers if h["batch_id"] == first} == {"ok"}
-    folds = len(history[0])
-    cumulative = np.cumsum(history, axis=1) / np.arange(1, folds + 1)
-    medians = np.median(cumulative, axis=0)[:-1]
     scores = {s["hyper_id"]: s for s in records(lake, "scores")}
+    history: list[list[float]] = []
     expected = Counter()
-    for hyper in (h for h in hypers if h["batch_id"] == second):
+    for index, hyper in enumerate(hypers):
         fold_scores = sklearn_folds(hyper)
-        got = np.cumsum(fold_scores) / np.arange(1, folds + 1)
-        below = np.flatnonzero(got[:-1] < medians)
-        rungs = int(below[0]) + 1 if len(below) else folds
-        status = "pruned" if rungs < folds else "ok"
-        expected[status] += 1
-        assert hyper["status"] == status, hyper["hyper_id"]
+        folds = len(fold_scores)
+        got = median_rule(history, fold_scores)
+        status = "pruned" if got < folds else "ok"
+        expected[hyper["batch_id"], status] += 1
+        assert hyper["status"] == status, (index, hyper["hyper_id"])
         line = scores[hyper["hyper_id"]]
         fold_r2 = json.loads(line["cv_fold_r2"])
-        assert np.allclose(fold_r2, fold_scores[:rungs], rtol=0, atol=1e-9)
-        assert abs(line["cv_r2"] - got[rungs - 1]) < 1e-9
+        assert np.allclose(fold_r2, fold_scores[:got], rtol=0, atol=1e-9)
+        assert abs(line["cv_r2"] - np.mean(fold_scores[:got])) < 1e-9
         if status == "pruned":
             assert line["test_r2"] is None and hyper["fit_ms"] is None
-    assert expected["pruned"] >= 5 and expected["ok"] >= 2, expected  # both kinds happen
+        else:
+            history.append(fold_scores)
+    first, second = sorted({h["batch_id"] for h in hypers})
+    # Both kinds happen in both batches: the first prunes once it has its own history.
+    assert min(expected[first, "pruned"], expected[second, "pruned"]) >= 3, expected
+    assert min(expected[first, "ok"], expected[second, "ok"]) >= 2, expected
+
+
+def test_with_two_workers_each_trial_is_judged_by_the_ok_trials_finished_before_it(
+    tmp_path: Path,
+) -> None:
+    """Two workers: a trial is judged against the ok trials finished when it was handed out.
+    Those are the ok trials before it but the few still in flight then (at most the workers'
+    queues, less its own place), so for each trial some such set gives exactly its folds."""
+    lake = tmp_path / "lake"
+    env = {"SWEEPLAKE_CACHE": str(tmp_path / "cache")}
+    flags = ("--model", "svr", "--budget", "3600", "--workers", "2", "--trials", "40")
+    done = sweeplake("run", "--lake", str(lake), *flags, "--seed", "5", "--prune", env=env)
+    assert done.returncode == 0, done.stderr
+    hypers = sorted(records(lake, "hyper"), key=lambda h: h["hyper_id"])
+    scores = {s["hyper_id"]: s for s in records(lake, "scores")}
+    in_flight = 2 * IN_FLIGHT - 1
+    ok: list[list[float]] = []
+    for hyper in hypers:
+        fold_scores = sklearn_folds(hyper)
+        got = len(json.loads(scores[hyper["hyper_id"]]["cv_fold_r2"]))
+        candidates = (
+            [f for i, f in enumerate(ok) if i not in missing]
+            for n in range(min(in_flight, len(ok)) + 1)
+            for missing in combinations(range(len(ok)), n)
+        )
+        assert any(median_rule(known, fold_scores) == got for known in candidates), hyper
+        if hyper["status"] == "ok":
+            ok.append(fold_scores)
+    assert sum(h["status"] == "pruned" for h in hypers) >= 5
 
 
 def test_a_pruned_trial_has_the_oof_facts_of_its_folds_alone(pruned_lake) -> None:
@@ -169,7 +213,7 @@ def test_a_batch_whose_every_trial_is_pruned_succeeds(pruned_lake, tmp_path: Pat
     env = {"SWEEPLAKE_CACHE": str(tmp_path / "cache")}
     done = sweeplake("run", "--lake", str(lake), "--params", str(hopeless), "--prune", env=env)
     assert done.returncode == 0, done.stderr
-    assert "2 trials (0 failed)" in done.stderr
+    assert "2 trials (0 failed, 2 pruned)" in done.stderr
     batch = [h for h in records(lake, "hyper") if h["sampler"] == "params"]
     assert [h["status"] for h in batch] == ["pruned", "pruned"]
 

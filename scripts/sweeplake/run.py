@@ -20,7 +20,7 @@ from sweeplake.dataset import Dataset, load_dataset
 from sweeplake.errors import AllTrialsFailed, BadInput, LakeUnreachable
 from sweeplake.fitting.fit import Outcome, prepare, run_trial
 from sweeplake.fitting.groves import check_groves, fit_groves
-from sweeplake.fitting.prune import MIN_HISTORY, history_rungs
+from sweeplake.fitting.prune import MIN_HISTORY, Rungs, history_rungs
 from sweeplake.fitting.workers import WorkerPool
 from sweeplake.ids import derived_ids, new_id
 from sweeplake.lake import Batch, Gzipped, gzip_text, open_lake
@@ -270,12 +270,14 @@ def summarised(
     """The batch's last log line and summary; AllTrialsFailed when no trial ended ok.
     `cut_short`: the trials planned, when the budget left some out."""
     failed = sum(o.status == "failed" for o in outcomes)
+    pruned = sum(o.status == "pruned" for o in outcomes)
     seconds = time.monotonic() - started
     log.info(
-        "batch %s: %d trials (%d failed) in %.1f s written to %s%s",
+        "batch %s: %d trials (%d failed%s) in %.1f s written to %s%s",
         batch_id,
         len(outcomes),
         failed,
+        f", {pruned} pruned" if pruned else "",
         seconds,
         lake,
         f"; the {budget:g} s budget, not the cap of {cut_short}, ended it" if cut_short else "",
@@ -368,22 +370,28 @@ def today() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%d")
 
 
-def pruning_rungs(
-    lake: str, data: Dataset, space: SearchSpace, models: list[str]
-) -> dict[str, tuple[float, ...]]:
-    """--prune: the medians each model's trials must reach after each fold, from the lake."""
+def pruning_rungs(lake: str, data: Dataset, space: SearchSpace, models: list[str]) -> Rungs:
+    """--prune: the lake's history of each model's ok trials, to which the batch's own are
+    added as they finish."""
     spaces = {model: space.sha256(model) for model in models}
     rungs = history_rungs(lake, data.sha256, spaces, data.folds)
     for model in models:
-        if model in rungs:
-            shown = ", ".join(f"{m:.4f}" for m in rungs[model])
+        medians = rungs.medians(model)
+        if medians is not None:
+            shown = ", ".join(f"{m:.4f}" for m in medians)
             log.info(
-                "pruning %s trials below the history's median after each fold: %s", model, shown
+                "pruning %s trials below the median after each fold of %d ok trials so far "
+                "(%s); the batch's own join them as they finish",
+                model,
+                rungs.known(model),
+                shown,
             )
         else:
             log.info(
-                "not pruning %s trials: the lake holds fewer than %d ok ones with their folds",
+                "not pruning %s trials yet: the lake holds %d ok ones with their folds, and "
+                "pruning starts at %d (the batch's own count as they finish)",
                 model,
+                rungs.known(model),
                 MIN_HISTORY,
             )
     return rungs
@@ -412,7 +420,7 @@ def fit_batch(
     cv: bool = False,
     progress: Progress | None = None,
     ids: Callable[[], str] = new_id,
-    rungs: dict[str, tuple[float, ...]] | None = None,
+    rungs: Rungs | None = None,
 ) -> tuple[list[Outcome], dict[str, bytes]]:
     """The outcomes, by id and without their facts, and the ok ones' facts, already gzipped, by
     prefix: "fact", then with `cv` "oof" (every training point's out-of-fold prediction; a
@@ -438,20 +446,25 @@ def execute(
     cv: bool = False,
     progress: Progress | None = None,
     ids: Callable[[], str] = new_id,
-    rungs: dict[str, tuple[float, ...]] | None = None,
+    rungs: Rungs | None = None,
 ) -> Iterator[Outcome]:
     """Fit trials in order until done or until the next one would pass the deadline; `ids`
-    gives each trial its id, in that order.
+    gives each trial its id, in that order. With `rungs` (--prune) each trial is handed the
+    medians of the ok trials known then, the batch's finished ones among them.
 
     Yields each outcome as it finishes, in no particular order.
     """
-    inputs = prepare(dataset, models, cv=cv, rungs=rungs)
-    clock = Deadline(deadline, progress)
+    inputs = prepare(dataset, models, cv=cv)
+    clock = Deadline(deadline, progress, rungs)
+
+    def medians(trial: Trial) -> tuple[float, ...] | None:
+        return rungs.medians(trial.model) if rungs is not None else None
+
     if workers == 1 or len(trials) == 1:
         for trial in trials:
             if clock.near():
                 break
-            yield clock.record(run_trial(inputs, trial, ids()))
+            yield clock.record(run_trial(inputs, trial, ids(), medians(trial)))
         return
 
     workers = min(workers, len(trials))
@@ -463,7 +476,7 @@ def execute(
                 trial = next(upcoming, None)
                 if trial is None:
                     break
-                if not pool.submit(trial, ids()):
+                if not pool.submit(trial, ids(), medians(trial)):
                     break
             if not pool.busy():
                 break
@@ -480,17 +493,24 @@ def execute(
 
 class Deadline:
     """Whether one more trial would likely end after the deadline, judged by the slowest yet;
-    what it records and refuses goes on to the progress shown to people."""
+    what it records and refuses goes on to the progress shown to people, and what it records
+    to the pruning rungs (--prune), which the next trials are judged by."""
 
-    def __init__(self, deadline: float, progress: Progress | None = None) -> None:
+    def __init__(
+        self, deadline: float, progress: Progress | None = None, rungs: Rungs | None = None
+    ) -> None:
         self.deadline = deadline
         self.slowest: float | None = None
         self.progress = progress or Progress(0, deadline, None)
+        self.rungs = rungs
 
     def record(self, outcome: Outcome) -> Outcome:
         spent = ((outcome.fit_ms or 0) + (outcome.predict_ms or 0) + (outcome.cv_ms or 0)) / 1000
         self.slowest = spent if self.slowest is None else max(self.slowest, spent)
         self.progress.record(outcome)
+        if self.rungs is not None:
+            fold_r2 = (outcome.metrics or {}).get("cv_fold_r2")
+            self.rungs.record(outcome.trial.model, outcome.status, fold_r2)
         return outcome
 
     def near(self) -> bool:

@@ -68,9 +68,6 @@ class TrialInputs:
     # A time series' points in the same order: their series and each one's past target values
     # (sweeplake.timeseries.history.History); None for a tabular dataset.
     history: object = None
-    # With --prune, by family name: the history's median partial cv score after each rung but
-    # the last (fitting/prune.py). A family left out is never pruned.
-    rungs: dict[str, tuple[float, ...]] = field(default_factory=dict)
 
     @property
     def y_train(self) -> np.ndarray:
@@ -81,7 +78,6 @@ def prepare(
     dataset: Dataset,
     models: set[str],
     cv: bool = False,
-    rungs: dict[str, tuple[float, ...]] | None = None,
 ) -> TrialInputs:
     # Training points first, each part in point_id order: the order in which the metrics sum,
     # so that scores computed here and from the facts (rescore) are the same to the bit.
@@ -110,7 +106,6 @@ def prepare(
         train_fold,
         splits,
         history=history,
-        rungs=rungs or {},
     )
     for name in sorted(models):
         chosen = family(name)
@@ -119,14 +114,17 @@ def prepare(
     return inputs
 
 
-def run_trial(inputs: TrialInputs, trial: Trial, hyper_id: str) -> Outcome:
+def run_trial(
+    inputs: TrialInputs, trial: Trial, hyper_id: str, medians: tuple[float, ...] | None = None
+) -> Outcome:
     """Never raises for the trial's own faults: those become a failed Outcome.
 
-    With rungs for its family (--prune) the folds come first, one at a time, and a trial below
-    the history's median after one stops there (pruned); a survivor then gets its full fit.
+    With `medians` (--prune: the median partial score after each rung but the last, from
+    fitting/prune.py) the folds come first, one at a time, and a trial below the median after
+    one stops there (pruned); a survivor then gets its full fit.
     """
     fit_ms = predict_ms = cv_ms = oof = facts = None
-    medians = inputs.rungs.get(trial.model) if inputs.splits else None
+    medians = medians if inputs.splits else None
     pruned = False
     from sklearn import config_context  # here, not at module level: bad input fails fast
 

@@ -71,11 +71,12 @@ class WorkerPool:
     def busy(self) -> bool:
         return any(w.queued or w.dead for w in self.workers)
 
-    def submit(self, trial: Trial, hyper_id: str) -> bool:
-        """Queue the trial on the least busy live worker; False when none is left."""
+    def submit(self, trial: Trial, hyper_id: str, medians: tuple[float, ...] | None = None) -> bool:
+        """Queue the trial on the least busy live worker, with the medians it must reach
+        (--prune); False when none is left."""
         for worker in sorted((w for w in self.workers if not w.dead), key=lambda w: len(w.queued)):
             try:
-                worker.pipe.send((trial, hyper_id))
+                worker.pipe.send((trial, hyper_id, medians))
             except OSError:  # died since its last answer: results() reads its end of file
                 worker.dead = True
                 continue
