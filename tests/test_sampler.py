@@ -19,7 +19,7 @@ from sweeplake.ids import new_id
 from sweeplake.lake import LocalLake
 from sweeplake.models.registry import fitting
 from sweeplake.paths import DEFAULT_DATASET
-from sweeplake.run import encode_batch, fit_batch, trial_lineage
+from sweeplake.run import THIN_HISTORY, encode_batch, fit_batch, trial_lineage
 from sweeplake.samplers.history import ScoresHistory
 from sweeplake.samplers.space import load_space
 from sweeplake.samplers.tpe import TPESearch, distribution, study_of
@@ -192,9 +192,10 @@ def test_the_same_seed_and_history_give_the_same_proposals(scored_lake: Path, tm
         args = ("run", "--lake", str(lake), "--trials", "6", "--sampler", "tpe", "--seed", seed)
         done = sweeplake(*args, env={"SWEEPLAKE_CACHE": str(tmp_path / f"{copy}-cache")})
         assert done.returncode == 0, done.stderr
-        runs.append(proposed(lake, batch=-1))
+        runs.append(proposed(lake)[40:])  # the lake's 40 trials first, then this start's
     assert runs[0] == runs[1]
     assert runs[0] != runs[2]
+    # Models take turns over the whole start, across its rounds (of 3 trials).
     assert [model for model, _, _ in runs[0]] == fitting(load_dataset(DEFAULT_DATASET)) * 2
 
 
@@ -216,3 +217,41 @@ def test_params_and_a_bad_sampler(scored_lake: Path, tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     (record,) = [h for h in hyper_records(lake) if h["sampler"] == "params"]
     assert (record["gamma"], record["history"]) == (16.39, 0)
+
+
+def test_a_start_on_a_thin_history_fits_in_rounds_each_learning_from_the_last(
+    tmp_path: Path,
+) -> None:
+    """On an empty lake a tpe start of 10 trials, one worker, is four batches, of 3, 3, 3 and 1:
+    each round proposed its trials knowing every trial of the rounds before it. The same seed
+    gives the same trials on another empty lake."""
+    runs = []
+    for copy in ("a", "b"):
+        lake = tmp_path / copy
+        args = ("run", "--lake", str(lake), "--model", "svr", "--trials", "10", "--workers", "1")
+        args += ("--sampler", "tpe", "--seed", "4", "--budget", "3600")
+        done = sweeplake(*args, env={"SWEEPLAKE_CACHE": str(tmp_path / f"{copy}-cache")})
+        assert done.returncode == 0, done.stderr
+        hypers = sorted(hyper_records(lake), key=lambda h: h["hyper_id"])
+        batches = [h["batch_id"] for h in hypers]
+        assert [batches.count(b) for b in dict.fromkeys(batches)] == [3, 3, 3, 1]
+        assert [h["history"] for h in hypers] == [0] * 3 + [3] * 3 + [6] * 3 + [9]
+        assert f"4 batches, {batches[0]} to {batches[-1]}: 10 trials (0 failed)" in done.stderr
+        runs.append(proposed(lake))
+    assert runs[0] == runs[1]
+
+
+def test_a_start_on_a_history_of_a_hundred_trials_is_one_batch(tmp_path: Path) -> None:
+    """Random search, which learns from nothing, is one batch however thin the lake; tpe on a
+    history of THIN_HISTORY trials is one batch too."""
+    lake = tmp_path / "lake"
+    env = {"SWEEPLAKE_CACHE": str(tmp_path / "cache")}
+    common = ("run", "--lake", str(lake), "--model", "svr", "--budget", "3600", "--trials")
+    done = sweeplake(*common, str(THIN_HISTORY), "--seed", "1", env=env)
+    assert done.returncode == 0, done.stderr
+    assert len({h["batch_id"] for h in hyper_records(lake)}) == 1
+    done = sweeplake(*common, "12", "--seed", "2", "--sampler", "tpe", env=env)
+    assert done.returncode == 0, done.stderr
+    tpe = [h for h in hyper_records(lake) if h["sampler"] == "tpe"]
+    assert len(tpe) == 12 and len({h["batch_id"] for h in tpe}) == 1
+    assert {h["history"] for h in tpe} == {THIN_HISTORY}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -37,6 +38,10 @@ from sweeplake.timings import PhaseClock, Start, command_start, write_timings
 log = logging.getLogger("sweeplake.run")
 # How long past the budget a trial may still run before its worker is stopped.
 OVERRUN_SECONDS = 10.0
+# A start whose sampler has fewer trials of a model's history than THIN_HISTORY fits in rounds
+# of ROUND trials (or one per core, when there are more cores), each a batch of its own.
+THIN_HISTORY = 100
+ROUND = 3
 RUNNERS = ("local", "spark")
 
 
@@ -150,58 +155,89 @@ def run(
     target.ship_waiting()  # before the sampler reads the history: these batches are part of it
     rungs = pruning_rungs(lake, data, search_space, models) if prune else None
 
-    sampler, proposal = plan(sampler, given, search_space, models, trials, seed, lake, data.sha256)
-    planned = proposal.trials
     used = set(models[:trials]) if given is None else {t.model for t in given}
-    batch_id, dt = batch_key or (new_id(), today())
-    pending = announce_plan(target, batch_id, data.sha256, search_space, planned, budget)
-    log_plan(batch_id, len(planned), data, sampler, proposal)
-    # The budget covers the fits alone: a slow lake before them never turns trials into failures.
-    deadline = time.monotonic() + budget
-    progress = Progress(len(planned), deadline, sys.stderr)
-    lineage = trial_lineage(search_space, sampler, proposal.history)
-    clock.lap("prepare")
-    if runner == "spark":
-        from sweeplake.spark.runner import run_on_spark
+    total = trials if given is None else len(given)
+    # A start of the local runner whose sampler learns from a thin history fits in rounds,
+    # each a batch of its own, so that its next trials (and other machines') learn from them.
+    in_rounds = runner == "local" and batch_key is None
+    deadline = progress = None
+    outcomes: list[Outcome] = []
+    batch_ids: list[str] = []
+    while len(outcomes) < total:
+        left = total - len(outcomes)
+        size = max(ROUND, workers or available_cores()) if in_rounds else None
+        round_seed = seed if seed is None or not batch_ids else round_seed_of(seed, len(batch_ids))
+        # Models take turns across rounds as within one batch.
+        turn = len(outcomes) % len(models)
+        chosen, proposal = plan(
+            sampler, given, search_space, models[turn:] + models[:turn], left, round_seed, lake,
+            data.sha256, size,
+        )  # fmt: skip
+        planned = proposal.trials
+        batch_id, dt = batch_key or (new_id(), today())
+        pending = announce_plan(target, batch_id, data.sha256, search_space, planned, budget)
+        log_plan(batch_id, len(planned), data, chosen, proposal)
+        if deadline is None:
+            # The budget covers the fits alone: a slow lake before them never turns trials
+            # into failures.
+            deadline = time.monotonic() + budget
+            progress = Progress(total, deadline, sys.stderr)
+        lineage = trial_lineage(search_space, chosen, proposal.history)
+        clock.lap("prepare")
+        if runner == "spark":
+            from sweeplake.spark.runner import run_on_spark
 
-        progress.close()  # the tasks' progress is Spark's to show
-        outcomes = run_on_spark(
-            target,
-            batch_id,
-            data,
-            planned,
-            used,
-            cv > 0,
-            budget,
-            spark_master,
-            dataset_held,
-            dt,
-            lambda done: encode_batch(batch_id, data, done, lineage, {}, dt),
-        )
-        clock.lap("fitting")  # on Spark, the tasks write their parts as they go
-    else:
-        cores = workers or available_cores()
-        # A retried unit of work gives its trials the same ids: it rewrites the same records.
-        ids = derived_ids(batch_id) if batch_key else new_id
-        if groves is None:
-            outcomes, facts = fit_batch(
-                data, planned, used, cores, deadline, cv > 0, progress, ids, rungs
+            progress.close()  # the tasks' progress is Spark's to show
+            done = run_on_spark(
+                target,
+                batch_id,
+                data,
+                planned,
+                used,
+                cv > 0,
+                budget,
+                spark_master,
+                dataset_held,
+                dt,
+                encoder(batch_id, data, lineage, dt),
             )
+            clock.lap("fitting")  # on Spark, the tasks write their parts as they go
         else:
-            outcomes, facts = fit_groves(
-                data, planned, used, cores, deadline, groves, cv > 0, progress, ids,
-                execute=execute,
-            )  # fmt: skip
-        progress.close()
-        clock.lap("fitting")
-        batch = encode_batch(batch_id, data, outcomes, lineage, facts, dt)
-        clock.lap("encode")
-        target.write_batch(batch, None if dataset_held else data)
-        clock.lap("write")
-    withdraw(target, pending)
-    write_timings(target, clock.record(batch_id, dt, host_name(), outcomes))
-    cut_short = progress.cut_short and len(planned)
-    return summarised(batch_id, outcomes, started, target.uri, budget, cut_short)
+            cores = workers or available_cores()
+            # A retried unit of work gives its trials the same ids: it rewrites the same records.
+            ids = derived_ids(batch_id) if batch_key else new_id
+            if groves is None:
+                done, facts = fit_batch(
+                    data, planned, used, cores, deadline, cv > 0, progress, ids, rungs
+                )
+            else:
+                done, facts = fit_groves(
+                    data, planned, used, cores, deadline, groves, cv > 0, progress, ids,
+                    execute=execute,
+                )  # fmt: skip
+            progress.close()
+            clock.lap("fitting")
+            batch = encode_batch(batch_id, data, done, lineage, facts, dt)
+            clock.lap("encode")
+            target.write_batch(batch, None if dataset_held else data)
+            dataset_held = True
+            clock.lap("write")
+        withdraw(target, pending)
+        write_timings(target, clock.record(batch_id, dt, host_name(), done))
+        outcomes += done
+        batch_ids.append(batch_id)
+        if len(planned) < left:
+            log_round(batch_id, done)
+        if progress.refused or len(done) < len(planned) or time.monotonic() >= deadline:
+            break  # the budget ended the start
+        clock = PhaseClock(Start(clock.start.runner, clock.start.cold, None))
+    cut_short = progress.cut_short and total
+    return summarised(batch_ids, outcomes, started, target.uri, budget, cut_short)
+
+
+def encoder(batch_id: str, data: Dataset, lineage: dict, dt: str) -> Callable:
+    """The records of a batch of these outcomes, with no facts (Spark's tasks write those)."""
+    return lambda done: encode_batch(batch_id, data, done, lineage, {}, dt)
 
 
 def spark_fitted(models) -> bool:
@@ -224,14 +260,28 @@ def plan(
     seed: int | None,
     lake: str,
     dataset_sha256: str,
+    round_size: int | None = None,
 ) -> tuple[str, Proposal]:
-    """The batch's trials: the --params file's, or the sampler's (from the lake's history)."""
+    """The batch's trials: the --params file's, or the sampler's (from the lake's history).
+    With `round_size`, a sampler whose history holds fewer than THIN_HISTORY trials of one of
+    the models proposes that many at most: the rest come in later rounds, learning from these."""
     if given is not None:
         return "params", Proposal(given)
     # Drawn per start, never from the clock: machines starting in the same minute differ.
     seed = int.from_bytes(os.urandom(4), "big") if seed is None else seed
     chosen = open_sampler(sampler, lake, dataset_sha256)
+    if round_size is not None:
+        seen = chosen.seen(search_space, models)
+        if seen is not None and seen < THIN_HISTORY:
+            trials = min(trials, round_size)
     return sampler, chosen.propose(search_space, models, trials, seed)
+
+
+def round_seed_of(seed: int, round_index: int) -> int:
+    """The seed of a start's later round, from the start's: distinct from every other start's
+    seed of the same sweep (seeds N and N + 1 would repeat random trials)."""
+    digest = hashlib.sha256(f"{seed}/{round_index}".encode()).digest()
+    return int.from_bytes(digest[:4], "big")
 
 
 def announce_plan(target, batch_id: str, dataset_sha256: str, space, planned, budget: float):
@@ -260,31 +310,50 @@ def log_plan(batch_id: str, trials: int, data, sampler: str, proposal: Proposal)
 
 
 def summarised(
-    batch_id: str,
+    batch_ids: list[str],
     outcomes: list[Outcome],
     started: float,
     lake: str,
     budget: float,
     cut_short: int | None = None,
 ) -> RunSummary:
-    """The batch's last log line and summary; AllTrialsFailed when no trial ended ok.
-    `cut_short`: the trials planned, when the budget left some out."""
+    """The start's last log line and summary, over its batches (one, or one per round);
+    AllTrialsFailed when no trial ended ok. `cut_short`: the trials planned, when the budget
+    left some out."""
     failed = sum(o.status == "failed" for o in outcomes)
-    pruned = sum(o.status == "pruned" for o in outcomes)
     seconds = time.monotonic() - started
     log.info(
-        "batch %s: %d trials (%d failed%s) in %.1f s written to %s%s",
-        batch_id,
-        len(outcomes),
-        failed,
-        f", {pruned} pruned" if pruned else "",
+        "%s: %s in %.1f s written to %s%s",
+        batches_named(batch_ids),
+        counted(outcomes),
         seconds,
         lake,
         f"; the {budget:g} s budget, not the cap of {cut_short}, ended it" if cut_short else "",
     )
     if outcomes and failed == len(outcomes):
-        raise AllTrialsFailed(every_trial_failed(batch_id, outcomes))
-    return RunSummary(batch_id, len(outcomes), failed, seconds, lake)
+        raise AllTrialsFailed(every_trial_failed(batches_named(batch_ids), outcomes))
+    return RunSummary(batch_ids[-1], len(outcomes), failed, seconds, lake)
+
+
+def batches_named(batch_ids: list[str]) -> str:
+    if len(batch_ids) == 1:
+        return f"batch {batch_ids[0]}"
+    return f"{len(batch_ids)} batches, {batch_ids[0]} to {batch_ids[-1]}"
+
+
+def counted(outcomes: list[Outcome]) -> str:
+    failed = sum(o.status == "failed" for o in outcomes)
+    pruned = sum(o.status == "pruned" for o in outcomes)
+    return f"{len(outcomes)} trials ({failed} failed{f', {pruned} pruned' if pruned else ''})"
+
+
+def log_round(batch_id: str, outcomes: list[Outcome]) -> None:
+    log.info(
+        "batch %s: %s written; a round of a start whose history is thin, the next one "
+        "learns from it",
+        batch_id,
+        counted(outcomes),
+    )
 
 
 def run_spark_fitted(
@@ -352,7 +421,7 @@ def run_spark_fitted(
         withdraw(target, pending)
         write_timings(target, clock.record(batch_id, dt, host_name(), outcomes))
         cut_short = len(planned) if len(outcomes) < len(planned) else None
-    return summarised(batch_id, outcomes, started, target.uri, budget, cut_short)
+    return summarised([batch_id], outcomes, started, target.uri, budget, cut_short)
 
 
 def held_sha256(lake, key: str) -> str | None:
@@ -397,12 +466,12 @@ def pruning_rungs(lake: str, data: Dataset, space: SearchSpace, models: list[str
     return rungs
 
 
-def every_trial_failed(batch_id: str, outcomes: list[Outcome]) -> str:
-    """One line: the batch, and its most common error (the first line, the exception itself)."""
+def every_trial_failed(batches: str, outcomes: list[Outcome]) -> str:
+    """One line: the batches, and their most common error (the first line, the exception)."""
     errors = Counter(((o.error or "").strip().splitlines() or [""])[0][:300] for o in outcomes)
     error, count = errors.most_common(1)[0]
     return (
-        f"every trial of batch {batch_id} failed ({len(outcomes)} of {len(outcomes)}; it is in "
+        f"every trial of {batches} failed ({len(outcomes)} of {len(outcomes)}; it is in "
         f"the lake all the same); the most common error, {count} time(s): {error}"
     )
 

@@ -27,6 +27,11 @@ class Sampler(ABC):
     def propose(self, space: SearchSpace, models: list[str], count: int, seed: int) -> Proposal:
         """`count` trials, models taking turns as in `models`, the first model first."""
 
+    def seen(self, space: SearchSpace, models: list[str]) -> int | None:
+        """How many trials of history the least known of `models` has, in `space`; None for a
+        sampler that learns from none."""
+        return None
+
 
 def turns(models: list[str], count: int) -> list[str]:
     """The model of each trial of a batch: models take turns, so every one gets its share."""

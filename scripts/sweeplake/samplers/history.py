@@ -42,6 +42,10 @@ class History(ABC):
     @abstractmethod
     def past(self, model: str, space_sha256: str) -> PastTrials: ...
 
+    @abstractmethod
+    def seen(self, model: str, space_sha256: str) -> int:
+        """How many trials of `model` in that space the history holds (PastTrials.seen)."""
+
 
 class ScoresHistory(History):
     """The history as the per-trial scores store holds it: each start reads only what is new
@@ -64,6 +68,15 @@ class ScoresHistory(History):
             ).fetchall()
         }
         self.pending = [t for t in pending if t.batch_id not in committed][-RECENT:]
+
+    def seen(self, model: str, space_sha256: str) -> int:
+        query = {
+            "dataset_sha256": self.dataset_sha256,
+            "model": model,
+            "space_sha256": space_sha256,
+        }
+        (count,) = self.store.connection.execute(read_sql("history_seen.sql"), query).fetchone()
+        return count
 
     def past(self, model: str, space_sha256: str) -> PastTrials:
         query = {

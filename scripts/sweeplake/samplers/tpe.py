@@ -32,6 +32,9 @@ class TPESearch(Sampler):
     def __init__(self, history: History) -> None:
         self.history = history
 
+    def seen(self, space: SearchSpace, models: list[str]) -> int | None:
+        return min(self.history.seen(model, space.sha256(model)) for model in models)
+
     def propose(self, space: SearchSpace, models: list[str], count: int, seed: int) -> Proposal:
         order = turns(models, count)
         proposed: dict[str, list[Trial]] = {}
