@@ -20,7 +20,7 @@ SQL_FILES = sorted(SQL_DIR.glob("*.sql"))
 def test_there_is_one_file_per_table_plus_the_database_and_the_queries() -> None:
     names = {p.name for p in SQL_FILES}
     queries = {"rank_runs.sql", "rank_scores.sql", "sampler_history.sql", "committed_batches.sql"}
-    queries |= {"prune_history.sql"}
+    queries |= {"prune_history.sql", "history_seen.sql"}
     compacted = {"create_scores_daily.sql", "create_all_scores.sql"}
     views = {"create_forest_predict.sql"}
     # The questions promote and report ask of the scores.
