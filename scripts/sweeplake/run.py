@@ -160,12 +160,13 @@ def run(
     # A start of the local runner whose sampler learns from a thin history fits in rounds,
     # each a batch of its own, so that its next trials (and other machines') learn from them.
     in_rounds = runner == "local" and batch_key is None
+    cores = workers or available_cores()
+    size = max(ROUND, cores) if in_rounds else None
     deadline = progress = None
     outcomes: list[Outcome] = []
     batch_ids: list[str] = []
     while len(outcomes) < total:
         left = total - len(outcomes)
-        size = max(ROUND, workers or available_cores()) if in_rounds else None
         round_seed = seed if seed is None or not batch_ids else round_seed_of(seed, len(batch_ids))
         # Models take turns across rounds as within one batch.
         turn = len(outcomes) % len(models)
@@ -203,7 +204,6 @@ def run(
             )
             clock.lap("fitting")  # on Spark, the tasks write their parts as they go
         else:
-            cores = workers or available_cores()
             # A retried unit of work gives its trials the same ids: it rewrites the same records.
             ids = derived_ids(batch_id) if batch_key else new_id
             if groves is None:
