@@ -13,6 +13,7 @@ from pathlib import Path
 
 from tests.conftest import REPO, sweeplake
 from tests.lakeread import parse_csv, records
+from tests.processes import children, read_until, wait_for, wait_gone
 
 
 def start_run(lake: Path, *args: str) -> subprocess.Popen:
@@ -61,6 +62,25 @@ def test_kill_at_any_moment_then_carry_on(tmp_path: Path) -> None:
         assert_lake_is_whole(lake)
     assert sweeplake("run", "--lake", str(lake), "--trials", "4", "--workers", "1").returncode == 0
     assert assert_lake_is_whole(lake) >= 4
+
+
+def test_a_run_killed_alone_takes_its_workers_with_it(tmp_path: Path) -> None:
+    """kill -9 of the run process only (cron's timeout, an OOM kill): its workers find their
+    pipes closed and exit, instead of waiting for work for ever."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "sweeplake", "run", "--lake", str(tmp_path / "lake")]
+        + ["--trials", "100000", "--budget", "120", "--model", "svr", "--workers", "2"],
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert "100000 trials on" in read_until(process.stderr, "trials on")[-1]
+    workers = wait_for(lambda: len(found := children(process.pid)) == 2 and found)
+    assert workers, "the run never had its two workers"
+    process.kill()
+    process.wait()
+    assert wait_gone(workers) == []
 
 
 def wide_batch(folder: Path) -> tuple[Path, Path]:

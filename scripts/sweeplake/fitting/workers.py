@@ -30,7 +30,11 @@ class Worker:
     dead: bool = False  # a send found its pipe broken; the EOF is still to be read
 
 
-def _serve(pipe: Connection, inputs: TrialInputs) -> None:
+def _serve(pipe: Connection, inputs: TrialInputs, parent_ends: list[Connection]) -> None:
+    # The parent's ends of the pipes, inherited by the fork: held here, they would keep this
+    # pipe open after the parent died (kill -9), and the worker would wait on it forever.
+    for end in parent_ends:
+        end.close()
     while (task := pipe.recv()) is not None:
         pipe.send(run_trial(inputs, *task))
 
@@ -43,7 +47,10 @@ class WorkerPool:
         self.workers: list[Worker] = []
         for _ in range(size):
             mine, theirs = context.Pipe()
-            process = context.Process(target=_serve, args=(theirs, inputs), daemon=True)
+            parent_ends = [worker.pipe for worker in self.workers] + [mine]
+            process = context.Process(
+                target=_serve, args=(theirs, inputs, parent_ends), daemon=True
+            )
             process.start()
             theirs.close()  # the worker's end lives in the worker alone: its death is our EOF
             self.workers.append(Worker(process, mine))
