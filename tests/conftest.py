@@ -22,17 +22,22 @@ def sweeplake(
     *args: str, env: dict | None = None, timeout: float = 300
 ) -> subprocess.CompletedProcess:
     """`python -m sweeplake ARGS` from the repository, as a user would type it."""
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith(("SWEEPLAKE_", "AWS_"))}
-    full_env["SWEEPLAKE_CACHE"] = str(CACHE)
-    full_env.update(env or {})
     return subprocess.run(
         [sys.executable, "-m", "sweeplake", *args],
         cwd=REPO,
-        env=full_env,
+        env=cli_env(env),
         capture_output=True,
         text=True,
         timeout=timeout,
     )
+
+
+def cli_env(env: dict | None = None) -> dict[str, str]:
+    """The environment `sweeplake` gets: the test's, without its own settings, plus `env`."""
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith(("SWEEPLAKE_", "AWS_"))}
+    full_env["SWEEPLAKE_CACHE"] = str(CACHE)
+    full_env.update(env or {})
+    return full_env
 
 
 @pytest.fixture

@@ -65,6 +65,7 @@ def build_parser() -> Parser:
         DEFAULT_TABLE_ROWS,
         DEFAULT_TRIALS,
     )
+    from sweeplake.warm import IDLE_SECONDS
 
     lake = os.environ.get("SWEEPLAKE_LAKE") or DEFAULT_LAKE
     lake_help = "a folder or s3://bucket/prefix; $SWEEPLAKE_LAKE sets the default"
@@ -223,6 +224,13 @@ def build_parser() -> Parser:
         "and combined by sql/create_forest_predict.sql (default: one forest)",
     )
 
+    run.add_argument(
+        "--warm",
+        action="store_true",
+        help="fork the run from a warm process that has scikit-learn imported (sweeplake "
+        "warm); without one, run cold and start one for the next start",
+    )
+
     rank = command("rank", "print the trials ranked by test R2, per dataset")
     rank.add_argument("--lake", default=lake, metavar="URI", help=f"the lake to rank: {lake_help}")
     rank.add_argument("--engine", default="duckdb", help="duckdb (embedded) or athena")
@@ -322,6 +330,20 @@ def build_parser() -> Parser:
     serve.add_argument(
         "--port", type=int, default=8000, metavar="N", help="port to listen on; 0 picks a free one"
     )
+    warm = command("warm", "keep a warm process that forks each `run --warm` (made by run)")
+    warm.add_argument(
+        "--socket",
+        type=Path,
+        metavar="PATH",
+        help="where to listen (default: the socket `run --warm` looks for, from here)",
+    )
+    warm.add_argument(
+        "--idle",
+        type=float,
+        default=IDLE_SECONDS,
+        metavar="SECONDS",
+        help="exit after this long without a run",
+    )
     return parser
 
 
@@ -389,9 +411,18 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def console() -> int:
-    """The `sweeplake` command and `python -m sweeplake`: main, then a quick exit."""
+    """The `sweeplake` command and `python -m sweeplake`: main, then a quick exit. `run
+    --warm` hands the whole command to a warm process when one answers (sweeplake/warm.py)."""
+    argv = sys.argv[1:]
+    if argv[:1] == ["run"] and "--warm" in argv:
+        from sweeplake.warm import run_warm
+
+        configure_logging()
+        code = run_warm(argv)
+        if code is not None:
+            return code
     try:
-        return main()
+        return main(argv)
     finally:
         # The interpreter's last garbage collection at exit walks every object the imports
         # made (sklearn, scipy): ~0.15 s of a ~1 s start. Frozen objects are skipped; atexit
@@ -452,6 +483,12 @@ def dispatch(args: argparse.Namespace) -> int:
             prune=args.prune,
             groves=args.groves,
         )
+    elif args.command == "warm":
+        from sweeplake.warm import serve
+
+        if args.idle <= 0:
+            raise BadInput(f"--idle must be a positive number of seconds, got {args.idle}")
+        return serve(main, args.socket, args.idle)
     elif args.command == "rank" and args.series:
         from sweeplake.timeseries.ranking import rank_series
 

@@ -47,8 +47,16 @@ def process_age_ms() -> float | None:
     return max(0.0, uptime - started_ticks / os.sysconf("SC_CLK_TCK")) * 1000
 
 
+# Set by `run --warm` (sweeplake/warm.py): in a fork of a warm process, the client's age when
+# it handed over, in milliseconds; in a --warm start that found none, started_cold.
+client_age_ms: float | None = None
+started_cold: bool | None = None
+
+
 def command_start() -> Start:
-    return Start("cli", None, process_age_ms())
+    if client_age_ms is not None:  # a fork of a warm process: from the client's start
+        return Start("cli", False, client_age_ms + (process_age_ms() or 0.0))
+    return Start("cli", started_cold, process_age_ms())
 
 
 @dataclass
