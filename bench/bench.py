@@ -11,6 +11,7 @@ includes everything a cron start pays.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gzip
 import operator
 import os
@@ -19,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -177,9 +179,8 @@ def main(argv: list[str] | None = None) -> int:
     print(NOTES)
     print()
     print("the run process against the fits alone (bench/limit.py), best of each:")
-    for trials, (run, fits) in limits.items():
-        rates = f"run {trials / run:.0f} trials/s, fits alone {trials / fits:.0f}"
-        print(f"  {trials:,} SVR trials: {rates}")
+    for line in fits_limit.lines(limits):
+        print(f"  {line}")
     print()
     print(f"one-trial start (median of {args.starts}): {start:.2f} s; ", end="")
     print(f'python -c "{BARE_IMPORT}": {bare:.2f} s; ratio {start / bare:.2f}x')
@@ -500,12 +501,41 @@ def sweeplake(*args: str) -> list[str]:
     return [sys.executable, "-m", "sweeplake", *args]
 
 
-def time_process(command: list[str]) -> float:
+def bench_env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SWEEPLAKE_", "AWS_"))}
     env["SWEEPLAKE_CACHE"] = os.environ["SWEEPLAKE_CACHE"]  # the bench's own, in its scratch
+    return env
+
+
+def time_process(command: list[str]) -> float:
     started = time.perf_counter()
-    subprocess.run(command, cwd=REPO, env=env, check=True, capture_output=True)
+    subprocess.run(command, cwd=REPO, env=bench_env(), check=True, capture_output=True)
     return time.perf_counter() - started
+
+
+@contextlib.contextmanager
+def warm_process() -> Iterator[None]:
+    """A warm process for `run --warm` starts (as cron's line runs them), started here as the
+    bench's own child before any clock starts, and stopped at the end: its imports are paid
+    once per warm process, not per batch."""
+    process = subprocess.Popen(
+        sweeplake("warm", "--idle", "86400"),
+        cwd=REPO,
+        env=bench_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    for line in process.stderr:
+        if "serves" in line:
+            break
+    else:
+        sys.exit(f"bench: the warm process did not start (exit status {process.wait()})")
+    try:
+        yield
+    finally:
+        process.terminate()
+        process.communicate()
 
 
 def count_lines(path: Path, packed: bool = True) -> int:

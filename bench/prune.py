@@ -1,9 +1,11 @@
 """Pruning: `run --prune` against no pruning and against Optuna's pruners, on the same folds.
 
 sweeplake runs as cron runs it, random batches of 20 into a lake of its own per seed, with and
-without --prune. The same seed proposes the same trials either way, so the pairs differ by
-pruning alone. CPU-seconds are every run process's user and system time, its workers
-included. Optuna samples at random too, one study per seed in this process, reports the mean R²
+without --prune, each start `run --warm` (the cron line's): a fork of one warm process started
+before the section. The same seed proposes the same trials either way, so the pairs differ by
+pruning alone. CPU-seconds are every `run` client's user and system time, and every fork's
+with its workers (its batch's cpu_ms); the warm process's own (its imports, once) is printed
+apart. Optuna samples at random too, one study per seed in this process, reports the mean R²
 of the folds so far after each fold as an intermediate value, and asks its MedianPruner or
 SuccessiveHalvingPruner; its CPU-seconds are this process's during the study.
 
@@ -41,16 +43,34 @@ def children_cpu() -> float:
 def sweeplake_seed(
     lake: Path, model: str, seed: int, trials: int, prune: bool, space: Path | None = None
 ) -> tuple[list, float]:
-    """One seed's search: its trials in proposal order, and the CPU-seconds of its runs."""
+    """One seed's search, started as cron's line starts it (`run --warm`, each batch a fork of
+    the warm process bench.bench.warm_process started): its trials in proposal order, and its
+    CPU-seconds. Those are every `run` client's (this process's children) and every fork's with
+    its workers (their batches' cpu_ms): the warm process is reaped only at the section's end."""
     from bench.bench import run_process
 
     before = children_cpu()
     for batch in range(trials // BATCH):
-        flags = ["--model", model, "--trials", str(BATCH), "--budget", "3600"]
+        flags = ["--model", model, "--trials", str(BATCH), "--budget", "3600", "--warm"]
         flags += ["--seed", str(seed * 1000 + batch), "--lake", str(lake)]
         flags += ["--space", str(space)] if space is not None else []
         run_process(*flags, *(["--prune"] if prune else []))
-    return lake_outcomes(lake), children_cpu() - before
+    clients = children_cpu() - before
+    records = batch_timings(lake)
+    if any(r["cold"] is not False for r in records):
+        sys.exit(f"bench: a --warm start into {lake} found no warm process")
+    return lake_outcomes(lake), clients + sum(r["cpu_ms"] for r in records) / 1000
+
+
+def batch_timings(lake: Path) -> list[dict]:
+    import gzip
+    import json
+
+    return [
+        json.loads(line)
+        for path in lake.glob("timings/dt=*/*.json.gz")
+        for line in gzip.decompress(path.read_bytes()).splitlines()
+    ]
 
 
 def lake_outcomes(lake: Path) -> list[tuple[str, float | None]]:
@@ -67,15 +87,8 @@ def lake_outcomes(lake: Path) -> list[tuple[str, float | None]]:
 
 def fitting_seconds(lake: Path) -> float:
     """The batches' fitting phases (wall seconds, from their timings objects): what pruning
-    saves, without each batch's interpreter start and lake reads and writes."""
-    import gzip
-    import json
-
-    return sum(
-        json.loads(line)["fitting_ms"] / 1000
-        for path in lake.glob("timings/dt=*/*.json.gz")
-        for line in gzip.decompress(path.read_bytes()).splitlines()
-    )
+    saves, without each batch's start and lake reads and writes."""
+    return sum(record["fitting_ms"] / 1000 for record in batch_timings(lake))
 
 
 def best_ok(outcomes: list[tuple[str, float | None]], trials: int) -> float:
@@ -126,7 +139,7 @@ def section(
 ) -> tuple[str, tuple[float, float, float]]:
     """The pruning table and verdicts for one model, and the three measured values in the order
     of target_names(model)."""
-    from bench.bench import DATASET, render
+    from bench.bench import DATASET, render, warm_process
     from sweeplake.dataset import load_dataset
     from sweeplake.samplers.space import load_space
 
@@ -134,11 +147,15 @@ def section(
     spaces = load_space(space) if space is not None else load_space()
     plain, pruned = [], []
     fits: dict[str, list[float]] = {"plain": [], "prune": []}
-    for seed in range(seeds):
-        for name, runs in (("plain", plain), ("prune", pruned)):
-            lake = work / f"prune-{model}-{name}-{seed}"
-            runs.append(sweeplake_seed(lake, model, seed, trials, name == "prune", space))
-            fits[name].append(fitting_seconds(lake))
+    before = children_cpu()
+    with warm_process():
+        for seed in range(seeds):
+            for name, runs in (("plain", plain), ("prune", pruned)):
+                lake = work / f"prune-{model}-{name}-{seed}"
+                runs.append(sweeplake_seed(lake, model, seed, trials, name == "prune", space))
+                fits[name].append(fitting_seconds(lake))
+    # Reaped now: the warm process, its forks and theirs; less what the seeds were charged.
+    warm_own = children_cpu() - before - sum(cpu for _, cpu in plain + pruned)
     peers = {
         name: [optuna_seed(objective, spaces, model, name, seed, trials) for seed in range(seeds)]
         for name in ("median", "halving")
@@ -166,8 +183,11 @@ def section(
     fitting = statistics.median(p / q for p, q in zip(fits["prune"], fits["plain"], strict=True))
     text = "\n".join(
         [
-            f"pruning, {model}: {seeds} seeds of {trials} trials, random batches of {BATCH}",
+            f"pruning, {model}: {seeds} seeds of {trials} trials, random batches of {BATCH}, "
+            f"each `run --warm` (cron's line)",
             render(rows),
+            f"the warm process itself (its imports, once, and its loop): {warm_own:.1f} CPU-s over "
+            f"{2 * seeds * (trials // BATCH)} starts, charged to none",
             f"the batches' fitting phases alone, --prune / no pruning, median of pairs: "
             f"{fitting:.2f}x (the rest of a batch's CPU is its start and its lake reads/writes)",
             f"paired: --prune - no pruning, best cv_r2 {quality_gap.shown()}; "

@@ -6,6 +6,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import resource
 import subprocess
 import sys
 import time
@@ -88,4 +89,17 @@ def test_the_report_shows_where_the_time_goes(lake: Path, tmp_path: Path) -> Non
     for phase in PHASES:
         mean = sum(t[f"{phase}_ms"] for t in found) / len(found)
         expected.append(f"{mean:,.0f} ({mean / wall:.0%})")
-    assert row == [*expected, f"{wall:,.0f}"]
+    cpu = sum(t["cpu_ms"] for t in found) / len(found)
+    assert row == [*expected, f"{wall:,.0f}", f"{cpu:,.0f}"]
+
+
+def test_cpu_is_the_processes_cpu_as_the_parent_sees_it(tmp_path: Path) -> None:
+    """The batch's cpu_ms against getrusage(RUSAGE_CHILDREN) of the process that started it:
+    at most that (the record is written before the process exits), and most of it."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    done = sweeplake("run", "--lake", str(tmp_path / "lake"), "--trials", "40", "--model", "svr")
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    assert done.returncode == 0, done.stderr
+    outside = (after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime) * 1000
+    (record,) = timings(tmp_path / "lake")
+    assert 0.8 * outside <= record["cpu_ms"] <= outside, (record["cpu_ms"], outside)

@@ -33,7 +33,7 @@ from sweeplake.progress import Progress
 from sweeplake.samplers import SAMPLERS, Proposal, open_sampler
 from sweeplake.samplers.space import SearchSpace, Trial, load_space, read_params
 from sweeplake.scores.records import scores_record
-from sweeplake.timings import PhaseClock, Start, command_start, write_timings
+from sweeplake.timings import PhaseClock, Start, command_start, process_cpu_s, write_timings
 
 log = logging.getLogger("sweeplake.run")
 # How long past the budget a trial may still run before its worker is stopped.
@@ -230,7 +230,7 @@ def run(
             log_round(batch_id, done)
         if progress.refused or len(done) < len(planned) or time.monotonic() >= deadline:
             break  # the budget ended the start
-        clock = PhaseClock(Start(clock.start.runner, clock.start.cold, None))
+        clock = PhaseClock(Start(clock.start.runner, clock.start.cold, None, process_cpu_s()))
     cut_short = progress.cut_short and total
     return summarised(batch_ids, outcomes, started, target.uri, budget, cut_short)
 

@@ -1,5 +1,10 @@
 """Where a batch's time goes: one line per batch under `timings/`, read by `report`.
 
+`cpu_ms` is the user and system CPU time of the process that ran the batch and of its workers,
+up to this record: from the process's start for a command (its imports included; in a fork of a
+warm process, from the fork), from the invocation on Lambda. Spark's executors and Lambda's
+children are not in it, nor is the client of a warm process (about 0.1 CPU-seconds).
+
 The phases follow one start: `startup` (the process starting and importing, up to the run),
 `prepare` (checks, the dataset, the lake's answers, sampling), `fitting` (the fits' wall time;
 `fit`, `predict` and `cv` sum the trials' own times across workers), `encode` (the batch's
@@ -13,6 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import resource
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,12 +34,23 @@ PHASES = ("startup", "prepare", "fitting", "encode", "write")
 @dataclass(frozen=True)
 class Start:
     """How the process that runs the batch began: the runner, whether its start was cold (on
-    Lambda, the first invocation of a fresh environment; None where that means nothing), and
-    the milliseconds from the process starting to the run."""
+    Lambda, the first invocation of a fresh environment; with `run --warm`, a start that found
+    no warm process; None where that means nothing), the milliseconds from the process starting
+    to the run, and the CPU-seconds the process had used where the batch's count begins (0: from
+    the process's start, its imports included)."""
 
     runner: str = "cli"
     cold: bool | None = None
     startup_ms: float | None = None
+    cpu_s: float = 0.0  # the process's CPU-seconds (process_cpu_s) where the batch's begin
+
+
+def process_cpu_s() -> float:
+    """User and system CPU-seconds of this process and of its children it has waited for (the
+    batch's workers, once joined)."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def process_age_ms() -> float | None:
@@ -83,6 +100,7 @@ class PhaseClock:
             **{f"{p}_ms": phases.get(p) for p in PHASES},
             **{f"{p}_ms": sum(getattr(o, f"{p}_ms") or 0.0 for o in outcomes) for p in TRIAL},
             "wall_ms": sum(v for v in phases.values() if v is not None),
+            "cpu_ms": (process_cpu_s() - self.start.cpu_s) * 1000,
             "version": __version__,
             "dt": dt,
         }

@@ -65,7 +65,6 @@ PRELOAD = (
     "duckdb",
     "boto3",
 )
-PRELOAD_FAMILIES = ("svr", "random_forest", "hist_gradient_boosting")
 REQUEST_LIMIT = 16 * 2**20
 SOCKET_PATH_LIMIT = 107  # bytes of sun_path, less its terminating NUL (Linux)
 
@@ -271,12 +270,13 @@ def serve(main: Callable[[list[str]], int], path: Path | None, idle: float = IDL
 def preload() -> None:
     import importlib
 
-    from sweeplake.models.registry import family
+    from sweeplake.models.registry import families
 
     for module in PRELOAD:
         importlib.import_module(module)
-    for name in PRELOAD_FAMILIES:
-        family(name).load()
+    for chosen in families().values():
+        if chosen.warm:
+            chosen.load()
     # Objects made by the imports are never collected: forks neither walk nor copy them.
     gc.collect()
     gc.freeze()

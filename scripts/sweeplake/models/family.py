@@ -85,6 +85,9 @@ class ModelFamily(ABC):
     # in batches of its own; `--model all` leaves it out (a Spark job per fit is no peer of a
     # worker's fit: naming it is the choice to pay for it), and promote refuses its trials.
     on_spark: ClassVar[bool] = False
+    # Loaded (`load`) by the warm process of `run --warm` before it forks any run, so that no
+    # warm start imports it: for the families whose libraries are quick to import and small.
+    warm: ClassVar[bool] = False
 
     @property
     def params(self) -> tuple[str, ...]:

@@ -31,6 +31,7 @@ def one_thread():
 
 class HistGradientBoostingFamily(ModelFamily):
     name = "hist_gradient_boosting"
+    warm = True
     title = "histogram gradient boosting"
     space = {
         "learning_rate": {

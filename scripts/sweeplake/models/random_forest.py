@@ -19,6 +19,7 @@ GROVES = "groves"  # the params key of a trial grown as groves: how many
 
 class RandomForestFamily(ModelFamily):
     name = "random_forest"
+    warm = True
     title = "random forest"
     space = {
         "n_estimators": {"type": "int", "low": 10, "high": 200, "log": True, "valid": "[1, 2000]"},

@@ -37,6 +37,7 @@ class SharedKernel:
 
 class SVRFamily(ModelFamily):
     name = "svr"
+    warm = True
     title = "SVR (RBF)"
     space = {
         "gamma": {"type": "float", "low": 0.01, "high": 100.0, "log": True, "valid": "(0, 1e6]"},

@@ -236,11 +236,14 @@ def timings_table(root: Path) -> str:
             f"<td>{row['batches']}</td><td>{row['trials']:.1f}</td>"
             + "".join(f"<td>{c}</td>" for c in shares)
             + f"<td>{wall:,.0f}</td>"
+            + ("<td></td>" if row["cpu_ms"] is None else f"<td>{row['cpu_ms']:,.0f}</td>")
         )
     head = ["runner", "start", "batches", "trials", *(f"{p} ms" for p in PHASES), "wall ms"]
+    head.append("CPU ms")
     return (
         "<h2>Where a batch's time goes</h2><p>The mean of each phase over the batches, in "
-        "milliseconds, and its share of the batch's wall time.</p>" + table("timings", head, cells)
+        "milliseconds, and its share of the batch's wall time; CPU: the batch's process and its "
+        "workers, user and system time.</p>" + table("timings", head, cells)
     )
 
 

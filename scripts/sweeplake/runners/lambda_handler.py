@@ -31,7 +31,7 @@ from pathlib import Path
 from sweeplake.errors import BadInput
 from sweeplake.ids import encode
 from sweeplake.lake.direct import NO_SPOOL
-from sweeplake.timings import Start, process_age_ms
+from sweeplake.timings import Start, process_age_ms, process_cpu_s
 
 log = logging.getLogger("sweeplake.lambda")
 CHILD = "sweeplake_child"  # the key of a child invocation's event
@@ -131,10 +131,11 @@ def handler(event: dict, context) -> dict:
     """The function's entry point (sweeplake.runners.lambda_handler.handler)."""
     global _cold
     entered = time.monotonic()
+    cpu_entered = process_cpu_s()
     cold, _cold = _cold, False
     configure_logging()
     try:
-        return invoke(event, context, cold, entered)
+        return invoke(event, context, cold, entered, cpu_entered)
     except Exception as exc:  # anything: one log line, then the invocation fails (re-raised) so
         # that Lambda retries it and sends it to the on-failure queue; nothing is swallowed
         from sweeplake.cli import one_line
@@ -144,7 +145,7 @@ def handler(event: dict, context) -> dict:
         raise InvocationFailed(line) from None
 
 
-def invoke(event: dict, context, cold: bool, entered: float) -> dict:
+def invoke(event: dict, context, cold: bool, entered: float, cpu_entered: float) -> dict:
     settings = Settings.from_environment()
     writable_defaults()
     unit = unit_of(event or {}, context.aws_request_id)
@@ -164,7 +165,7 @@ def invoke(event: dict, context, cold: bool, entered: float) -> dict:
         seed=unit.seed,
         sampler=settings.sampler,
         cv=settings.cv,
-        start=Start("lambda", cold, startup),
+        start=Start("lambda", cold, startup, 0.0 if cold else cpu_entered),
         batch_key=(unit.batch_id, unit.dt),
     )
     return {

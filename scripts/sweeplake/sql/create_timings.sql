@@ -13,6 +13,7 @@ CREATE EXTERNAL TABLE IF NOT EXISTS `timings` (
   `predict_ms` DOUBLE,
   `cv_ms` DOUBLE,
   `wall_ms` DOUBLE,
+  `cpu_ms` DOUBLE,
   `version` STRING
 )
 PARTITIONED BY (`dt` STRING)

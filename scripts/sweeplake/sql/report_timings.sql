@@ -10,6 +10,7 @@ SELECT
   avg(encode_ms) AS encode_ms,
   avg(write_ms) AS write_ms,
   avg(wall_ms) AS wall_ms,
+  avg(cpu_ms) AS cpu_ms,
   avg(fit_ms) AS fit_ms,
   avg(predict_ms) AS predict_ms,
   avg(cv_ms) AS cv_ms
