@@ -224,3 +224,19 @@ def test_a_runtime_folder_too_deep_for_a_socket_runs_cold_with_a_warning(tmp_pat
     served = sweeplake("warm", "--idle", "1", env={"XDG_RUNTIME_DIR": str(runtime)})
     assert served.returncode == 2
     assert served.stderr.startswith("sweeplake: error: no socket to listen on:")
+
+
+def test_an_install_or_removal_of_a_package_is_another_warm_process(tmp_path, monkeypatch) -> None:
+    """A warm process keeps the libraries it imported: after `pip install -U scikit-learn` the
+    next start must not be its fork. The installed packages' folders stand in for the venv's."""
+    import sysconfig
+
+    from sweeplake.warm import key
+
+    site = tmp_path / "site-packages"
+    site.mkdir()
+    monkeypatch.setattr(sysconfig, "get_path", lambda name: str(site))
+    before = key("/a", {})
+    (site / "scikit_learn-9.9.dist-info").mkdir()
+    os.utime(site, ns=(0, site.stat().st_mtime_ns + 1))  # a coarse clock: a tick later
+    assert key("/a", {}) != before

@@ -418,7 +418,11 @@ def console() -> int:
         from sweeplake.warm import run_warm
 
         configure_logging()
-        code = run_warm(argv)
+        try:
+            code = run_warm(argv)
+        except KeyboardInterrupt:  # before the fork's pid came back: the fork dies with us
+            print("sweeplake: interrupted", file=sys.stderr)
+            return 130
         if code is not None:
             return code
     try:

@@ -43,6 +43,7 @@ import socket
 import struct
 import subprocess
 import sys
+import sysconfig
 import tempfile
 import threading
 import time
@@ -84,7 +85,9 @@ def folder() -> Path:
 
 def key(cwd: str, environ: dict[str, str]) -> str:
     """What a warm process was started with and imported: the interpreter, every file of the
-    sweeplake package (name, size, modification time), the working directory (`python -m`
+    sweeplake package (name, size, modification time), the installed packages (their folders'
+    modification times change with every install and removal, so an upgraded scikit-learn is
+    never served by a process that imported the old one), the working directory (`python -m`
     imports from it) and the environment (read by imports: thread counts, paths)."""
     package = Path(__file__).resolve().parent
     files = sorted(
@@ -92,8 +95,13 @@ def key(cwd: str, environ: dict[str, str]) -> str:
         for p in package.rglob("*")
         if p.suffix in {".py", ".sql"}
     )
+    installed = sorted(
+        (folder, os.stat(folder).st_mtime_ns)
+        for folder in {sysconfig.get_path("purelib"), sysconfig.get_path("platlib")}
+        if os.path.isdir(folder)
+    )
     env = sorted((k, v) for k, v in environ.items() if k not in VOLATILE)
-    text = json.dumps([sys.executable, sys.version, str(package), files, cwd, env])
+    text = json.dumps([sys.executable, sys.version, str(package), files, installed, cwd, env])
     return hashlib.sha256(text.encode()).hexdigest()[:20]
 
 
@@ -225,7 +233,10 @@ def serve(main: Callable[[list[str]], int], path: Path | None, idle: float = IDL
         raise BadInput(f"no socket to listen on: {exc}") from None
     if len(os.fsencode(path)) > SOCKET_PATH_LIMIT:
         raise BadInput(f"--socket {path} is longer than a Unix socket's path may be")
-    lock = open(path.with_suffix(".lock"), "a+")  # noqa: SIM115 held for the process's life
+    try:
+        lock = open(path.with_suffix(".lock"), "a+")  # noqa: SIM115 held for the process's life
+    except OSError as exc:
+        raise BadInput(f"no lock file beside the socket: {exc}") from None
     try:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -285,7 +296,11 @@ def preload() -> None:
 def reap(forks: dict[int, socket.socket], block: bool) -> None:
     """Collect exited forks; tell the client of one killed by a signal."""
     while forks:
-        pid, status = os.waitpid(-1, 0 if block else os.WNOHANG)
+        try:
+            pid, status = os.waitpid(-1, 0 if block else os.WNOHANG)
+        except ChildProcessError:  # none left to wait for
+            forks.clear()
+            return
         if pid == 0:
             return
         conn = forks.pop(pid, None)
