@@ -240,3 +240,40 @@ def test_an_install_or_removal_of_a_package_is_another_warm_process(tmp_path, mo
     (site / "scikit_learn-9.9.dist-info").mkdir()
     os.utime(site, ns=(0, site.stat().st_mtime_ns + 1))  # a coarse clock: a tick later
     assert key("/a", {}) != before
+
+
+def test_a_warm_process_that_forks_nothing_leaves_the_start_to_run_cold(
+    warm, tmp_path, monkeypatch
+) -> None:
+    """Something answers at the socket but forks no run (a warm process out of memory, or one
+    dying): nothing ran, so the start runs cold, once."""
+    import socket
+    import threading
+
+    from sweeplake.warm import socket_path
+
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(warm.runtime))
+    env = cli_env(warm.env)
+    path = socket_path(cwd=str(REPO), environ=env)
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(str(path))
+    listener.listen(1)
+    answered = []
+
+    def answer_and_hang_up() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            answered.append(conn.recv(4))
+
+    thread = threading.Thread(target=answer_and_hang_up, daemon=True)
+    thread.start()
+    lake = tmp_path / "lake"
+    with listener:
+        code, stderr = finish(warm.run("--lake", str(lake), "--model", "svr", "--trials", "3"))
+        thread.join(timeout=60)
+    assert answered, "the start never reached the socket"
+    assert code == 0, stderr
+    assert "forked no run" in stderr
+    assert "3 trials (0 failed)" in stderr
+    assert [t["cold"] for t in timings(lake)] == [True]
+    assert len(records(lake, "scores")) == 3

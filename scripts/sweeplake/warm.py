@@ -132,14 +132,21 @@ def run_warm(argv: list[str]) -> int | None:
         client.connect(str(path))
     except OSError:
         client.close()
-        start_server(path)
+        try:
+            start_server(path)
+        except OSError as exc:
+            log.warning("no warm process could be started (%s): this start runs cold", exc)
         timings.started_cold = True
         return None
     with client:
-        return hand_over(client, argv)
+        code = hand_over(client, argv)
+    timings.started_cold = True if code is None else None
+    return code
 
 
-def hand_over(client: socket.socket, argv: list[str]) -> int:
+def hand_over(client: socket.socket, argv: list[str]) -> int | None:
+    """The fork's exit status; None when the warm process forked nothing (nothing ran yet, so
+    this start runs cold)."""
     from sweeplake.timings import process_age_ms
 
     request = json.dumps(
@@ -151,13 +158,16 @@ def hand_over(client: socket.socket, argv: list[str]) -> int:
             "age_ms": process_age_ms(),
         }
     ).encode()
-    with standard_descriptors() as fds:
-        socket.send_fds(client, [struct.pack("!I", len(request)) + request], fds)
-    replies = client.makefile("r", encoding="ascii")
-    first = replies.readline().split()
+    try:
+        with standard_descriptors() as fds:
+            socket.send_fds(client, [struct.pack("!I", len(request)) + request], fds)
+        replies = client.makefile("r", encoding="ascii")
+        first = replies.readline().split()
+    except OSError as exc:
+        first = [str(exc)]
     if first[:1] != ["pid"]:
-        print("sweeplake: the warm process did not start the run", file=sys.stderr)
-        return 1
+        log.warning("the warm process forked no run (%s): this start runs cold", " ".join(first))
+        return None
     pid = int(first[1])
     for signum in FORWARDED:
         signal.signal(signum, lambda signum, frame: forward(pid, signum))
@@ -322,7 +332,13 @@ def fork_run(main: Callable, conn: socket.socket, listener: socket.socket, lock)
         return None
     for stream in (sys.stdout, sys.stderr):
         stream.flush()
-    pid = os.fork()
+    try:
+        pid = os.fork()
+    except OSError as exc:  # out of memory or processes: the client runs cold
+        log.warning("no fork for a client: %s", exc)
+        for fd in fds:
+            os.close(fd)
+        return None
     if pid:
         for fd in fds:
             os.close(fd)
