@@ -7,6 +7,7 @@ import gzip
 import json
 import math
 import os
+import shutil
 from pathlib import Path
 
 import httpx
@@ -146,11 +147,16 @@ def test_serve_refuses_a_model_file_holding_types_no_sweeplake_model_has(
     card = (lake / "models" / hyper_id / "card.json").read_text()
     swapped = lake / "models" / SWAPPED
     swapped.mkdir()
-    (swapped / "card.json").write_text(card)
-    (swapped / "model.skops").write_bytes(skops.io.dumps(FunctionTransformer(func=os.system)))
-    done = sweeplake("serve", "--lake", str(lake), "--model", SWAPPED, "--port", "0")
-    assert done.returncode == 2
-    assert done.stderr.strip().splitlines()[-1].endswith("refusing to load it")
+    try:
+        (swapped / "card.json").write_text(card)
+        (swapped / "model.skops").write_bytes(skops.io.dumps(FunctionTransformer(func=os.system)))
+        done = sweeplake("serve", "--lake", str(lake), "--model", SWAPPED, "--port", "0")
+        assert done.returncode == 2
+        assert done.stderr.strip().splitlines()[-1].endswith("refusing to load it")
+    finally:
+        # Its card is a copy, as new as the real one's: left in the module's lake, it could be
+        # the model a later `serve` without --model loads.
+        shutil.rmtree(swapped)
 
 
 @pytest.mark.parametrize(
