@@ -82,7 +82,11 @@ def side_by_side(
 def rows(measured: dict[int, tuple[float, float, float]]) -> list[tuple[str, float, float]]:
     """(target name, warm run / limit in trials per second, its limit) for each size."""
     names = dict(zip(TARGETS, TARGET_NAMES, strict=True))
-    return [(names[n][0], limit / warm, TARGETS[n]) for n, (warm, _, limit) in measured.items()]
+    return [
+        (names[n][0], limit / warm, TARGETS[n])
+        for n, (warm, _, limit) in measured.items()
+        if n in TARGETS
+    ]
 
 
 def lines(measured: dict[int, tuple[float, float, float]]) -> list[str]:

@@ -24,7 +24,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 REQUIREMENTS = REPO / "requirements-lambda.txt"
 PYTHON_VERSION = "3.12"
-PLATFORM = "manylinux_2_28_x86_64"
+# Lambda's python3.12 runs on Amazon Linux 2023 (glibc 2.34): manylinux_2_28 wheels and the
+# older manylinux2014 (glibc 2.17) ones, each named, since pip takes --platform tags as given.
+PLATFORMS = ("manylinux_2_28_x86_64", "manylinux2014_x86_64")
 LIMIT_BYTES = 250 * 10**6  # Lambda's limit on a function's unzipped code and layers
 # botocore's service models the handler's clients need; the rest (~28 MB) are never loaded.
 BOTOCORE_SERVICES = {"s3", "lambda"}
@@ -42,7 +44,8 @@ def build(out: Path, python: str) -> dict[str, int]:
         [
             sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
             "--no-compile", "--no-deps", "--only-binary=:all:", "--implementation", "cp",
-            "--python-version", PYTHON_VERSION, "--platform", PLATFORM,
+            "--python-version", PYTHON_VERSION,
+            *(flag for platform in PLATFORMS for flag in ("--platform", platform)),
             "--target", str(staging), "-r", str(REQUIREMENTS),
         ],
         check=True,

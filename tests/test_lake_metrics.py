@@ -70,3 +70,25 @@ def test_gzipped_pieces_read_back_whole_and_give_the_same_bytes_every_time():
     assert gzip.decompress(packed).decode() == "".join(pieces)
     assert packed == second.close()
     assert packed[4:8] == b"\0\0\0\0"  # mtime 0: no clock in the bytes
+
+
+def test_lines_deflated_apart_in_any_order_make_one_gzip_member_that_zlib_reads():
+    """Workers deflate their trials' lines; the batch's process appends them as they arrive."""
+    import random
+    import zlib
+
+    from sweeplake.lake import deflate
+
+    pieces = [f'{{"hyper_id":"t{n}","y_pred":{n / 7!r}}}\n' * (1 + n * 37) for n in range(40)]
+    pieces.append("")  # a trial with no lines
+    random.Random(3).shuffle(pieces)
+    packed = Gzipped()
+    for piece in pieces:
+        packed.write(deflate(piece) if len(piece) % 2 else piece)  # deflated apart, or here
+    body = packed.close()
+    reader = zlib.decompressobj(wbits=31)  # zlib, not ISA-L: the gzip checks are its own
+    assert reader.decompress(body).decode() == "".join(pieces)
+    assert reader.eof and reader.unused_data == b""  # one member, its CRC and length right
+    assert gzip.decompress(body) == "".join(pieces).encode()
+    empty = Gzipped().close()
+    assert gzip.decompress(empty) == b""

@@ -496,7 +496,8 @@ def fit_batch(
     pruned trial's for the folds it got)."""
     packed = {"fact": Gzipped(), **({"oof": Gzipped()} if cv else {})}
     outcomes = []
-    for outcome in execute(dataset, trials, models, workers, deadline, cv, progress, ids, rungs):
+    run = execute(dataset, trials, models, workers, deadline, cv, progress, ids, rungs, True)
+    for outcome in run:
         if outcome.ok:
             packed["fact"].write(outcome.facts)
         if cv and outcome.oof is not None:
@@ -516,10 +517,12 @@ def execute(
     progress: Progress | None = None,
     ids: Callable[[], str] = new_id,
     rungs: Rungs | None = None,
+    deflated: bool = False,
 ) -> Iterator[Outcome]:
     """Fit trials in order until done or until the next one would pass the deadline; `ids`
     gives each trial its id, in that order. With `rungs` (--prune) each trial is handed the
-    medians of the ok trials known then, the batch's finished ones among them.
+    medians of the ok trials known then, the batch's finished ones among them. With
+    `deflated`, lines fitted by worker processes come back deflated (for Gzipped.write only).
 
     Yields each outcome as it finishes, in no particular order.
     """
@@ -539,7 +542,7 @@ def execute(
     workers = min(workers, len(trials))
     upcoming = iter(trials)
     hard_stop = deadline + OVERRUN_SECONDS
-    with WorkerPool(inputs, workers) as pool:
+    with WorkerPool(inputs, workers, deflated) as pool:
         while True:
             while pool.workers and pool.has_room() and not clock.near():
                 trial = next(upcoming, None)

@@ -11,10 +11,11 @@ from __future__ import annotations
 import multiprocessing
 from collections import deque
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from multiprocessing.connection import Connection, wait
 
 from sweeplake.fitting.fit import Outcome, TrialInputs, run_trial, utc_now
+from sweeplake.lake.base import deflate
 from sweeplake.samplers.space import Trial
 
 IN_FLIGHT = 2  # trials queued per worker: the next one is there when the last one ends
@@ -30,26 +31,42 @@ class Worker:
     dead: bool = False  # a send found its pipe broken; the EOF is still to be read
 
 
-def _serve(pipe: Connection, inputs: TrialInputs, parent_ends: list[Connection]) -> None:
+def _serve(
+    pipe: Connection, inputs: TrialInputs, parent_ends: list[Connection], deflated: bool
+) -> None:
     # The parent's ends of the pipes, inherited by the fork: held here, they would keep this
     # pipe open after the parent died (kill -9), and the worker would wait on it forever.
     for end in parent_ends:
         end.close()
     while (task := pipe.recv()) is not None:
-        pipe.send(run_trial(inputs, *task))
+        outcome = run_trial(inputs, *task)
+        pipe.send(deflated_lines(outcome) if deflated else outcome)
+
+
+def deflated_lines(outcome: Outcome) -> Outcome:
+    """The outcome with its fact and out-of-fold lines deflated here, on the worker's core, for
+    the batch's gzip member (lake/base.py's Deflated): a seventh of the bytes through the pipe,
+    and the batch's process, which shares the cores with the workers, only appends them."""
+    facts, oof = outcome.facts, outcome.oof
+    return replace(
+        outcome,
+        facts=deflate(facts) if isinstance(facts, str) else facts,
+        oof=deflate(oof) if isinstance(oof, str) else oof,
+    )
 
 
 class WorkerPool:
-    """Forked workers that inherit the batch's inputs once, then take trials one at a time."""
+    """Forked workers that inherit the batch's inputs once, then take trials one at a time;
+    with `deflated`, their outcomes' lines come back deflated (see deflated_lines)."""
 
-    def __init__(self, inputs: TrialInputs, size: int) -> None:
+    def __init__(self, inputs: TrialInputs, size: int, deflated: bool = False) -> None:
         context = multiprocessing.get_context("fork")
         self.workers: list[Worker] = []
         for _ in range(size):
             mine, theirs = context.Pipe()
             parent_ends = [worker.pipe for worker in self.workers] + [mine]
             process = context.Process(
-                target=_serve, args=(theirs, inputs, parent_ends), daemon=True
+                target=_serve, args=(theirs, inputs, parent_ends, deflated), daemon=True
             )
             process.start()
             theirs.close()  # the worker's end lives in the worker alone: its death is our EOF

@@ -6,10 +6,20 @@ import os
 from pathlib import Path
 
 from sweeplake.errors import BadInput
-from sweeplake.lake.base import Batch, Gzipped, Lake, dataset_key, gzip_text
+from sweeplake.lake.base import Batch, Deflated, Gzipped, Lake, dataset_key, deflate, gzip_text
 from sweeplake.lake.local import LocalLake
 
-__all__ = ["Batch", "Gzipped", "Lake", "LocalLake", "dataset_key", "gzip_text", "open_lake"]
+__all__ = [
+    "Batch",
+    "Deflated",
+    "Gzipped",
+    "Lake",
+    "LocalLake",
+    "dataset_key",
+    "deflate",
+    "gzip_text",
+    "open_lake",
+]
 
 
 def open_lake(uri: str) -> Lake:
