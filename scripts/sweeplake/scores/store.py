@@ -51,6 +51,10 @@ QUERY_MEMORY_LIMIT = "320MB"
 # Gzipped bytes of scores objects joined into one file for DuckDB (about 6 times that on disk).
 # Within DUCKDB_CONFIG's 256 MB, DuckDB read 16 MB of them as one file and not 64 MB.
 CHUNK_BYTES = 8 * 2**20
+# A refresh that ingested this many trials (or merged or forgot parts) closes its DuckDB, so
+# that a query after it starts in one holding none of that work's memory (DuckDB keeps the
+# Parquet it read cached within its limit); a cron start's few trials keep the connection.
+FRESH_AFTER_ROWS = 50_000
 # The parts of an S3 lake that the scores need; facts only for batches without scores.
 SCORES_PARTS = ("hyper/", "scores/", "data/")
 
@@ -137,7 +141,9 @@ class ScoresStore:
         self.lake = lake
         self.cache = Path(cache)
         self.cache.mkdir(parents=True, exist_ok=True)
+        self._db = None  # one DuckDB per store: a connect costs about 20 ms of CPU
         self._connection = None
+        self.query_memory_limit: str | None = None  # set by the queries' engine
 
     @property
     def local(self) -> LocalLake:
@@ -150,9 +156,23 @@ class ScoresStore:
     def connection(self):
         """A DuckDB connection whose table `scores` holds every score of the last refresh."""
         if self._connection is None:
-            self._connection = connect(self.cache)
+            self._connection = self.db()
             self._show(self.read_manifest()["parts"])
+            if self.query_memory_limit is not None:
+                self._connection.execute(f"SET memory_limit = '{self.query_memory_limit}'")
         return self._connection
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+        self._db = self._connection = None
+
+    def db(self):
+        """The store's DuckDB, for ingesting and merging parts as for the queries: one connect
+        per process, where a cron start that refreshes and then queries made three."""
+        if self._db is None:
+            self._db = connect(self.cache)
+        return self._db
 
     def refresh(self) -> int:
         """Ingest the batches that are new since the last refresh; returns their trial count."""
@@ -167,7 +187,7 @@ class ScoresStore:
                 manifest["batches"] = [key for key in manifest["batches"] if key not in gone]
                 self.write_manifest(manifest)
             new = [key for key in listed if key not in done]
-            added, skipped = 0, set()
+            added, skipped, merged = 0, set(), False
             if new:
                 part, added, skipped = self.ingest(local, new)
                 if part is not None:
@@ -176,8 +196,11 @@ class ScoresStore:
                 manifest["batches"] += [key for key in new if key not in skipped]
                 if len(manifest["parts"]) > MAX_PARTS:
                     manifest["parts"] = self.merge(manifest["parts"])
+                    merged = True
                 self.write_manifest(manifest)
             self.remove_unnamed(manifest["parts"])
+        if merged or added >= FRESH_AFTER_ROWS or gone:
+            self.close()  # the queries get a DuckDB that holds none of that work's memory
         if self._connection is not None:
             self._show(manifest["parts"])
         log.info(
@@ -205,7 +228,7 @@ class ScoresStore:
     def ingest(self, local: LocalLake, new: list[str]) -> tuple[str | None, int, set[str]]:
         """Write the new batches' scores as one part; returns its name, its rows and the hyper
         keys of the batches it could not score."""
-        connection = connect(self.cache)
+        connection = self.db()
         scored, unscored = [], []
         for hyper_key in new:
             scores_key = "scores/" + hyper_key.removeprefix("hyper/")
@@ -232,7 +255,6 @@ class ScoresStore:
         finally:
             staging.unlink(missing_ok=True)
             tmp.unlink(missing_ok=True)
-            connection.close()
 
     def write_part(
         self, connection, files: list[str], tmp: Path, name: str, checked: bool = False
@@ -340,16 +362,16 @@ class ScoresStore:
             return parts
         name = f"part-{new_id()}.parquet"
         tmp = self.cache / f".{name}.tmp"
-        connection = connect(self.cache)
+        connection = self.db()
         try:
-            connection.execute("CREATE TEMP TABLE gone (batch_id VARCHAR)")
+            connection.execute("CREATE OR REPLACE TEMP TABLE gone (batch_id VARCHAR)")
             ids = [[Path(key).name.removesuffix(".json.gz")] for key in gone]
             connection.executemany("INSERT INTO gone VALUES (?)", ids)
-            connection.read_parquet([str(self.cache / p) for p in parts]).create_view("held")
-            kept = connection.sql("SELECT * FROM held WHERE batch_id NOT IN (SELECT * FROM gone)")
+            held = connection.read_parquet([str(self.cache / p) for p in parts])
+            kept = held.filter("batch_id NOT IN (SELECT * FROM gone)")
             kept.write_parquet(str(tmp), compression="zstd")
         finally:
-            connection.close()
+            connection.execute("DROP TABLE IF EXISTS gone")
         os.replace(tmp, self.cache / name)
         return [name]
 
@@ -359,11 +381,7 @@ class ScoresStore:
         small = [str(self.cache / p) for p in parts if p != largest]
         name = f"part-{new_id()}.parquet"
         tmp = self.cache / f".{name}.tmp"
-        connection = connect(self.cache)
-        try:
-            rewrite_parquet(connection, small, tmp)
-        finally:
-            connection.close()
+        rewrite_parquet(self.db(), small, tmp)
         os.replace(tmp, self.cache / name)
         return [largest, name]
 
