@@ -277,3 +277,32 @@ def test_a_warm_process_that_forks_nothing_leaves_the_start_to_run_cold(
     assert "3 trials (0 failed)" in stderr
     assert [t["cold"] for t in timings(lake)] == [True]
     assert len(records(lake, "scores")) == 3
+
+
+def test_the_client_imports_no_more_than_the_standard_library_before_handing_over(
+    warm, tmp_path
+) -> None:
+    """Cron's line starts a client every minute: its imports are its CPU (-X importtime lists
+    every module the client process imports; the fork's are the warm process's, made once)."""
+    warm.start()
+    lake = tmp_path / "lake"
+    client = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "sweeplake", "run", "--warm"]
+        + ["--lake", str(lake), "--model", "svr", "--trials", "3"],
+        cwd=REPO,
+        env=cli_env(warm.env),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert client.returncode == 0, client.stderr[-3000:]
+    imported = {
+        line.rsplit("|", 1)[1].strip()
+        for line in client.stderr.splitlines()
+        if line.startswith("import time:") and "|" in line
+    }
+    assert "sweeplake.warm" in imported
+    ours = {name for name in imported if name.startswith("sweeplake")}
+    assert ours == {"sweeplake", "sweeplake.warm", "sweeplake.procinfo"}, ours
+    assert not imported & {"numpy", "argparse", "subprocess", "isal", "duckdb"}
+    assert [t["cold"] for t in timings(lake)] == [False]

@@ -19,6 +19,7 @@ from sweeplake.errors import (
     QueryFailed,
     SparkFailed,
 )
+from sweeplake.procinfo import configure_logging
 from sweeplake.timeseries.cli import export_arguments, series_arguments, timeseries_arguments
 
 log = logging.getLogger("sweeplake")
@@ -376,18 +377,6 @@ def add_athena_flags(command: argparse.ArgumentParser) -> None:
     )
 
 
-def configure_logging() -> None:
-    """The job's log on stderr: one timestamped line per event."""
-    logging.basicConfig(
-        level=logging.INFO,
-        format="%(asctime)s %(name)s %(levelname)s %(message)s",
-        datefmt="%Y-%m-%dT%H:%M:%S%z",
-    )
-    # botocore's INFO lines (where it found credentials, which endpoint) are not the job's events.
-    logging.getLogger("botocore").setLevel(logging.WARNING)
-    logging.getLogger("matplotlib").setLevel(logging.WARNING)  # its font cache is no event of ours
-
-
 def main(argv: list[str] | None = None) -> int:
     configure_logging()
     try:
@@ -410,19 +399,15 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
-def console() -> int:
+def console(warm_tried: bool = False) -> int:
     """The `sweeplake` command and `python -m sweeplake`: main, then a quick exit. `run
-    --warm` hands the whole command to a warm process when one answers (sweeplake/warm.py)."""
+    --warm` hands the whole command to a warm process when one answers (sweeplake/warm.py);
+    `python -m sweeplake` tries that before importing this module (`warm_tried`)."""
     argv = sys.argv[1:]
-    if argv[:1] == ["run"] and "--warm" in argv:
-        from sweeplake.warm import run_warm
+    if not warm_tried:
+        from sweeplake.warm import warm_start
 
-        configure_logging()
-        try:
-            code = run_warm(argv)
-        except KeyboardInterrupt:  # before the fork's pid came back: the fork dies with us
-            print("sweeplake: interrupted", file=sys.stderr)
-            return 130
+        code = warm_start(argv)
         if code is not None:
             return code
     try:

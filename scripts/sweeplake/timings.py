@@ -17,14 +17,13 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import resource
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from sweeplake import __version__
 from sweeplake.lake import Lake, gzip_text
+from sweeplake.procinfo import process_age_ms
 
 log = logging.getLogger("sweeplake.timings")
 PREFIX = "timings"
@@ -51,17 +50,6 @@ def process_cpu_s() -> float:
     own = resource.getrusage(resource.RUSAGE_SELF)
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
-
-
-def process_age_ms() -> float | None:
-    """Milliseconds since this process started, from /proc (Linux); None elsewhere."""
-    try:
-        stat = Path("/proc/self/stat").read_text()
-        started_ticks = int(stat.rsplit(")", 1)[1].split()[19])  # field 22, starttime
-        uptime = float(Path("/proc/uptime").read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        return None
-    return max(0.0, uptime - started_ticks / os.sysconf("SC_CLK_TCK")) * 1000
 
 
 # Set by `run --warm` (sweeplake/warm.py): in a fork of a warm process, the client's age when

@@ -29,24 +29,16 @@ client's own start.
 
 from __future__ import annotations
 
-import atexit
 import contextlib
-import fcntl
-import gc
 import hashlib
 import json
 import logging
 import os
-import selectors
 import signal
 import socket
 import struct
-import subprocess
 import sys
 import sysconfig
-import tempfile
-import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -73,6 +65,8 @@ SOCKET_PATH_LIMIT = 107  # bytes of sun_path, less its terminating NUL (Linux)
 def folder() -> Path:
     """This user's folder for warm sockets: made 0700, and refused when anyone else owns it or
     can enter it (another user's socket there could run our batches)."""
+    import tempfile
+
     base = Path(os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir())
     path = base / f"sweeplake-warm-{os.getuid()}"
     with contextlib.suppress(FileExistsError):
@@ -116,17 +110,29 @@ def socket_path(cwd: str | None = None, environ: dict[str, str] | None = None) -
 # ---------------------------------------------------------------------------------- the client
 
 
+def warm_start(argv: list[str]) -> int | None:
+    """For `run --warm`: the exit status of the run a warm process forked for it, or None to
+    run the command here (no `run --warm`, or no warm process forked it)."""
+    if argv[:1] != ["run"] or "--warm" not in argv:
+        return None
+    from sweeplake.procinfo import configure_logging
+
+    configure_logging()
+    try:
+        return run_warm(argv)
+    except KeyboardInterrupt:  # before the fork's pid came back: the fork dies with us
+        print("sweeplake: interrupted", file=sys.stderr)
+        return 130
+
+
 def run_warm(argv: list[str]) -> int | None:
     """`run --warm`: the exit status of the run a warm process forked for us, or None when no
     warm process answered (one has been started for the next start: run this one cold)."""
-    from sweeplake import timings
-
     try:
         path = socket_path()
     except OSError as exc:
         log.warning("no warm process (%s): this start runs cold", exc)
-        timings.started_cold = True
-        return None
+        return runs_cold()
     client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         client.connect(str(path))
@@ -136,18 +142,24 @@ def run_warm(argv: list[str]) -> int | None:
             start_server(path)
         except OSError as exc:
             log.warning("no warm process could be started (%s): this start runs cold", exc)
-        timings.started_cold = True
-        return None
+        return runs_cold()
     with client:
         code = hand_over(client, argv)
-    timings.started_cold = True if code is None else None
-    return code
+    return runs_cold() if code is None else code
+
+
+def runs_cold() -> None:
+    """Record in the batch's timings that this `run --warm` runs cold (only then is sweeplake's
+    timings module worth importing here: the cold run imports it anyway)."""
+    from sweeplake import timings
+
+    timings.started_cold = True
 
 
 def hand_over(client: socket.socket, argv: list[str]) -> int | None:
     """The fork's exit status; None when the warm process forked nothing (nothing ran yet, so
     this start runs cold)."""
-    from sweeplake.timings import process_age_ms
+    from sweeplake.procinfo import process_age_ms
 
     request = json.dumps(
         {
@@ -215,6 +227,8 @@ def standard_descriptors():
 def start_server(path: Path) -> None:
     """A warm process for the next start, detached: its own session, no terminal, no
     descriptor of ours (a cron lock held through one would block every later start)."""
+    import subprocess
+
     command = [sys.executable, "-m", "sweeplake", "warm", "--socket", str(path)]
     with open(path.with_suffix(".log"), "ab") as errors:
         subprocess.Popen(
@@ -235,6 +249,12 @@ def serve(main: Callable[[list[str]], int], path: Path | None, idle: float = IDL
     """`sweeplake warm`: import what a batch needs, then fork one run per client until `idle`
     seconds pass without one, or SIGTERM; then wait for the forks and exit. Each fork runs
     `main` (the CLI's) on its client's arguments."""
+    import fcntl
+    import gc
+    import selectors
+    import threading
+    import time
+
     from sweeplake.errors import BadInput
 
     try:
@@ -289,6 +309,7 @@ def serve(main: Callable[[list[str]], int], path: Path | None, idle: float = IDL
 
 
 def preload() -> None:
+    import gc
     import importlib
 
     from sweeplake.models.registry import families
@@ -377,6 +398,8 @@ def receive(conn: socket.socket) -> tuple[dict, list[int]]:
 def run_fork(main: Callable, conn: socket.socket, request: dict, fds: list[int]) -> int:
     """In the fork: become the client's process (descriptors, working directory, umask,
     environment, signals, logging), then run its command as `python -m sweeplake` would."""
+    import threading
+
     from sweeplake import timings
 
     for signum in FORWARDED:
@@ -414,6 +437,8 @@ def die_with_client(conn: socket.socket) -> None:
 def finish(conn: socket.socket, code: int) -> None:
     """The interpreter's exit, for a fork: its exit handlers and flushes, the status to the
     client, then out without unwinding into the warm process's loop."""
+    import atexit
+
     try:
         atexit._run_exitfuncs()
         for stream in (sys.stdout, sys.stderr):
