@@ -91,7 +91,8 @@ def deflate(text: str) -> Deflated:
 
 class Gzipped:
     """One gzip member, deflated as its text arrives, so that a batch never holds all its facts
-    uncompressed. Plain gzip all the same, for every reader."""
+    uncompressed. Plain gzip all the same, for every reader. Each write is deflated apart, with
+    block headers of its own: write a trial's lines at a time, not a line."""
 
     def __init__(self) -> None:
         self._parts: list[bytes] = [GZIP_HEADER]
