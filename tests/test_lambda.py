@@ -214,12 +214,23 @@ def test_a_lake_that_does_not_answer_fails_before_any_fit(
     assert lake_objects(aws.client(), bucket) == {}
 
 
-def test_bad_settings_fail_in_one_line_before_any_work(lambda_env, tmp_path, aws, bucket) -> None:
-    env = {**lambda_env, "SWEEPLAKE_TRIALS": "many"}
-    (answer,), _ = invoke([{"event": scheduled("bad"), "request_id": "r"}], env, tmp_path)
-    assert answer == {
-        "error": "InvocationFailed: sweeplake: BadInput: SWEEPLAKE_TRIALS='many' must be a number"
-    }
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        (("SWEEPLAKE_TRIALS", "many"), "SWEEPLAKE_TRIALS='many' must be a number"),
+        (
+            ("SWEEPLAKE_SAMPLER", "tpe"),
+            "SWEEPLAKE_SAMPLER='tpe': Lambda's package holds the random sampler only",
+        ),
+    ],
+)
+def test_bad_settings_fail_in_one_line_before_any_work(
+    lambda_env, tmp_path, aws, bucket, setting, message
+) -> None:
+    env = {**lambda_env, setting[0]: setting[1]}
+    (answer,), log = invoke([{"event": scheduled("bad"), "request_id": "r"}], env, tmp_path)
+    assert answer["error"].startswith(f"InvocationFailed: sweeplake: BadInput: {message}")
+    assert "trials on diabetes" not in log
     assert lake_objects(aws.client(), bucket) == {}
 
 

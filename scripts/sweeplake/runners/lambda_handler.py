@@ -104,6 +104,13 @@ class Settings:
         fan_out = number(env, "SWEEPLAKE_FAN_OUT", int) or 1
         if not 1 <= fan_out <= MAX_FAN_OUT:
             raise BadInput(f"SWEEPLAKE_FAN_OUT must be 1 to {MAX_FAN_OUT}, got {fan_out}")
+        sampler = env.get("SWEEPLAKE_SAMPLER") or "random"
+        if sampler != "random":
+            # Caught here, not as an import error three invocations (and two retries) later.
+            raise BadInput(
+                f"SWEEPLAKE_SAMPLER={sampler!r:.40}: Lambda's package holds the random sampler "
+                "only (tpe reads the lake's history with DuckDB and Optuna, which it leaves out)"
+            )
         return cls(
             lake=lake,
             dataset=Path(env["SWEEPLAKE_DATASET"]) if env.get("SWEEPLAKE_DATASET") else None,
@@ -111,7 +118,7 @@ class Settings:
             trials=number(env, "SWEEPLAKE_TRIALS", int),
             budget=number(env, "SWEEPLAKE_BUDGET", float) or 45.0,
             workers=number(env, "SWEEPLAKE_WORKERS", int),
-            sampler=env.get("SWEEPLAKE_SAMPLER") or "random",
+            sampler=sampler,
             cv=number(env, "SWEEPLAKE_CV", int),
             fan_out=fan_out,
         )
