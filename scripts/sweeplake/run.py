@@ -496,8 +496,10 @@ def fit_batch(
     pruned trial's for the folds it got)."""
     packed = {"fact": Gzipped(), **({"oof": Gzipped()} if cv else {})}
     outcomes = []
-    run = execute(dataset, trials, models, workers, deadline, cv, progress, ids, rungs, True)
-    for outcome in run:
+    fitted = execute(
+        dataset, trials, models, workers, deadline, cv, progress, ids, rungs, deflated=True
+    )
+    for outcome in fitted:
         if outcome.ok:
             packed["fact"].write(outcome.facts)
         if cv and outcome.oof is not None:

@@ -142,7 +142,7 @@ class ScoresStore:
         self.cache = Path(cache)
         self.cache.mkdir(parents=True, exist_ok=True)
         self._db = None  # one DuckDB per store: a connect costs about 20 ms of CPU
-        self._connection = None
+        self._shown = False  # its views point at the parts of the last refresh
         self.query_memory_limit: str | None = None  # set by the queries' engine
 
     @property
@@ -155,17 +155,17 @@ class ScoresStore:
     @property
     def connection(self):
         """A DuckDB connection whose table `scores` holds every score of the last refresh."""
-        if self._connection is None:
-            self._connection = self.db()
+        if not self._shown:
             self._show(self.read_manifest()["parts"])
             if self.query_memory_limit is not None:
-                self._connection.execute(f"SET memory_limit = '{self.query_memory_limit}'")
-        return self._connection
+                self.db().execute(f"SET memory_limit = '{self.query_memory_limit}'")
+        return self.db()
 
     def close(self) -> None:
         if self._db is not None:
             self._db.close()
-        self._db = self._connection = None
+        self._db = None
+        self._shown = False
 
     def db(self):
         """The store's DuckDB, for ingesting and merging parts as for the queries: one connect
@@ -201,7 +201,7 @@ class ScoresStore:
             self.remove_unnamed(manifest["parts"])
         if merged or added >= FRESH_AFTER_ROWS or gone:
             self.close()  # the queries get a DuckDB that holds none of that work's memory
-        if self._connection is not None:
+        if self._shown:
             self._show(manifest["parts"])
         log.info(
             "scores of %s: %d new batches, %d new trials%s",
@@ -362,16 +362,13 @@ class ScoresStore:
             return parts
         name = f"part-{new_id()}.parquet"
         tmp = self.cache / f".{name}.tmp"
-        connection = self.db()
-        try:
-            connection.execute("CREATE OR REPLACE TEMP TABLE gone (batch_id VARCHAR)")
-            ids = [[Path(key).name.removesuffix(".json.gz")] for key in gone]
-            connection.executemany("INSERT INTO gone VALUES (?)", ids)
-            held = connection.read_parquet([str(self.cache / p) for p in parts])
-            kept = held.filter("batch_id NOT IN (SELECT * FROM gone)")
-            kept.write_parquet(str(tmp), compression="zstd")
-        finally:
-            connection.execute("DROP TABLE IF EXISTS gone")
+        connection = self.db()  # closed by the refresh after this
+        connection.execute("CREATE OR REPLACE TEMP TABLE gone (batch_id VARCHAR)")
+        ids = [[Path(key).name.removesuffix(".json.gz")] for key in gone]
+        connection.executemany("INSERT INTO gone VALUES (?)", ids)
+        held = connection.read_parquet([str(self.cache / p) for p in parts])
+        kept = held.filter("batch_id NOT IN (SELECT * FROM gone)")
+        kept.write_parquet(str(tmp), compression="zstd")
         os.replace(tmp, self.cache / name)
         return [name]
 
@@ -388,17 +385,18 @@ class ScoresStore:
     def _show(self, parts: list[str]) -> None:
         """Point the connection's `scores` at these parts and `data` at the lake's datasets."""
         if parts:
-            scores = each_part(self._connection, [str(self.cache / p) for p in parts])
+            scores = each_part(self.db(), [str(self.cache / p) for p in parts])
         else:
-            scores = self.typed(self._connection, [os.devnull])  # empty, of the same shape
+            scores = self.typed(self.db(), [os.devnull])  # empty, of the same shape
         scores.create_view("scores", replace=True)
         # The name sql/rank_scores.sql reads; on Athena a view over two tables (compact.py).
-        self._connection.execute("CREATE OR REPLACE VIEW all_scores AS SELECT * FROM scores")
+        self.db().execute("CREATE OR REPLACE VIEW all_scores AS SELECT * FROM scores")
         data = [str(p) for p in sorted(self.local.root.glob("data/*.json"))] or [os.devnull]
         columns = duckdb_types(table_schema("data").columns)
-        self._connection.read_json(data, columns=columns, format="newline_delimited").create_view(
+        self.db().read_json(data, columns=columns, format="newline_delimited").create_view(
             "data", replace=True
         )
+        self._shown = True
 
     def read_manifest(self) -> dict:
         """The manifest, or an empty one when there is none or its parts have another layout
