@@ -255,3 +255,23 @@ def test_a_start_on_a_history_of_a_hundred_trials_is_one_batch(tmp_path: Path) -
     tpe = [h for h in hyper_records(lake) if h["sampler"] == "tpe"]
     assert len(tpe) == 12 and len({h["batch_id"] for h in tpe}) == 1
     assert {h["history"] for h in tpe} == {THIN_HISTORY}
+
+
+def test_a_start_reads_its_history_through_one_duckdb_however_many_rounds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--prune's history and each round's tpe sampler share the start's scores store: a start
+    of 10 trials on an empty lake, four rounds, connects DuckDB once, and its rounds still see
+    each other's trials."""
+    from sweeplake.run import run
+    from sweeplake.scores import store
+
+    opened = []
+    connect = store.connect
+    monkeypatch.setattr(store, "connect", lambda cache: opened.append(cache) or connect(cache))
+    monkeypatch.setenv("SWEEPLAKE_CACHE", str(tmp_path / "cache"))
+    lake = tmp_path / "lake"
+    run(str(lake), model="svr", trials=10, workers=1, seed=4, sampler="tpe", prune=True)
+    hypers = sorted(hyper_records(lake), key=lambda h: h["hyper_id"])
+    assert [h["history"] for h in hypers] == [0] * 3 + [3] * 3 + [6] * 3 + [9]
+    assert len(opened) == 1

@@ -384,12 +384,21 @@ def test_parts_are_scanned_one_by_one_with_the_rows_of_one_scan(tmp_path: Path) 
         ).write_parquet(files[-1])
     whole = sorted(connection.read_parquet(files).fetchall())
     parts = each_part(connection, files)
-    assert sorted(parts.fetchall()) == whole and len(whole) == 1005
-    plan = connection.sql("EXPLAIN " + parts.sql_query()).fetchall()[0][1]
+    assert sorted(connection.sql(parts).fetchall()) == whole and len(whole) == 1005
+    plan = connection.sql("EXPLAIN " + parts).fetchall()[0][1]
     assert plan.count("READ_PARQUET") + plan.count("PARQUET_SCAN") == 3, plan
     odd = str(tmp_path / "odd.parquet")  # test_r2 as text: not a part this store writes
     connection.sql("SELECT 'x' AS hyper_id, '1.5' AS test_r2").write_parquet(odd)
     mixed = each_part(connection, [*files, odd])
-    assert len(mixed.fetchall()) == 1006
-    plan = connection.sql("EXPLAIN " + mixed.sql_query()).fetchall()[0][1]
+    assert len(connection.sql(mixed).fetchall()) == 1006
+    plan = connection.sql("EXPLAIN " + mixed).fetchall()[0][1]
     assert plan.count("READ_PARQUET") + plan.count("PARQUET_SCAN") == 1, plan
+    renamed = str(tmp_path / "renamed.parquet")  # the same types, another name: by name too
+    connection.sql("SELECT 'y' AS hyper_id, 2.5 AS cv_r2").write_parquet(renamed)
+    assert len(connection.sql(each_part(connection, [*files, renamed])).fetchall()) == 1006
+    quote = tmp_path / "it's"  # a cache under a path with a quote in it
+    quote.mkdir()
+    (quote / "part.parquet").write_bytes(Path(files[1]).read_bytes())
+    assert connection.sql(each_part(connection, [str(quote / "part.parquet")])).fetchall() == [
+        ("h1000", 500.0), ("h1001", 500.5), ("h1002", 501.0)
+    ]  # fmt: skip

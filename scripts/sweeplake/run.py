@@ -13,8 +13,10 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from functools import cache, partial
 from itertools import islice
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sweeplake import __version__
 from sweeplake.dataset import Dataset, load_dataset
@@ -34,6 +36,9 @@ from sweeplake.samplers import SAMPLERS, Proposal, open_sampler
 from sweeplake.samplers.space import SearchSpace, Trial, load_space, read_params
 from sweeplake.scores.records import scores_record
 from sweeplake.timings import PhaseClock, Start, command_start, process_cpu_s, write_timings
+
+if TYPE_CHECKING:
+    from sweeplake.scores.store import ScoresStore
 
 log = logging.getLogger("sweeplake.run")
 # How long past the budget a trial may still run before its worker is stopped.
@@ -153,7 +158,13 @@ def run(
     target.check_writable()
     dataset_held = target.check_dataset(data)
     target.ship_waiting()  # before the sampler reads the history: these batches are part of it
-    rungs = pruning_rungs(lake, data, search_space, models) if prune else None
+    # One scores store for the start, opened on first use (a random start without --prune never
+    # loads DuckDB): --prune's history and every round's sampler share its DuckDB, where each
+    # opened its own (a connect costs about 20 ms of CPU; a thin-lake start has up to 14 rounds).
+    from sweeplake.scores.store import open_scores
+
+    scores = cache(partial(open_scores, lake))
+    rungs = pruning_rungs(scores(), data, search_space, models) if prune else None
 
     used = set(models[:trials]) if given is None else {t.model for t in given}
     total = trials if given is None else len(given)
@@ -172,7 +183,7 @@ def run(
         turn = len(outcomes) % len(models)
         chosen, proposal = plan(
             sampler, given, search_space, models[turn:] + models[:turn], left, round_seed, lake,
-            data.sha256, size,
+            data.sha256, size, scores,
         )  # fmt: skip
         planned = proposal.trials
         batch_id, dt = batch_key or (new_id(), today())
@@ -261,15 +272,17 @@ def plan(
     lake: str,
     dataset_sha256: str,
     round_size: int | None = None,
+    scores: Callable[[], ScoresStore] | None = None,
 ) -> tuple[str, Proposal]:
     """The batch's trials: the --params file's, or the sampler's (from the lake's history).
     With `round_size`, a sampler whose history holds fewer than THIN_HISTORY trials of one of
-    the models proposes that many at most: the rest come in later rounds, learning from these."""
+    the models proposes that many at most: the rest come in later rounds, learning from these.
+    `scores`: the start's scores store, for a sampler that reads the history (default: its own)."""
     if given is not None:
         return "params", Proposal(given)
     # Drawn per start, never from the clock: machines starting in the same minute differ.
     seed = int.from_bytes(os.urandom(4), "big") if seed is None else seed
-    chosen = open_sampler(sampler, lake, dataset_sha256)
+    chosen = open_sampler(sampler, lake, dataset_sha256, scores)
     if round_size is not None:
         seen = chosen.seen(search_space, models)
         if seen is not None and seen < THIN_HISTORY:
@@ -439,11 +452,13 @@ def today() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%d")
 
 
-def pruning_rungs(lake: str, data: Dataset, space: SearchSpace, models: list[str]) -> Rungs:
-    """--prune: the lake's history of each model's ok trials, to which the batch's own are
-    added as they finish."""
+def pruning_rungs(
+    store: ScoresStore, data: Dataset, space: SearchSpace, models: list[str]
+) -> Rungs:
+    """--prune: the history of each model's ok trials in the lake of the scores `store`, to
+    which the batch's own are added as they finish."""
     spaces = {model: space.sha256(model) for model in models}
-    rungs = history_rungs(lake, data.sha256, spaces, data.folds)
+    rungs = history_rungs(store, data.sha256, spaces, data.folds)
     for model in models:
         medians = rungs.medians(model)
         if medians is not None:

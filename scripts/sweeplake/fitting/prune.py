@@ -73,11 +73,9 @@ def median(ordered: Sequence[float]) -> float:
     return (ordered[middle - 1] + ordered[middle]) / 2
 
 
-def history_rungs(lake: str, dataset_sha256: str, spaces: dict[str, str], folds: int) -> Rungs:
-    """The lake's history for each model (its space's sha256 in `spaces`), from its scores."""
-    from sweeplake.scores.store import open_scores
-
-    store = open_scores(lake)
+def history_rungs(store, dataset_sha256: str, spaces: dict[str, str], folds: int) -> Rungs:
+    """The history for each model (its space's sha256 in `spaces`) in the lake of the scores
+    `store` (a ScoresStore), refreshed first."""
     store.refresh()
     rungs = Rungs(folds, spaces)
     for model, space_sha256 in spaces.items():

@@ -51,12 +51,13 @@ class ScoresHistory(History):
     """The history as the per-trial scores store holds it: each start reads only what is new
     since this machine's last start, from a local lake or S3 alike."""
 
-    def __init__(self, lake: str, dataset_sha256: str) -> None:
+    def __init__(self, lake: str, dataset_sha256: str, store=None) -> None:
+        """`store`: the lake's ScoresStore, when the caller holds one (default: one of its own)."""
         from sweeplake.lake import open_lake
         from sweeplake.lake.pending import pending_trials
         from sweeplake.scores.store import open_scores
 
-        self.store = open_scores(lake)
+        self.store = open_scores(lake) if store is None else store
         self.store.refresh()
         self.dataset_sha256 = dataset_sha256
         pending = pending_trials(open_lake(lake), dataset_sha256)
@@ -75,7 +76,8 @@ class ScoresHistory(History):
             "model": model,
             "space_sha256": space_sha256,
         }
-        (count,) = self.store.connection.execute(read_sql("history_seen.sql"), query).fetchone()
+        # fetchall: a result left unfinished would block the store's next refresh (DuckDB 2.0).
+        [(count,)] = self.store.connection.execute(read_sql("history_seen.sql"), query).fetchall()
         return count
 
     def past(self, model: str, space_sha256: str) -> PastTrials:
