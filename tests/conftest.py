@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -16,6 +18,9 @@ REPO = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 # The readers' caches, out of the repository: each test's lake has a path, so a cache, of its own.
 CACHE = Path(tempfile.mkdtemp(prefix="sweeplake-test-cache-"))
+# Gone with the process: each xdist worker has its own, and so does each import of this module
+# (pytest's `conftest` and the tests' `tests.conftest`).
+atexit.register(shutil.rmtree, CACHE, ignore_errors=True)
 
 
 def sweeplake(
