@@ -26,6 +26,7 @@ from pathlib import Path
 
 from bench import concurrent, lambda_start, prune, spark, timeseries
 from bench import limit as fits_limit
+from bench import scale as synthetic
 from bench import search as quality
 from bench.api import CLIENTS, served_loads, table_rows
 from bench.report_build import WITH_FACTS, time_report
@@ -119,6 +120,24 @@ def main(argv: list[str] | None = None) -> int:
     sizes = [int(n) for n in args.scale.split(",")]
     if min(args.seeds, args.forest_seeds) < 2:
         print("bench: --seeds and --forest-seeds need 2 or more (an IQR)", file=sys.stderr)
+        return 2
+    smallest = {
+        "--svr-trials": (args.svr_trials, quality.BATCH),
+        "--forest-trials": (args.forest_trials, quality.BATCH),
+        "--prune-trials": (args.prune_trials, prune.BATCH),
+        "--prune-forests": (args.prune_forests, prune.BATCH),
+    }
+    for flag, (given, batch) in smallest.items():
+        if given < batch:
+            print(f"bench: {flag} needs {batch} or more (a search's batch)", file=sys.stderr)
+            return 2
+    day = synthetic.BATCH * synthetic.BATCHES_A_DAY
+    if sizes[-1] < day:
+        print(
+            f"bench: the last --scale lake needs {day:,} trials or more: the "
+            "Athena count reads one whole day of its batches",
+            file=sys.stderr,
+        )
         return 2
 
     space = load_space().models["svr"]

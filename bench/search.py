@@ -289,10 +289,11 @@ def quality_rows(searches: list[Search], checkpoints: tuple[int, ...]) -> list[t
 def history_seconds(run: Callable[..., None], lake: Path, copies: int, dataset: Dataset) -> float:
     """What the history adds to a start on a lake of many trials, after the first read.
 
-    The lake is one real batch of 40 trials (both models) and `copies` copies of its hyper and
-    scores objects under new ids: the sampler reads those, never the facts, so the copies need
-    none. The first read ingests them all; then one real batch arrives, and the timed part is
-    a start's history: reading what is new, and proposing a batch of 40.
+    The lake is one real batch of 40 trials (every model `--model all` fits on the dataset) and
+    `copies` copies of its hyper and scores objects under new ids: the sampler reads those,
+    never the facts, so the copies need none. The first read ingests them all; then one real
+    batch arrives, and the timed part is a start's history: reading what is new, and proposing
+    a batch of 40 of the same models. The sampler must have seen every trial of each.
     """
     from sweeplake.samplers import open_sampler
     from sweeplake.samplers.space import load_space
@@ -302,13 +303,20 @@ def history_seconds(run: Callable[..., None], lake: Path, copies: int, dataset: 
     space = load_space()
     open_sampler("tpe", str(lake), dataset.sha256)  # this machine's first read
     run("--model", "all", "--trials", "40", "--sampler", "tpe", "--lake", str(lake))
+    held: dict[str, int] = {}
+    for path in lake.glob("hyper/dt=*/*.json.gz"):
+        for line in gzip.decompress(path.read_bytes()).splitlines():
+            model = json.loads(line)["model"]
+            held[model] = held.get(model, 0) + 1
     started = time.perf_counter()
-    proposal = open_sampler("tpe", str(lake), dataset.sha256).propose(
-        space, ["svr", "random_forest"], 40, seed=1
-    )
+    proposal = open_sampler("tpe", str(lake), dataset.sha256).propose(space, sorted(held), 40, 1)
     seconds = time.perf_counter() - started
-    if len(proposal.trials) != 40 or sum(proposal.history.values()) < 40 * (copies + 2):
-        sys.exit(f"bench: the sampler saw {proposal.history} trials of history, not all of them")
+    if (
+        len(proposal.trials) != 40
+        or proposal.history != held
+        or sum(held.values()) != 40 * (copies + 2)
+    ):
+        sys.exit(f"bench: the sampler saw {proposal.history} trials of {held} in the lake")
     return seconds
 
 

@@ -1,5 +1,5 @@
-"""Parts of `make bench` that can break without anyone running the whole bench (it takes about
-20 minutes): each run here as the bench runs it, from the repository, in a process of its own."""
+"""Parts of `make bench` that can break without anyone running the whole bench (a long run):
+each run here as the bench runs it, from the repository, in a process of its own."""
 
 from __future__ import annotations
 
@@ -8,14 +8,15 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import REPO, sweeplake
+from conftest import REPO, cli_env, sweeplake
 
 
-def python(code: str, *args: str) -> subprocess.CompletedProcess:
+def python(code: str, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     """`python -c CODE ARGS` from the repository, where `python -m bench.bench` runs."""
     return subprocess.run(
-        [sys.executable, "-c", code, *args], cwd=REPO, capture_output=True, text=True, timeout=300
-    )
+        [sys.executable, "-c", code, *args],
+        cwd=REPO, env=cli_env(env), capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
 
 
 def test_the_plain_duckdb_rank_ranks_every_trial_of_a_real_lake(lake: Path) -> None:
@@ -26,6 +27,27 @@ def test_the_plain_duckdb_rank_ranks_every_trial_of_a_real_lake(lake: Path) -> N
     ranked = python(script.stdout, str(lake))
     assert ranked.returncode == 0, ranked.stderr
     assert ranked.stdout.split() == ["3"]
+
+
+HISTORY = """
+import sys
+from pathlib import Path
+from bench.bench import DATASET, run_process
+from bench.search import history_seconds
+from sweeplake.dataset import load_dataset
+print(history_seconds(run_process, Path(sys.argv[1]), 3, load_dataset(DATASET)))
+"""
+
+
+def test_the_history_section_proposes_from_every_trial_of_every_model_in_its_lake(
+    tmp_path: Path,
+) -> None:
+    """The big-lake history section with 3 copies: its lake holds every model `--model all`
+    fits here (three since histogram gradient boosting), and the sampler must have seen each
+    one's trials, or the section ends the bench."""
+    done = python(HISTORY, str(tmp_path / "lake"), env={"SWEEPLAKE_CACHE": str(tmp_path / "cache")})
+    assert done.returncode == 0, done.stderr[-600:]
+    assert float(done.stdout) > 0
 
 
 SEEDS_OF_STUDIES = """
