@@ -14,6 +14,7 @@ import logging
 from pathlib import Path
 
 from sweeplake.dataset import DATASET_NAME, FOLDS
+from sweeplake.engines.sqlfiles import sql_literal
 from sweeplake.errors import BadInput
 from sweeplake.importcsv import feature_columns
 
@@ -62,10 +63,10 @@ def import_parquet(source: Path, target: str, test_size: float, seed: int, out: 
             f"COPY (SELECT '{name}' AS dataset, point_id, {split} AS is_train, "
             f"CASE WHEN {split} THEN CAST(({draw.format('fold:')}) % {FOLDS} AS BIGINT) END "
             f"AS fold, {columns}, {number.format(quoted(target))} AS y_true "
-            f"FROM ({numbered})) TO '{tmp}' (FORMAT parquet)"
+            f"FROM ({numbered})) TO {sql_literal(tmp)} (FORMAT parquet)"
         )
         counts = connection.execute(
-            f"SELECT count(*), count_if(is_train) FROM read_parquet('{tmp}')"
+            f"SELECT count(*), count_if(is_train) FROM read_parquet({sql_literal(tmp)})"
         ).fetchone()
     except duckdb.Error as exc:
         tmp.unlink(missing_ok=True)

@@ -132,7 +132,8 @@ def run_warm(argv: list[str]) -> int | None:
         path = socket_path()
     except OSError as exc:
         log.warning("no warm process (%s): this start runs cold", exc)
-        return runs_cold()
+        runs_cold()
+        return None
     client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         client.connect(str(path))
@@ -142,10 +143,13 @@ def run_warm(argv: list[str]) -> int | None:
             start_server(path)
         except OSError as exc:
             log.warning("no warm process could be started (%s): this start runs cold", exc)
-        return runs_cold()
+        runs_cold()
+        return None
     with client:
         code = hand_over(client, argv)
-    return runs_cold() if code is None else code
+    if code is None:
+        runs_cold()
+    return code
 
 
 def runs_cold() -> None:

@@ -12,8 +12,7 @@ class ScoresEngine(Engine):
 
     def __init__(self, store: ScoresStore) -> None:
         store.refresh()
-        store.query_memory_limit = QUERY_MEMORY_LIMIT
-        store.connection.execute(f"SET memory_limit = '{QUERY_MEMORY_LIMIT}'")
+        store.limit_queries(QUERY_MEMORY_LIMIT)
         self.store = store
 
     def query(

@@ -74,6 +74,11 @@ def table_schema(table: str) -> TableSchema:
     return TableSchema(table, columns, partitions)
 
 
+def sql_literal(text: object) -> str:
+    """A SQL string literal of `text` (DuckDB and Athena alike): quotes doubled."""
+    return "'" + str(text).replace("'", "''") + "'"
+
+
 def duckdb_types(columns: dict[str, str]) -> dict[str, str]:
     return {name: ATHENA_TO_DUCKDB[kind] for name, kind in columns.items()}
 

@@ -26,7 +26,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from sweeplake.engines.readable import readable_objects
-from sweeplake.engines.sqlfiles import duckdb_types, table_schema
+from sweeplake.engines.sqlfiles import duckdb_types, sql_literal, table_schema
 from sweeplake.ids import new_id
 from sweeplake.lake import Lake, LocalLake, open_lake
 from sweeplake.lake.base import write_durably
@@ -102,8 +102,8 @@ def each_part(connection, files: list[str]) -> str:
     alone. Parts of other columns or types (never written so) are read as one scan, which
     unifies them. SQL text, not DuckDB's relation API, which binds each relation on its own: a
     view over three parts took 18 ms of CPU that way, against 7 ms."""
-    scans = [f"SELECT * FROM read_parquet({quoted(path)})" for path in files]
-    paths = ", ".join(quoted(path) for path in files)
+    scans = [f"SELECT * FROM read_parquet({sql_literal(path)})" for path in files]
+    paths = ", ".join(sql_literal(path) for path in files)
     if len(files) > 1:
         shapes: dict[str, list[tuple]] = {}
         columns = "file_name, name, type, logical_type"
@@ -118,8 +118,8 @@ def each_part(connection, files: list[str]) -> str:
 
 def json_scan(files: list[str], columns: dict[str, str]) -> str:
     """read_json of NDJSON files with these DuckDB column types, in SQL."""
-    types = ", ".join(f"{quoted(name)}: {quoted(kind)}" for name, kind in columns.items())
-    paths = ", ".join(quoted(path) for path in files)
+    types = ", ".join(f"{sql_literal(name)}: {sql_literal(kind)}" for name, kind in columns.items())
+    paths = ", ".join(sql_literal(path) for path in files)
     return f"read_json([{paths}], columns={{{types}}}, format='newline_delimited')"
 
 
@@ -128,11 +128,6 @@ def scores_columns() -> dict[str, str]:
     """The scores table's columns, partition included, as DuckDB types."""
     schema = table_schema("scores")
     return duckdb_types({**schema.columns, **schema.partitions})
-
-
-def quoted(text: str) -> str:
-    """A SQL string literal."""
-    return "'" + str(text).replace("'", "''") + "'"
 
 
 def open_scores(lake_uri: str) -> ScoresStore:
@@ -172,7 +167,7 @@ class ScoresStore:
         self.cache.mkdir(parents=True, exist_ok=True)
         self._db = None  # one DuckDB per store: a connect costs about 20 ms of CPU
         self._shown = False  # its views point at the parts of the last refresh
-        self.query_memory_limit: str | None = None  # set by the queries' engine
+        self.query_memory_limit: str | None = None  # see limit_queries
 
     @property
     def local(self) -> LocalLake:
@@ -189,6 +184,12 @@ class ScoresStore:
             if self.query_memory_limit is not None:
                 self.db().execute(f"SET memory_limit = '{self.query_memory_limit}'")
         return self.db()
+
+    def limit_queries(self, limit: str) -> None:
+        """DuckDB's memory limit for the queries from here on, kept across a reconnect."""
+        self.query_memory_limit = limit
+        if self._db is not None:
+            self._db.execute(f"SET memory_limit = '{limit}'")
 
     def close(self) -> None:
         if self._db is not None:
@@ -350,7 +351,7 @@ class ScoresStore:
         """The written part `tmp` renamed into the cache as `name`, with its row count."""
         # fetchall: a result left unfinished blocks the connection's relations (DuckDB 2.0).
         [(count,)] = connection.execute(
-            f"SELECT count(*) FROM read_parquet({quoted(tmp)})"
+            f"SELECT count(*) FROM read_parquet({sql_literal(tmp)})"
         ).fetchall()
         os.replace(tmp, self.cache / name)
         return name, count

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from sweeplake.dataset import NO_FOLD, Dataset, load_dataset
+from sweeplake.engines.sqlfiles import sql_literal
 from sweeplake.errors import BadInput
 from sweeplake.scores.metrics import mape
 
@@ -67,7 +68,7 @@ def trials(engine, names: list[str], by: str = "test") -> list[Trial]:
     """Every ok trial of these datasets with its predictions from `by`'s table."""
     if not names:
         return []
-    quoted = ", ".join("'" + name.replace("'", "''") + "'" for name in names)
+    quoted = ", ".join(sql_literal(name) for name in names)
     sql = (
         f"SELECT h.hyper_id, h.model, h.dataset, p.point_id, p.y_pred FROM {TABLES[by]} AS p "
         "JOIN hyperparams AS h ON h.hyper_id = p.hyper_id AND h.dt = p.dt "
