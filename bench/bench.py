@@ -59,7 +59,7 @@ TARGETS = (
     ("forest @100: tpe - Optuna TPE, 90% CI low", ">=", -0.002, "{:+.4f}"),
     ("svr @100: tpe - random, 90% CI low", ">", 0.0, "{:+.4f}"),
     *((name, ">=", -concurrent.MARGIN, "{:+.4f}") for name in concurrent.TARGET_NAMES),
-    ("100k-trial lake: new history + propose 40", "<=", 1.0, "{:.2f} s"),
+    ("{history_trials:,}-trial lake: new history + propose 40", "<=", 1.0, "{:.2f} s"),
     ("API single-row requests/s", ">=", 1000, "{:,.0f} req/s"),
     ("API single-row p99", "<=", 20.0, "{:.2f} ms"),
     ("Lambda cold start beside the fits", "<=", lambda_start.TARGET_SECONDS, "{:.2f} s"),
@@ -289,6 +289,7 @@ def main(argv: list[str] | None = None) -> int:
         + spark.FOREST_TARGETS
         + prune.target_names("svr")
         + prune.target_names("random_forest"),
+        {"history_trials": trials, "spark_trials": args.spark_trials},
     )
     print()
     print(table)
@@ -588,14 +589,19 @@ def results_table(results: list[Result]) -> str:
     return render(rows)
 
 
-def targets_table(measured: tuple[float, ...], targets: tuple = TARGETS) -> tuple[str, bool]:
+def targets_table(
+    measured: tuple[float, ...], targets: tuple = TARGETS, sizes: dict[str, int] | None = None
+) -> tuple[str, bool]:
+    """The targets' table and whether all passed; a name's {fields} are filled from `sizes`
+    (the run's sizes: a target named after one says the size this run measured)."""
     rows = [("target", "measured", "limit", "result")]
     passed = True
     for (name, op, limit, shown), value in zip(targets, measured, strict=True):
         ok = COMPARE[op](value, limit)
         passed &= ok
+        label = name.format_map(sizes) if sizes else name
         rows.append(
-            (name, shown.format(value), f"{op} {shown.format(limit)}", "PASS" if ok else "FAIL")
+            (label, shown.format(value), f"{op} {shown.format(limit)}", "PASS" if ok else "FAIL")
         )
     return render(rows), passed
 

@@ -174,3 +174,19 @@ def test_every_bench_entry_point_parses_its_flags() -> None:
         )  # fmt: skip
         assert done.returncode == 0, f"bench.{module}: {done.stderr[-400:]}"
         assert "usage:" in done.stdout
+
+
+def test_targets_named_after_a_size_name_the_size_the_run_measured() -> None:
+    """The history and Spark targets say how many trials this run used, not the defaults'."""
+    code = (
+        "from bench import bench, spark\n"
+        "targets = bench.TARGETS + spark.TARGETS\n"
+        "sizes = {'history_trials': 280, 'spark_trials': 40}\n"
+        "print(bench.targets_table(tuple(1.0 for _ in targets), targets, sizes)[0])\n"
+    )
+    done = python(code)
+    assert done.returncode == 0, done.stderr[-400:]
+    lines = done.stdout.splitlines()
+    assert any(line.startswith("280-trial lake: new history + propose 40 ") for line in lines)
+    assert any(line.startswith("spark local[2] / local runner trials/s, 40 SVR ") for line in lines)
+    assert "{" not in done.stdout
