@@ -66,7 +66,8 @@ def test_kill_at_any_moment_then_carry_on(tmp_path: Path) -> None:
 
 def test_a_run_killed_alone_takes_its_workers_with_it(tmp_path: Path) -> None:
     """kill -9 of the run process only (cron's timeout, an OOM kill): its workers find their
-    pipes closed and exit, instead of waiting for work for ever."""
+    pipes closed and exit, instead of waiting for work for ever, and quietly: the stderr they
+    share is the run's, whose last line a kill must leave to whoever reports it."""
     process = subprocess.Popen(
         [sys.executable, "-m", "sweeplake", "run", "--lake", str(tmp_path / "lake")]
         + ["--trials", "100000", "--budget", "120", "--model", "svr", "--workers", "2"],
@@ -81,6 +82,8 @@ def test_a_run_killed_alone_takes_its_workers_with_it(tmp_path: Path) -> None:
     process.kill()
     process.wait()
     assert wait_gone(workers) == []
+    left = process.stderr.read()  # its end of file: every writer (the workers too) is gone
+    assert "Traceback" not in left and "Error" not in left, left[-600:]
 
 
 def wide_batch(folder: Path) -> tuple[Path, Path]:

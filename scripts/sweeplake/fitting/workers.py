@@ -38,9 +38,14 @@ def _serve(
     # pipe open after the parent died (kill -9), and the worker would wait on it forever.
     for end in parent_ends:
         end.close()
-    while (task := pipe.recv()) is not None:
-        outcome = run_trial(inputs, *task)
-        pipe.send(deflated_lines(outcome) if deflated else outcome)
+    try:
+        while (task := pipe.recv()) is not None:
+            outcome = run_trial(inputs, *task)
+            pipe.send(deflated_lines(outcome) if deflated else outcome)
+    except (EOFError, BrokenPipeError, ConnectionResetError):
+        # The batch's process is gone (killed): nobody waits for this trial. Its stderr is
+        # the run's, whose last line says how the run ended; a traceback here would bury it.
+        return
 
 
 def deflated_lines(outcome: Outcome) -> Outcome:
