@@ -298,11 +298,13 @@ def history_seconds(run: Callable[..., None], lake: Path, copies: int, dataset: 
     from sweeplake.samplers import open_sampler
     from sweeplake.samplers.space import load_space
 
-    run("--model", "all", "--trials", "40", "--sampler", "random", "--lake", str(lake))
+    # Whole batches of 40 however loaded the machine: the default budget would stop one short.
+    batch = ("--model", "all", "--trials", "40", "--budget", "3600", "--lake", str(lake))
+    run(*batch, "--sampler", "random")
     copy_batches(lake, copies)
     space = load_space()
     open_sampler("tpe", str(lake), dataset.sha256)  # this machine's first read
-    run("--model", "all", "--trials", "40", "--sampler", "tpe", "--lake", str(lake))
+    run(*batch, "--sampler", "tpe")
     held: dict[str, int] = {}
     for path in lake.glob("hyper/dt=*/*.json.gz"):
         for line in gzip.decompress(path.read_bytes()).splitlines():
@@ -316,7 +318,10 @@ def history_seconds(run: Callable[..., None], lake: Path, copies: int, dataset: 
         or proposal.history != held
         or sum(held.values()) != 40 * (copies + 2)
     ):
-        sys.exit(f"bench: the sampler saw {proposal.history} trials of {held} in the lake")
+        sys.exit(
+            f"bench: the sampler saw {proposal.history} trials of {held} in the lake, "
+            f"which should hold {40 * (copies + 2)} ({len(proposal.trials)} proposed)"
+        )
     return seconds
 
 
