@@ -230,7 +230,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(render(quality.quality_rows(searches, quality.CHECKPOINTS)))
     trials = 40 * (args.copies + 2)
-    print(f"\n{trials:,}-trial lake: reading the new batch and proposing 40 took {history:.2f} s")
+    print(
+        f"\n{trials:,}-trial lake: reading the new batch and proposing 40 took {history:.2f} s "
+        f"(best of {quality.HISTORY_ROUNDS} starts, each after one more batch)"
+    )
     print()
     print(on_spark)
     print(forests)
@@ -627,7 +630,8 @@ def scale_table(rows: list[ScaleRow], facts_up_to: int) -> str:
         [
             "rank --limit 10 on synthetic local lakes (the job's exact format, 40 trials a batch,",
             "1,440 batches a day), each rank a whole process with its own cache: the first",
-            "scores everything, the next follows one more real 40-trial batch; plain DuckDB is",
+            "scores everything, the next follows one more real 40-trial batch (each the best",
+            f"of {synthetic.ROUNDS} runs, its peak RSS the highest of them); plain DuckDB is",
             "sql/rank_runs.sql over every fact, run where the facts were written",
             f"(<= {facts_up_to:,} trials: the issue measured 8.7 GB at 100,000). Load average",
             f"when done: {os.getloadavg()[0]:.1f} on {len(os.sched_getaffinity(0))} cores.",

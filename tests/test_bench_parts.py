@@ -35,19 +35,50 @@ from pathlib import Path
 from bench.bench import DATASET, run_process
 from bench.search import history_seconds
 from sweeplake.dataset import load_dataset
-print(history_seconds(run_process, Path(sys.argv[1]), 3, load_dataset(DATASET)))
+print(history_seconds(run_process, Path(sys.argv[1]), 3, load_dataset(DATASET), rounds=2))
 """
 
 
 def test_the_history_section_proposes_from_every_trial_of_every_model_in_its_lake(
     tmp_path: Path,
 ) -> None:
-    """The big-lake history section with 3 copies: its lake holds every model `--model all`
-    fits here (three since histogram gradient boosting), and the sampler must have seen each
-    one's trials, or the section ends the bench."""
+    """The big-lake history section with 3 copies and 2 rounds: its lake holds every model
+    `--model all` fits here (three since histogram gradient boosting), and in each round the
+    sampler must have seen each one's trials, one more batch of them than the round before,
+    or the section ends the bench."""
     done = python(HISTORY, str(tmp_path / "lake"), env={"SWEEPLAKE_CACHE": str(tmp_path / "cache")})
     assert done.returncode == 0, done.stderr[-600:]
     assert float(done.stdout) > 0
+
+
+SCALE = """
+import json, sys
+from pathlib import Path
+from bench.bench import DATASET
+from bench.scale import scale_rows
+from sweeplake.dataset import load_dataset
+work = Path(sys.argv[1])
+(row,) = scale_rows(work, load_dataset(DATASET), [80], 80, rounds=2)
+print(json.dumps({"trials": row.trials, "batch": row.batch.name, "plain": row.plain is not None}))
+"""
+
+
+def test_the_scale_section_times_each_rank_in_rounds_of_its_own(tmp_path: Path) -> None:
+    """Two rounds: two first ranks, each with a cache of its own, then two real batches, each
+    ranked after it arrived, in the last cache; every rank saw every trial then in the lake."""
+    done = python(SCALE, str(tmp_path))
+    assert done.returncode == 0, done.stderr[-600:]
+    row = json.loads(done.stdout)
+    assert row["trials"] == 80 and row["plain"]
+    caches = sorted(p.name for p in tmp_path.glob("cache-80-*"))
+    assert caches == ["cache-80-0", "cache-80-1"]
+    batches = {p.name for p in (tmp_path / "lake-80").glob("hyper/dt=*/*.json.gz")}
+    assert row["batch"] in batches
+    for cache in caches:
+        (manifest,) = (tmp_path / cache).glob(".local/**/.scores/manifest.json")
+        held = json.loads(manifest.read_text())["batches"]
+        # The first cache ranked the synthetic lake alone; the last, after both batches.
+        assert len(held) == len(batches) - (2 if cache.endswith("0") else 0)
 
 
 SEEDS_OF_STUDIES = """
