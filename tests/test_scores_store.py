@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from urllib.parse import unquote
@@ -158,12 +159,26 @@ def test_a_scores_object_with_a_value_of_the_wrong_type_is_scored_from_its_facts
     assert len(facts) == 3
 
 
+def truncated(body: bytes) -> bytes:
+    return body[:-20]  # cut short: not whole gzip
+
+
+def flipped(body: bytes) -> bytes:
+    """A byte of the deflate stream changed: whole gzip in length, not inflatable."""
+    return body[:30] + bytes([body[30] ^ 0xFF]) + body[31:]
+
+
+@pytest.mark.parametrize("damage", [truncated, flipped])
 @pytest.mark.parametrize("chunk", [1, 16 * 2**20])
-def test_objects_joined_for_duckdb_give_its_rows_and_a_truncated_one_is_scored_again(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, chunk: int
+def test_objects_joined_for_duckdb_give_its_rows_and_a_damaged_one_is_scored_again(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    chunk: int,
+    damage: Callable[[bytes], bytes],
 ) -> None:
     """A refresh gunzips the objects into a few files for DuckDB (one object per file at the
-    smallest chunk); a truncated object sends it back to reading them one by one."""
+    smallest chunk); a truncated or corrupt object sends it back to reading them one by one."""
     from sweeplake.scores import store as module
 
     monkeypatch.setattr(module, "CHUNK_BYTES", chunk)
@@ -177,7 +192,7 @@ def test_objects_joined_for_duckdb_give_its_rows_and_a_truncated_one_is_scored_a
     assert_same_leaderboard(leaderboard_of(store), facts)
     fact = fact_of(lake, ids)
     scores = lake.root / "scores" / fact.parent.name / fact.name
-    scores.write_bytes(scores.read_bytes()[:-20])  # cut short: not whole gzip
+    scores.write_bytes(damage(scores.read_bytes()))
     again = open_scores(str(lake.root))
     shutil.rmtree(again.cache)  # every batch read again, the cut one among them
     again = open_scores(str(lake.root))
