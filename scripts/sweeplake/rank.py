@@ -85,7 +85,13 @@ def leaderboard(
     columns; given `within`, an engine may leave out trials ranked below it (by `by`), so that
     a million-trial lake never reaches Python whole."""
     ranked_by = "cv_rank" if by == "cv" else "rank"
-    columns, rows = engine.query(read_sql(sql), within=within, ranked_by=ranked_by)
+    top = None
+    if within is not None and sql == LEADERBOARD_SQL:
+        top = engine.leaderboard_top(within, by)
+    if top is not None:
+        columns, rows = top
+    else:
+        columns, rows = engine.query(read_sql(sql), within=within, ranked_by=ranked_by)
     ranked = [dict(zip(columns, row, strict=True)) for row in rows]
     if by == "cv":
         ranked.sort(key=cv_order)

@@ -14,3 +14,9 @@ class Engine(ABC):
     ) -> tuple[list[str], list[tuple]]:
         """The statement's columns and rows; given `within`, a ranking's rows whose `ranked_by`
         column is past it may be left out."""
+
+    def leaderboard_top(self, within: int, by: str) -> tuple[list[str], list[tuple]] | None:
+        """The leaderboard's first `within` trials of each dataset by `by` ("test" or "cv"),
+        where the engine has a statement for them faster than the whole leaderboard filtered;
+        None where it has not (the caller then filters the whole one)."""
+        return None
