@@ -272,11 +272,14 @@ class ScoresStore:
         """Write the new batches' scores as one part; returns its name, its rows and the hyper
         keys of the batches it could not score."""
         connection = self.db()
-        scored, unscored = [], []
-        for hyper_key in new:
-            scores_key = "scores/" + hyper_key.removeprefix("hyper/")
-            (scored if (local.root / scores_key).is_file() else unscored).append(hyper_key)
-        files = [str(local.root / ("scores/" + k.removeprefix("hyper/"))) for k in scored]
+        scores_keys = {k: "scores/" + k.removeprefix("hyper/") for k in new}
+        # One listing per folder the new batches' scores would be in, not a stat or a Path per
+        # batch: a million-trial lake's 25,000 of those took half a second.
+        folders = {key.rpartition("/")[0] for key in scores_keys.values()}
+        held = {key for folder in folders for key in local.keys(folder + "/")}
+        scored = [k for k in new if scores_keys[k] in held]
+        unscored = [k for k in new if scores_keys[k] not in held]
+        files = [f"{local.root}/{scores_keys[k]}" for k in scored]
         name = f"part-{new_id()}.parquet"
         tmp = self.cache / f".{name}.tmp"
         staging = self.cache / f".rescored-{os.getpid()}.json"
