@@ -13,13 +13,19 @@ import numpy as np
 import pytest
 
 from sweeplake.engines.sqlfiles import read_sql
+from sweeplake.rank import best_per_dataset, cv_order
 from sweeplake.scores.store import scores_columns
 from tests.conftest import sweeplake
 
 POINTS = {"diabetes": 5, "prices": 7}
 
 
-def scores_table(seed: int, trials: int) -> duckdb.DuckDBPyConnection:
+VALUES = (None, -0.5, 0.1, 0.3, 0.3, 0.42, 0.5, 0.5, 0.55)
+
+
+def scores_table(
+    seed: int, trials: int, values: tuple[float | None, ...] = VALUES
+) -> duckdb.DuckDBPyConnection:
     """A DuckDB with `all_scores` and `data` as the scores store shows them: two datasets, three
     models, scores from a handful of values (ties everywhere), some NULL (no test points, no
     CV), failed and pruned trials, and trials whose predictions miss a point."""
@@ -30,7 +36,6 @@ def scores_table(seed: int, trials: int) -> duckdb.DuckDBPyConnection:
     connection.execute("CREATE TABLE data (dataset VARCHAR)")
     for dataset, points in POINTS.items():
         connection.executemany("INSERT INTO data VALUES (?)", [[dataset]] * points)
-    values = [None, -0.5, 0.1, 0.3, 0.3, 0.42, 0.5, 0.5, 0.55]
     rows = []
     for n in range(trials):
         dataset = str(rng.choice(list(POINTS)))
@@ -57,16 +62,25 @@ def scores_table(seed: int, trials: int) -> duckdb.DuckDBPyConnection:
     return connection
 
 
-def whole_filtered(connection, by: str, within: int) -> list[tuple]:
-    ranked_by = "cv_rank" if by == "cv" else "rank"
+def whole_first(connection, by: str, within: int) -> list[tuple]:
+    """The whole leaderboard's first `within` rows of each dataset, in the order `rank` shows
+    them (rank.py: by test, the statement's order; by cv, cv_order)."""
     relation = connection.sql(read_sql("rank_scores.sql"))
-    relation = relation.filter(duckdb.ColumnExpression(ranked_by) <= within)
-    return relation.fetchall()
+    columns = relation.columns
+    rows = [dict(zip(columns, row, strict=True)) for row in relation.fetchall()]
+    if by == "cv":
+        rows.sort(key=cv_order)
+    first = best_per_dataset(rows, within, None)
+    return [tuple(row[c] for c in columns) for row in first]
 
 
 def top(connection, by: str, within: int) -> list[tuple]:
     params = {"by": by, "within": within}
-    return connection.sql(read_sql("rank_scores_top.sql"), params=params).fetchall()
+    relation = connection.sql(read_sql("rank_scores_top.sql"), params=params)
+    rows = [dict(zip(relation.columns, row, strict=True)) for row in relation.fetchall()]
+    if by == "cv":
+        rows.sort(key=cv_order)
+    return [tuple(row.values()) for row in rows]
 
 
 @pytest.mark.parametrize("seed", range(6))
@@ -74,13 +88,22 @@ def test_the_top_statement_gives_the_whole_leaderboards_first_rows(seed: int) ->
     connection = scores_table(seed, trials=[12, 60, 300][seed % 3])
     compared = 0
     for by in ("test", "cv"):
-        for within in (1, 2, 3, 5, 10, 1000):
-            expected = whole_filtered(connection, by, within)
-            got = top(connection, by, within)
-            # Same rows, columns and ranks; the order within a tie is the statements' own.
-            assert sorted(got, key=repr) == sorted(expected, key=repr), (by, within)
+        for within in (1, 2, 3, 5, 10, 20, 1000):
+            expected = whole_first(connection, by, within)
+            # The same rows in the same order, with the same three ranks.
+            assert top(connection, by, within) == expected, (by, within)
             compared += len(expected)
     assert compared > 0
+
+
+@pytest.mark.parametrize("values", [(None,), (0.5,), (None, 0.5)], ids=["null", "one", "two"])
+def test_a_tie_of_every_trial_gives_the_first_by_hyper_id(values: tuple) -> None:
+    """Every trial on one score, or without one: all rank 1 (or all last), and the rows shown
+    are the first by hyper_id, as the whole leaderboard orders them."""
+    connection = scores_table(7, trials=200, values=values)
+    for by in ("test", "cv"):
+        for within in (1, 10):
+            assert top(connection, by, within) == whole_first(connection, by, within)
 
 
 def test_columns_are_the_whole_leaderboards() -> None:

@@ -1,12 +1,13 @@
--- The leaderboard's first $within trials of each dataset, by test R² ($by = 'test', their
--- "rank") or by cross-validated R² ($by = 'cv', their cv_rank): the rows and columns
--- rank_scores.sql gives, filtered to that rank, with the same three ranks; DuckDB only (the
--- scores engine runs it for `rank --limit N`; Athena runs rank_scores.sql as it stands).
--- rank_scores.sql sorts every trial three times for its windows, seconds on a million; here each
--- rank is counted, not sorted: a trial's rank is one more than the trials of its partition
--- ordered before it (a higher score, or a score where it has none: NULLS LAST), and only the
--- few trials that can rank within $within are counted for. Those are the trials scoring at
--- least the $within-th best score of their dataset (max(x, n): the n largest, without a sort).
+-- The leaderboard's first $within trials of each dataset, in the order `rank` shows them: by
+-- test R² ($by = 'test', "rank") or by cross-validated R² ($by = 'cv', cv_rank), equal scores
+-- in hyper_id order. The rows and columns rank_scores.sql gives, with the same three ranks;
+-- DuckDB only (the scores engine runs it for `rank --limit N`; Athena runs rank_scores.sql).
+-- rank_scores.sql sorts every trial three times for its windows, seconds on a million; here
+-- each rank is counted, not sorted, for those $within trials alone: a trial's rank is one more
+-- than the trials of its partition ordered before it (a higher score, or a score where it has
+-- none: NULLS LAST). They are found among the trials scoring at least the $within-th best
+-- score of their dataset (max(x, n): the n largest, without a sort); where a tie makes those
+-- many, the first $within by hyper_id, so that the counting stays $within times the trials.
 WITH dataset_points AS (
   SELECT dataset, COUNT(*) AS points
   FROM data
@@ -30,11 +31,16 @@ bars AS (
   FROM ok
   GROUP BY dataset
 ),
-candidates AS (
-  SELECT o.*
+above_bar AS (
+  SELECT
+    o.*,
+    ROW_NUMBER() OVER (PARTITION BY o.dataset ORDER BY o.score DESC NULLS LAST, o.hyper_id) AS n
   FROM ok AS o
   JOIN bars AS b
     ON b.dataset = o.dataset AND coalesce(o.score, -CAST('Infinity' AS DOUBLE)) >= b.bar
+),
+candidates AS (
+  SELECT * FROM above_bar WHERE n <= $within
 ),
 ranked AS (
   SELECT
@@ -83,5 +89,4 @@ SELECT
 FROM ranked AS r
 JOIN all_scores AS s
   ON s.hyper_id = r.hyper_id
-WHERE CASE WHEN $by = 'cv' THEN r.cv_rank ELSE r."rank" END <= $within
 ORDER BY s.dataset, r."rank", s.hyper_id
