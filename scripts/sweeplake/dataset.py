@@ -15,10 +15,9 @@ import numpy as np
 from sweeplake.canonical import without_folds
 from sweeplake.errors import BadInput
 from sweeplake.outfile import write_user_file
+from sweeplake.paths import SPLIT_RANDOM_STATE, SPLIT_TEST_SIZE
 from sweeplake.textio import as_float, read_text, strict_json
 
-SPLIT_TEST_SIZE = 0.2
-SPLIT_RANDOM_STATE = 44
 FOLDS = 5  # KFold over the training points in point_id order, shuffled with the split's seed
 RESERVED_KEYS = ("dataset", "point_id", "is_train", "fold", "y_true")
 REQUIRED_KEYS = {"point_id", "is_train", "y_true"}
