@@ -64,10 +64,10 @@ def build_parser() -> Parser:
         DEFAULT_REPORT,
         DEFAULT_TABLE_ROWS,
         DEFAULT_TRIALS,
-        IDLE_SECONDS,
         SPLIT_RANDOM_STATE,
         SPLIT_TEST_SIZE,
     )
+    from sweeplake.warm import IDLE_SECONDS  # imported before this module (__main__.py)
 
     lake = os.environ.get("SWEEPLAKE_LAKE") or DEFAULT_LAKE
     lake_help = "a folder or s3://bucket/prefix; $SWEEPLAKE_LAKE sets the default"

@@ -26,5 +26,3 @@ DEFAULT_TABLE_ROWS = 10
 # needs neither numpy nor scikit-learn: a rank or a report starts without them.
 SPLIT_TEST_SIZE = 0.2
 SPLIT_RANDOM_STATE = 44
-# How long a warm process waits for a start before it exits (warm.py).
-IDLE_SECONDS = 600.0

@@ -42,10 +42,9 @@ import sysconfig
 from collections.abc import Callable
 from pathlib import Path
 
-from sweeplake.paths import IDLE_SECONDS
-
 log = logging.getLogger("sweeplake.warm")
 
+IDLE_SECONDS = 600.0
 FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 # Environment variables a shell changes between two identical commands: not part of the key.
 VOLATILE = frozenset({"_", "OLDPWD", "PWD", "SHLVL", "TERM_SESSION_ID"})
