@@ -100,12 +100,20 @@ def test_a_killed_python_worker_is_retried_and_every_trial_lands_once(
     lake = tmp_path / "lake"
     settings = {"model": "random_forest", "trials": 12, "seed": 5, "cv": 0, "runner": "spark"}
     runner, done = in_thread(lambda: run(lake=str(lake), budget=BUDGET, **settings))
-    victim = wait_for(python_workers)[0]  # a live worker is a task fitting its trials
-    os.kill(victim, signal.SIGKILL)
+    tracker = spark.sparkContext.statusTracker()
+
+    def fitting() -> list[int]:
+        """The Python workers once a task of the batch runs: one of them is fitting its
+        trials (an earlier test's idle worker, kept for reuse, may be among them)."""
+        stages = [tracker.getStageInfo(s) for s in tracker.getActiveStageIds()]
+        running = any(stage is not None and stage.numActiveTasks >= 1 for stage in stages)
+        return python_workers() if running else []
+
+    for victim in wait_for(fitting):  # every one: the busy one dies, the idle ones are spare
+        os.kill(victim, signal.SIGKILL)
     runner.join(timeout=600)
     assert "error" not in done, done.get("error")
     summary = done["result"]
-    tracker = spark.sparkContext.statusTracker()
     (job,) = tracker.getJobIdsForGroup(f"sweeplake-{summary.batch_id}")
     stage = tracker.getStageInfo(tracker.getJobInfo(job).stageIds[0])
     assert stage.numFailedTasks >= 1  # the kill failed a task, and Spark ran it again
