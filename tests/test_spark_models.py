@@ -261,31 +261,50 @@ def test_rank_audit_report_read_every_kind_of_batch_together(lake: Path, tmp_pat
 
 
 def test_a_killed_python_worker_writing_a_part_is_retried_and_every_fact_lands_once(
-    spark, tmp_path: Path
+    spark, aws, proxy, bucket, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    lake, params = tmp_path / "lake", params_file(tmp_path, TRIALS[:1])
+    """The lake is S3 through the proxy, which holds the part's upload unanswered: the Python
+    worker that sent it is inside its task until the test kills it, however loaded the machine."""
+    settings = {
+        **aws.env(proxy.endpoint_url),
+        "SWEEPLAKE_SPOOL": str(tmp_path / "spool"),
+        "SWEEPLAKE_CACHE": str(tmp_path / "cache"),
+    }
+    for name, value in settings.items():  # this process's, and its Spark tasks' (forwarded)
+        monkeypatch.setenv(name, value)
+    params = params_file(tmp_path, TRIALS[:1])
 
-    def dataset_written() -> bool:  # by the one Python task before the fits
-        return (lake / "data" / "diabetes.json").is_file()
+    def part_upload(request: tuple[str, str]) -> bool:
+        method, path = request
+        return method == "PUT" and "/fact_parquet/" in path
 
-    runner, done = in_thread(lambda: run(lake=str(lake), params=params, cv=0, budget=BUDGET))
-    wait_for(dataset_written)
-    before = set(python_workers())  # the dataset's task, if it has not ended yet
+    proxy.hold(part_upload)
+    uri = f"s3://{bucket}/lake"
+    runner, done = in_thread(lambda: run(lake=uri, params=params, cv=0, budget=BUDGET))
 
-    def part_writer() -> list[int]:  # the fits run in the JVM: the next Python task writes
-        return [pid for pid in python_workers() if pid not in before]
+    def held() -> list:  # the part's upload reached the proxy, its worker waits for an answer
+        return [request for request in proxy.faulted if part_upload(request)]
 
-    os.kill(wait_for(part_writer)[0], signal.SIGKILL)
+    wait_for(held, timeout=600)
+    proxy.up()  # Spark's retry of the task puts the part through
+    for victim in python_workers():  # the one waiting on its upload among them
+        os.kill(victim, signal.SIGKILL)
     runner.join(timeout=600)
     assert "error" not in done, done.get("error")
     tracker = spark.sparkContext.statusTracker()
     jobs = tracker.getJobIdsForGroup(f"sweeplake-{done['result'].batch_id}")
     stages = [s for j in jobs for s in tracker.getJobInfo(j).stageIds]
     assert any(tracker.getStageInfo(s).numFailedTasks >= 1 for s in stages)  # retried
-    facts = pq.read_table(sorted(lake.glob("fact_parquet/dt=*/*.parquet"))).to_pylist()
+    copy = tmp_path / "copy"  # the lake's objects, read back straight from the server
+    client = aws.client()
+    for item in client.list_objects_v2(Bucket=bucket, Prefix="lake/")["Contents"]:
+        local = copy / item["Key"].removeprefix("lake/")
+        local.parent.mkdir(parents=True, exist_ok=True)
+        client.download_file(bucket, item["Key"], str(local))
+    facts = pq.read_table(sorted(copy.glob("fact_parquet/dt=*/*.parquet"))).to_pylist()
     counted = Counter((f["hyper_id"], f["point_id"]) for f in facts)
     assert len(counted) == 442 and set(counted.values()) == {1}
-    (hyper,) = records(lake, "hyper")
+    (hyper,) = records(copy, "hyper")
     assert hyper["status"] == "ok"
 
 

@@ -104,12 +104,12 @@ def test_a_killed_python_worker_is_retried_and_every_trial_lands_once(
 
     def fitting() -> list[int]:
         """The Python workers once a task of the batch runs: one of them is fitting its
-        trials (an earlier test's idle worker, kept for reuse, may be among them)."""
+        trials (a worker whose task has ended, on its way out, may be among them)."""
         stages = [tracker.getStageInfo(s) for s in tracker.getActiveStageIds()]
         running = any(stage is not None and stage.numActiveTasks >= 1 for stage in stages)
         return python_workers() if running else []
 
-    for victim in wait_for(fitting):  # every one: the busy one dies, the idle ones are spare
+    for victim in wait_for(fitting):  # every one: the busy one among them
         os.kill(victim, signal.SIGKILL)
     runner.join(timeout=600)
     assert "error" not in done, done.get("error")
