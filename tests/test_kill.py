@@ -108,6 +108,11 @@ def wide_batch(folder: Path) -> tuple[Path, Path]:
     return dataset, params
 
 
+def stopped(pid: int) -> bool:
+    """The process is stopped (SIGSTOP has taken effect): its state in /proc is T."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "T"
+
+
 def test_a_reader_never_sees_an_object_being_written(tmp_path: Path) -> None:
     """Freeze the writer while its temporary file exists: readers see no object at all yet."""
     dataset, params = wide_batch(tmp_path)
@@ -119,7 +124,13 @@ def test_a_reader_never_sees_an_object_being_written(tmp_path: Path) -> None:
             partial = [p for p in lake.glob("fact/dt=*/.*.tmp")]
             if partial:
                 os.killpg(process.pid, signal.SIGSTOP)
-                caught = True
+                wait_for(lambda pid=process.pid: stopped(pid))
+                # Frozen with its temporary file in place; else it renamed the file between
+                # the listing and the stop (a loaded machine): not mid-write, so run again.
+                caught = all(p.exists() for p in partial)
+                if not caught:
+                    os.killpg(process.pid, signal.SIGCONT)
+                    break
         if caught:
             assert not list(lake.glob("fact/dt=*/*.json.gz"))
             assert assert_lake_is_whole(lake) == 0
