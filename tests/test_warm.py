@@ -102,7 +102,7 @@ def test_a_warm_run_is_a_fork_that_writes_what_a_cold_run_writes(warm, tmp_path)
         assert len(got) == len(expected) == 12
 
         def content(rows: dict) -> list:
-            drop = {"hyper_id", "batch_id", "created_at", "fit_ms", "predict_ms", "cv_ms"}
+            drop = {"hyper_id", "batch_id", "created_at", "dt", "fit_ms", "predict_ms", "cv_ms"}
             return sorted(
                 json.dumps({k: v for k, v in r.items() if k not in drop}, sort_keys=True)
                 for r in rows.values()
