@@ -22,7 +22,7 @@ DEFAULT_REPORT = HOME / "results" / "report.html"
 DEFAULT_MODEL = "all"
 DEFAULT_TRIALS = 40
 DEFAULT_TABLE_ROWS = 10
-# The dataset's test split (dataset.py, importcsv.py), here so that the command line's help
-# needs neither numpy nor scikit-learn: a rank or a report starts without them.
+# The dataset's test split (dataset.py, importcsv.py), here so that building the command line
+# (whose help shows them) does not import the dataset module.
 SPLIT_TEST_SIZE = 0.2
 SPLIT_RANDOM_STATE = 44
