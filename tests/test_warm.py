@@ -47,9 +47,18 @@ class Warm:
         text = locks[0].read_text().strip() if locks else ""
         return int(text) if text and Path(f"/proc/{text}").exists() else None
 
-    def run(self, *args: str) -> subprocess.Popen:
+    def run(self, *args: str, ignoring: tuple[signal.Signals, ...] = ()) -> subprocess.Popen:
+        """`run --warm` started with the signals in `ignoring` ignored and the others it forwards
+        at their defaults, whatever this process has: a shell's background job (this suite
+        started with `&`) hands its children SIGINT ignored, `nohup` SIGHUP."""
+        command = [sys.executable, "-m", "sweeplake", "run", "--warm", *args]
+        dispositions = " ".join(
+            f"signal.signal({int(s)}, signal.{'SIG_IGN' if s in ignoring else 'SIG_DFL'});"
+            for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+        )
+        starter = f"import os, signal, sys; {dispositions} os.execv(sys.executable, {command!r})"
         return subprocess.Popen(
-            [sys.executable, "-m", "sweeplake", "run", "--warm", *args],
+            [sys.executable, "-c", starter],
             cwd=REPO,
             env=cli_env(self.env),
             stdout=subprocess.PIPE,
@@ -187,6 +196,23 @@ def test_sigint_to_the_client_interrupts_its_run(warm, tmp_path) -> None:
     run.send_signal(signal.SIGINT)
     code, stderr = finish(run)
     assert (code, stderr.splitlines()[-1]) == (130, "sweeplake: interrupted")
+    assert wait_gone([fork, *workers]) == []
+
+
+def test_a_signal_the_client_was_started_ignoring_is_ignored_by_its_run(warm, tmp_path) -> None:
+    """`nohup sweeplake run --warm`: a cold run would ignore hang-ups, so the fork does too. A
+    SIGHUP to the client, then to the fork itself, leaves the batch fitting; Ctrl-C then ends
+    it as usual (the client still forwards what it does not ignore)."""
+    warm.start()
+    lake = tmp_path / "lake"
+    flags = ("--lake", str(lake), "--model", "svr", "--trials", "100000", "--budget", "120")
+    run = warm.run(*flags, ignoring=(signal.SIGHUP,))
+    fork, workers = started_fork(warm, run)
+    run.send_signal(signal.SIGHUP)  # ignored: discarded as it is sent
+    os.kill(fork, signal.SIGHUP)
+    run.send_signal(signal.SIGINT)
+    code, stderr = finish(run)
+    assert (code, stderr.splitlines()[-1]) == (130, "sweeplake: interrupted"), stderr[-2000:]
     assert wait_gone([fork, *workers]) == []
 
 

@@ -8,7 +8,9 @@ $XDG_RUNTIME_DIR, else the temp folder, in a folder only this user can enter). W
 one, it hands over its arguments, environment, working directory and its stdin, stdout and
 stderr (the descriptors themselves); the warm process forks, and the fork runs exactly what
 `python -m sweeplake run` runs. The client waits, forwards SIGINT, SIGTERM and SIGHUP to the
-fork, and exits with the fork's exit status. When there is none, that start runs cold, in its
+fork, and exits with the fork's exit status. A signal the client was started ignoring (`nohup`
+ignores SIGHUP; a shell's background job, SIGINT) is neither forwarded nor heard by the fork:
+a cold run would have ignored it too. When there is none, that start runs cold, in its
 own process, and leaves a warm process behind for the next one.
 
 What the cold path guarantees, the warm one keeps:
@@ -165,9 +167,12 @@ def hand_over(client: socket.socket, argv: list[str]) -> int | None:
     this start runs cold)."""
     from sweeplake.procinfo import process_age_ms
 
+    # Read before any handler of ours replaces them: what this process was started ignoring.
+    ignored = [int(s) for s in FORWARDED if signal.getsignal(s) == signal.SIG_IGN]
     request = json.dumps(
         {
             "argv": argv,
+            "ignored": ignored,
             "cwd": os.getcwd(),
             "env": dict(os.environ),
             "umask": current_umask(),
@@ -186,7 +191,8 @@ def hand_over(client: socket.socket, argv: list[str]) -> int | None:
         return None
     pid = int(first[1])
     for signum in FORWARDED:
-        signal.signal(signum, lambda signum, frame: forward(pid, signum))
+        if signum not in ignored:
+            signal.signal(signum, lambda signum, frame: forward(pid, signum))
     last = replies.readline().split()
     if last[:1] == ["exit"]:
         return int(last[1])
@@ -406,9 +412,13 @@ def run_fork(main: Callable, conn: socket.socket, request: dict, fds: list[int])
 
     from sweeplake import timings
 
+    # The client's dispositions, as a cold run has them: what it ignored stays ignored (Python
+    # leaves an inherited SIG_IGN as it is), SIGINT is KeyboardInterrupt, the rest default.
+    ignored = set(request.get("ignored", ()))
     for signum in FORWARDED:
-        signal.signal(signum, signal.SIG_DFL)
-    signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signum, signal.SIG_IGN if signum in ignored else signal.SIG_DFL)
+    if signal.SIGINT not in ignored:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     for target, fd in enumerate(fds):
         os.dup2(fd, target)
         os.close(fd)
