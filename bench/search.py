@@ -296,6 +296,7 @@ def history_seconds(
     copies: int,
     dataset: Dataset,
     rounds: int = HISTORY_ROUNDS,
+    space_file: Path | None = None,
 ) -> float:
     """What the history adds to a start on a lake of many trials, after the first read: the
     best of `rounds` starts, each after one more real batch arrived (as every timing of the
@@ -306,15 +307,18 @@ def history_seconds(
     never the facts, so the copies need none. The first read ingests them all; then one real
     batch arrives, and the timed part is a start's history: reading what is new, and proposing
     a batch of 40 of the same models. The sampler must have seen every trial of each.
+    `space_file`: a search space of the run's own (the tests' has small forests), else the
+    default.
     """
     from sweeplake.samplers import open_sampler
     from sweeplake.samplers.space import load_space
 
     # Whole batches of 40 however loaded the machine: the default budget would stop one short.
     batch = ("--model", "all", "--trials", "40", "--budget", "3600", "--lake", str(lake))
+    batch += ("--space", str(space_file)) if space_file is not None else ()
     run(*batch, "--sampler", "random")
     copy_batches(lake, copies)
-    space = load_space()
+    space = load_space(space_file) if space_file is not None else load_space()
     open_sampler("tpe", str(lake), dataset.sha256)  # this machine's first read
     best = math.inf
     for arrived in range(1, rounds + 1):

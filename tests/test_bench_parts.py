@@ -3,6 +3,7 @@ each run here as the bench runs it, from the repository, in a process of its own
 
 from __future__ import annotations
 
+import copy
 import json
 import subprocess
 import sys
@@ -35,7 +36,8 @@ from pathlib import Path
 from bench.bench import DATASET, run_process
 from bench.search import history_seconds
 from sweeplake.dataset import load_dataset
-print(history_seconds(run_process, Path(sys.argv[1]), 3, load_dataset(DATASET), rounds=2))
+lake, space = Path(sys.argv[1]), Path(sys.argv[2])
+print(history_seconds(run_process, lake, 3, load_dataset(DATASET), rounds=2, space_file=space))
 """
 
 
@@ -45,8 +47,17 @@ def test_the_history_section_proposes_from_every_trial_of_every_model_in_its_lak
     """The big-lake history section with 3 copies and 2 rounds: its lake holds every model
     `--model all` fits here (three since histogram gradient boosting), and in each round the
     sampler must have seen each one's trials, one more batch of them than the round before,
-    or the section ends the bench."""
-    done = python(HISTORY, str(tmp_path / "lake"), env={"SWEEPLAKE_CACHE": str(tmp_path / "cache")})
+    or the section ends the bench. Its forests and boosted trees are small (the default space's
+    200 trees and 300 iterations are most of a minute here); the section is the same."""
+    from sweeplake.samplers.space import default_space_doc
+
+    spec = copy.deepcopy(default_space_doc())
+    spec["random_forest"]["n_estimators"].update(low=2, high=10)
+    spec["hist_gradient_boosting"]["max_iter"].update(low=5, high=20)
+    space = tmp_path / "space.json"
+    space.write_text(json.dumps(spec))
+    lake, cache = tmp_path / "lake", tmp_path / "cache"
+    done = python(HISTORY, str(lake), str(space), env={"SWEEPLAKE_CACHE": str(cache)})
     assert done.returncode == 0, done.stderr[-600:]
     assert float(done.stdout) > 0
 
