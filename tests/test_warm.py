@@ -6,6 +6,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import resource
 import signal
 import subprocess
 import sys
@@ -41,22 +42,37 @@ class Warm:
         assert "serves" in lines[-1], "".join(lines)[:3000]
         return self
 
+    def pids(self) -> list[int]:
+        """The live warm processes' pids, from their lock files: this one's, and any a start
+        under other limits or another environment left."""
+        texts = [lock.read_text().strip() for lock in self.runtime.glob("sweeplake-warm-*/*.lock")]
+        return [int(t) for t in texts if t and Path(f"/proc/{t}").exists()]
+
     def pid(self) -> int | None:
         """The live warm process's pid, from its lock file (also one that a run started)."""
         locks = list(self.runtime.glob("sweeplake-warm-*/*.lock"))
         text = locks[0].read_text().strip() if locks else ""
         return int(text) if text and Path(f"/proc/{text}").exists() else None
 
-    def run(self, *args: str, ignoring: tuple[signal.Signals, ...] = ()) -> subprocess.Popen:
+    def run(
+        self, *args: str, ignoring: tuple[signal.Signals, ...] = (), files: int | None = None
+    ) -> subprocess.Popen:
         """`run --warm` started with the signals in `ignoring` ignored and the others it forwards
         at their defaults, whatever this process has: a shell's background job (this suite
-        started with `&`) hands its children SIGINT ignored, `nohup` SIGHUP."""
+        started with `&`) hands its children SIGINT ignored, `nohup` SIGHUP. With `files`,
+        under `ulimit -n FILES` (the soft limit)."""
         command = [sys.executable, "-m", "sweeplake", "run", "--warm", *args]
         dispositions = " ".join(
             f"signal.signal({int(s)}, signal.{'SIG_IGN' if s in ignoring else 'SIG_DFL'});"
             for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
         )
-        starter = f"import os, signal, sys; {dispositions} os.execv(sys.executable, {command!r})"
+        if files is not None:
+            hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+            dispositions += f" resource.setrlimit(resource.RLIMIT_NOFILE, ({files}, {hard}));"
+        starter = (
+            f"import os, resource, signal, sys; {dispositions} "
+            f"os.execv(sys.executable, {command!r})"
+        )
         return subprocess.Popen(
             [sys.executable, "-c", starter],
             cwd=REPO,
@@ -67,10 +83,10 @@ class Warm:
         )
 
     def stop(self) -> None:
-        pid = self.pid()
-        if pid is not None:
+        pids = self.pids()
+        for pid in pids:
             os.kill(pid, signal.SIGTERM)
-            assert wait_gone([pid]) == []
+        assert wait_gone(pids) == []
         if self.process is not None:
             self.process.wait()
 
@@ -89,6 +105,11 @@ def timings(lake: Path) -> list[dict]:
         for path in sorted(lake.glob("timings/dt=*/*.json.gz"))
         for line in gzip.decompress(path.read_bytes()).splitlines()
     ]
+
+
+def starts(lake: Path) -> list[bool | None]:
+    """Each batch's `cold`, oldest first."""
+    return [t["cold"] for t in sorted(timings(lake), key=lambda t: t["batch_id"])]
 
 
 def finish(process: subprocess.Popen) -> tuple[int, str]:
@@ -138,7 +159,7 @@ def test_a_start_without_a_warm_process_runs_cold_and_leaves_one(warm, tmp_path)
     assert wait_for(lambda: any(warm.runtime.glob("*/*.sock"))), "no warm process was left"
     code, stderr = finish(warm.run("--lake", str(lake), "--model", "svr", "--trials", "3"))
     assert code == 0, stderr
-    assert [t["cold"] for t in sorted(timings(lake), key=lambda t: t["batch_id"])] == [True, False]
+    assert starts(lake) == [True, False]
 
 
 def test_a_dead_warm_process_is_replaced_and_its_start_runs_cold(warm, tmp_path) -> None:
@@ -235,6 +256,25 @@ def test_a_changed_environment_is_another_warm_process(tmp_path) -> None:
     assert key("/a", {"X": "1"}) == key("/a", {"X": "1", "PWD": "/b"})
     assert key("/a", {"X": "1"}) != key("/a", {"X": "2"})
     assert key("/a", {"X": "1"}) != key("/b", {"X": "1"})
+
+
+def test_a_start_under_other_limits_is_another_warm_process(warm, tmp_path) -> None:
+    """`ulimit -n 512 && sweeplake run --warm` must not be forked from a warm process that has
+    another limit (a fork has its warm process's): that start runs cold, under its own limit,
+    and leaves a warm process of that limit, which forks the next such start. A start under
+    the first warm process's limits is still its fork."""
+    warm.start()
+    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    other = 512 if soft != 512 else 500
+    lake = tmp_path / "lake"
+    flags = ("--lake", str(lake), "--model", "svr", "--trials", "3")
+    assert finish(warm.run(*flags, "--seed", "1", files=other))[0] == 0
+    assert finish(warm.run(*flags, "--seed", "2"))[0] == 0
+    assert starts(lake) == [True, False]
+    assert wait_for(lambda: len(list(warm.runtime.glob("*/*.sock"))) == 2), "none was left"
+    code, stderr = finish(warm.run(*flags, "--seed", "3", files=other))
+    assert code == 0, stderr
+    assert starts(lake) == [True, False, False]
 
 
 def test_a_runtime_folder_too_deep_for_a_socket_runs_cold_with_a_warning(tmp_path) -> None:

@@ -21,8 +21,9 @@ What the cold path guarantees, the warm one keeps:
   starts another. A second warm process never starts beside a live one (a lock it holds).
 - The warm process exits after `--idle` seconds without a start (10 minutes by default, so
   a cron start every minute keeps one alive), and on SIGTERM, once its forks have exited.
-- Changed sweeplake files, another interpreter, working directory or environment: another
-  socket, so a start never runs stale code; the old warm process idles out.
+- Changed sweeplake files, another interpreter, working directory, environment, resource
+  limits or niceness: another socket, so a start never runs stale code or under another's
+  limits; the old warm process idles out.
 
 The batch's timings say which start it was: `cold` is false for a fork of a warm process and
 true for a --warm start that found none (null without --warm), and `startup_ms` runs from the
@@ -36,6 +37,7 @@ import hashlib
 import json
 import logging
 import os
+import resource
 import signal
 import socket
 import struct
@@ -84,7 +86,9 @@ def key(cwd: str, environ: dict[str, str]) -> str:
     sweeplake package (name, size, modification time), the installed packages (their folders'
     modification times change with every install and removal, so an upgraded scikit-learn is
     never served by a process that imported the old one), the working directory (`python -m`
-    imports from it) and the environment (read by imports: thread counts, paths)."""
+    imports from it), the environment (read by imports: thread counts, paths), and the resource
+    limits and niceness (`ulimit`, `nice`: a fork has the warm process's, so a start under other
+    ones needs a warm process started under them)."""
     package = Path(__file__).resolve().parent
     files = sorted(
         (str(p.relative_to(package)), p.stat().st_size, p.stat().st_mtime_ns)
@@ -97,7 +101,15 @@ def key(cwd: str, environ: dict[str, str]) -> str:
         if os.path.isdir(folder)
     )
     env = sorted((k, v) for k, v in environ.items() if k not in VOLATILE)
-    text = json.dumps([sys.executable, sys.version, str(package), files, installed, cwd, env])
+    limits = [
+        [name, *resource.getrlimit(getattr(resource, name))]
+        for name in sorted(dir(resource))
+        if name.startswith("RLIMIT_")
+    ]
+    niceness = os.getpriority(os.PRIO_PROCESS, 0)
+    text = json.dumps(
+        [sys.executable, sys.version, str(package), files, installed, cwd, env, limits, niceness]
+    )
     return hashlib.sha256(text.encode()).hexdigest()[:20]
 
 
