@@ -258,6 +258,19 @@ def test_a_changed_environment_is_another_warm_process(tmp_path) -> None:
     assert key("/a", {"X": "1"}) != key("/b", {"X": "1"})
 
 
+def test_other_cores_or_groups_are_another_warm_process(monkeypatch) -> None:
+    """`taskset -c 0 sweeplake run --warm` runs on core 0 alone, with one worker by default;
+    `sg` runs under another group: a fork of a warm process started otherwise would not."""
+    from sweeplake.warm import key
+
+    before = key("/a", {})
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2, 3, 4, 5, 6, 7, 8})
+    after = key("/a", {})
+    assert after != before
+    monkeypatch.setattr(os, "getgroups", lambda: [os.getegid(), 424242])
+    assert key("/a", {}) not in (before, after)
+
+
 def test_a_start_under_other_limits_is_another_warm_process(warm, tmp_path) -> None:
     """`ulimit -n 512 && sweeplake run --warm` must not be forked from a warm process that has
     another limit (a fork has its warm process's): that start runs cold, under its own limit,

@@ -22,8 +22,8 @@ What the cold path guarantees, the warm one keeps:
 - The warm process exits after `--idle` seconds without a start (10 minutes by default, so
   a cron start every minute keeps one alive), and on SIGTERM, once its forks have exited.
 - Changed sweeplake files, another interpreter, working directory, environment, resource
-  limits or niceness: another socket, so a start never runs stale code or under another's
-  limits; the old warm process idles out.
+  limits, niceness, cores or groups: another socket, so a start never runs stale code or under
+  another's limits; the old warm process idles out.
 
 The batch's timings say which start it was: `cold` is false for a fork of a warm process and
 true for a --warm start that found none (null without --warm), and `startup_ms` runs from the
@@ -86,9 +86,9 @@ def key(cwd: str, environ: dict[str, str]) -> str:
     sweeplake package (name, size, modification time), the installed packages (their folders'
     modification times change with every install and removal, so an upgraded scikit-learn is
     never served by a process that imported the old one), the working directory (`python -m`
-    imports from it), the environment (read by imports: thread counts, paths), and the resource
-    limits and niceness (`ulimit`, `nice`: a fork has the warm process's, so a start under other
-    ones needs a warm process started under them)."""
+    imports from it), the environment (read by imports: thread counts, paths), the resource
+    limits, niceness, cores and groups (`ulimit`, `nice`, `taskset`, `sg`: a fork has the warm
+    process's, so a start under other ones needs a warm process started under them)."""
     package = Path(__file__).resolve().parent
     files = sorted(
         (str(p.relative_to(package)), p.stat().st_size, p.stat().st_mtime_ns)
@@ -106,9 +106,16 @@ def key(cwd: str, environ: dict[str, str]) -> str:
         for name in sorted(dir(resource))
         if name.startswith("RLIMIT_")
     ]
-    niceness = os.getpriority(os.PRIO_PROCESS, 0)
+    # What else a fork has of its warm process and a cold run of its own start: the niceness,
+    # the cores it may run on (`taskset`; a run's default worker count) and its groups.
+    process = [
+        os.getpriority(os.PRIO_PROCESS, 0),
+        sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+        os.getegid(),
+        sorted(os.getgroups()),
+    ]
     text = json.dumps(
-        [sys.executable, sys.version, str(package), files, installed, cwd, env, limits, niceness]
+        [sys.executable, sys.version, str(package), files, installed, cwd, env, limits, process]
     )
     return hashlib.sha256(text.encode()).hexdigest()[:20]
 
