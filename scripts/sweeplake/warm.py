@@ -8,10 +8,8 @@ $XDG_RUNTIME_DIR, else the temp folder, in a folder only this user can enter). W
 one, it hands over its arguments, environment, working directory and its stdin, stdout and
 stderr (the descriptors themselves); the warm process forks, and the fork runs exactly what
 `python -m sweeplake run` runs. The client waits, forwards SIGINT, SIGTERM and SIGHUP to the
-fork, and exits with the fork's exit status. A signal the client was started ignoring (`nohup`
-ignores SIGHUP; a shell's background job, SIGINT) is neither forwarded nor heard by the fork:
-a cold run would have ignored it too. When there is none, that start runs cold, in its
-own process, and leaves a warm process behind for the next one.
+fork, and exits with the fork's exit status. When there is no warm process, that start runs
+cold, in its own process, and leaves a warm process behind for the next one.
 
 What the cold path guarantees, the warm one keeps:
 - A fork that loses its client (killed, even by kill -9) kills itself at once, as the cold
@@ -19,6 +17,8 @@ What the cold path guarantees, the warm one keeps:
 - A fork killed by a signal is reported as such, one line, exit status 128 + the signal.
 - A warm process that died leaves a socket nobody answers: the next start runs cold and
   starts another. A second warm process never starts beside a live one (a lock it holds).
+- A signal the client was started ignoring (`nohup` ignores SIGHUP; a shell's background job,
+  SIGINT) is neither forwarded nor heard by the fork: a cold run would have ignored it too.
 - The warm process exits after `--idle` seconds without a start (10 minutes by default, so
   a cron start every minute keeps one alive), and on SIGTERM, once its forks have exited.
 - Changed sweeplake files, another interpreter, working directory, environment, resource
