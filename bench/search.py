@@ -318,7 +318,7 @@ def history_seconds(
     batch += ("--space", str(space_file)) if space_file is not None else ()
     run(*batch, "--sampler", "random")
     copy_batches(lake, copies)
-    space = load_space(space_file) if space_file is not None else load_space()
+    space = load_space(space_file)
     open_sampler("tpe", str(lake), dataset.sha256)  # this machine's first read
     best = math.inf
     for arrived in range(1, rounds + 1):

@@ -48,12 +48,6 @@ class Warm:
         texts = [lock.read_text().strip() for lock in self.runtime.glob("sweeplake-warm-*/*.lock")]
         return [int(t) for t in texts if t and Path(f"/proc/{t}").exists()]
 
-    def pid(self) -> int | None:
-        """The live warm process's pid, from its lock file (also one that a run started)."""
-        locks = list(self.runtime.glob("sweeplake-warm-*/*.lock"))
-        text = locks[0].read_text().strip() if locks else ""
-        return int(text) if text and Path(f"/proc/{text}").exists() else None
-
     def run(
         self, *args: str, ignoring: tuple[signal.Signals, ...] = (), files: int | None = None
     ) -> subprocess.Popen:
@@ -170,7 +164,7 @@ def test_a_dead_warm_process_is_replaced_and_its_start_runs_cold(warm, tmp_path)
     code, stderr = finish(warm.run("--lake", str(lake), "--model", "svr", "--trials", "3"))
     assert code == 0, stderr
     assert [t["cold"] for t in timings(lake)] == [True]
-    assert wait_for(warm.pid), "no new warm process"
+    assert wait_for(warm.pids), "no new warm process"
 
 
 def started_fork(warm: Warm, run: subprocess.Popen) -> tuple[int, list[int]]:
