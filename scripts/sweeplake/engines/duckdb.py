@@ -9,7 +9,13 @@ from pathlib import Path
 
 from sweeplake.engines.base import Engine
 from sweeplake.engines.readable import readable_objects
-from sweeplake.engines.sqlfiles import PARQUET_TABLES, TABLE_FILES, duckdb_types, table_schema
+from sweeplake.engines.sqlfiles import (
+    PARQUET_TABLES,
+    TABLE_FILES,
+    duckdb_types,
+    empty_select,
+    table_schema,
+)
 
 log = logging.getLogger("sweeplake.engine")
 TABLE_GLOBS = {
@@ -71,12 +77,11 @@ class DuckDBEngine(Engine):
         schema = table_schema(table)
         columns = duckdb_types(schema.columns)
         partitions = duckdb_types(schema.partitions)
-        if files and table in PARQUET_TABLES:
+        if not files:
+            relation = self.connection.sql(empty_select({**columns, **partitions}))
+        elif table in PARQUET_TABLES:
             relation = typed_parquet(self.connection, files, {**columns, **partitions})
         else:
-            if not files:
-                # An empty table of the same shape: DuckDB reads /dev/null as zero lines.
-                files, columns, partitions = [os.devnull], {**columns, **partitions}, {}
             relation = self.connection.read_json(
                 files,
                 columns=columns,

@@ -83,6 +83,12 @@ def duckdb_types(columns: dict[str, str]) -> dict[str, str]:
     return {name: ATHENA_TO_DUCKDB[kind] for name, kind in columns.items()}
 
 
+def empty_select(columns: dict[str, str]) -> str:
+    """A SELECT of no rows with these DuckDB column types: a table with no object yet."""
+    typed = ", ".join(f'CAST(NULL AS {kind}) AS "{name}"' for name, kind in columns.items())
+    return f"SELECT {typed} LIMIT 0"
+
+
 def query_file(connection, name: str, parameters: list) -> list[dict]:
     """Rows of a statement in sql/ run on a DuckDB connection, as dicts keyed by column."""
     cursor = connection.execute(read_sql(name), parameters)

@@ -21,14 +21,13 @@ and neither it nor any later day is compacted until that is repaired.
 from __future__ import annotations
 
 import logging
-import os
 import tempfile
 from collections import defaultdict
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from sweeplake.engines.readable import readable_objects
-from sweeplake.engines.sqlfiles import duckdb_types, table_schema
+from sweeplake.engines.sqlfiles import duckdb_types, empty_select, table_schema
 from sweeplake.errors import BadInput, LakeUnreachable
 from sweeplake.lake import Lake, open_lake
 from sweeplake.scores.daily import DAILY, LATE, compacted_days, daily_key, day_of
@@ -164,7 +163,9 @@ def daily_parquet(lake: Lake, keys: list[str]) -> bytes:
 
         def typed(paths: list[Path]):
             columns = duckdb_types(schema.columns)
-            paths = [str(p) for p in paths] or [os.devnull]
+            if not paths:
+                return connection.sql(empty_select(columns))
+            paths = [str(p) for p in paths]
             return connection.read_json(paths, columns=columns, format="newline_delimited")
 
         rescorer = Rescorer(lake, connection, Path(scratch))

@@ -26,7 +26,7 @@ from pathlib import Path
 from isal import igzip, isal_zlib
 
 from sweeplake.engines.readable import readable_objects
-from sweeplake.engines.sqlfiles import duckdb_types, sql_literal, table_schema
+from sweeplake.engines.sqlfiles import duckdb_types, empty_select, sql_literal, table_schema
 from sweeplake.ids import new_id
 from sweeplake.lake import Lake, LocalLake, open_lake
 from sweeplake.lake.base import write_durably
@@ -441,13 +441,14 @@ class ScoresStore:
         if parts:
             scores = each_part(db, [str(self.cache / p) for p in parts])
         else:  # empty, of the same shape
-            scores = f"FROM {json_scan([os.devnull], scores_columns())}"
+            scores = empty_select(scores_columns())
         db.execute(f"CREATE OR REPLACE VIEW scores AS {scores}")
         # The name sql/rank_scores.sql reads; on Athena a view over two tables (compact.py).
         db.execute("CREATE OR REPLACE VIEW all_scores AS SELECT * FROM scores")
-        data = [str(p) for p in sorted(self.local.root.glob("data/*.json"))] or [os.devnull]
+        data = [str(p) for p in sorted(self.local.root.glob("data/*.json"))]
         columns = duckdb_types(table_schema("data").columns)
-        db.execute(f"CREATE OR REPLACE VIEW data AS FROM {json_scan(data, columns)}")
+        source = f"FROM {json_scan(data, columns)}" if data else empty_select(columns)
+        db.execute(f"CREATE OR REPLACE VIEW data AS {source}")
         self._shown = True
 
     def read_manifest(self) -> dict:
