@@ -55,7 +55,8 @@ def test_rank_skips_unreadable_objects_names_them_and_ranks_the_rest(tmp_path: P
     warnings = [line for line in result.stderr.splitlines() if "sweeplake.engine WARN" in line]
     assert len(warnings) == 3 and all("skipped" in line for line in warnings), result.stderr
     named = " ".join(warnings)
-    assert f"fact/{day}/{fact.name}" in named and "GZIP" in named
+    (cut,) = [line for line in warnings if f"skipped fact/{day}/{fact.name}: " in line]
+    assert "Malformed JSON" in cut, cut  # DuckDB 1.5 reads a cut stream to where it stops
     assert "WRONGTYPE.json.gz" in named and "MALFORMED.json.gz" in named
     assert "EXTRAKEYS" not in named
 

@@ -76,7 +76,7 @@ class ScoresHistory(History):
             "model": model,
             "space_sha256": space_sha256,
         }
-        # fetchall: a result left unfinished would block the store's next refresh (DuckDB 2.0).
+        # fetchall: a result left unfinished would block the store's next refresh.
         [(count,)] = self.store.connection.execute(read_sql("history_seen.sql"), query).fetchall()
         return count
 

@@ -370,7 +370,7 @@ class ScoresStore:
 
     def named(self, connection, tmp: Path, name: str) -> tuple[str, int]:
         """The written part `tmp` renamed into the cache as `name`, with its row count."""
-        # fetchall: a result left unfinished blocks the connection's relations (DuckDB 2.0).
+        # fetchall: a result left unfinished blocks the connection's relations.
         [(count,)] = connection.execute(
             f"SELECT count(*) FROM read_parquet({sql_literal(tmp)})"
         ).fetchall()
