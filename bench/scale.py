@@ -311,26 +311,35 @@ def parquet_scans(parquet: bytes, sql: str) -> list[set[str]]:
         )
         # The datasets the day holds: a name the Parquet statistics rule out plans no scan.
         connection.execute("CREATE TABLE data AS SELECT DISTINCT dataset FROM all_scores")
-        (_, plan), *_ = connection.execute("EXPLAIN (FORMAT JSON) " + sql).fetchall()
+        nodes = parquet_scan_nodes(connection, sql)
         connection.close()
     columns = set(pq_names(parquet))
     scans: list[set[str]] = []
+    for node in nodes:
+        info = node.get("extra_info", {})
+        listed = info.get("Projections", [])
+        listed = [listed] if isinstance(listed, str) else listed
+        filters = str(info.get("Filters", ""))
+        read = {c for c in listed if c in columns}
+        read |= {c for c in columns if re.search(rf"\b{c}\b", filters)}
+        scans.append(read)
+    return scans
+
+
+def parquet_scan_nodes(connection, sql: str) -> list[dict]:
+    """The READ_PARQUET nodes of DuckDB's plan of the statement (its plan as JSON), in order."""
+    (_, plan), *_ = connection.execute("EXPLAIN (FORMAT JSON) " + sql).fetchall()
+    nodes: list[dict] = []
 
     def walk(node: dict) -> None:
         if node.get("name") == "READ_PARQUET":
-            info = node.get("extra_info", {})
-            listed = info.get("Projections", [])
-            listed = [listed] if isinstance(listed, str) else listed
-            filters = str(info.get("Filters", ""))
-            read = {c for c in listed if c in columns}
-            read |= {c for c in columns if re.search(rf"\b{c}\b", filters)}
-            scans.append(read)
+            nodes.append(node)
         for child in node.get("children", []):
             walk(child)
 
     for node in json.loads(plan):
         walk(node)
-    return scans
+    return nodes
 
 
 def pq_names(parquet: bytes) -> list[str]:

@@ -18,6 +18,7 @@ from urllib.parse import unquote
 
 import pytest
 
+from bench.scale import parquet_scan_nodes
 from sweeplake.dataset import load_dataset
 from sweeplake.engines.duckdb import DuckDBEngine
 from sweeplake.ids import new_id
@@ -382,17 +383,6 @@ def test_a_cache_from_a_release_with_other_scores_columns_is_rebuilt(tmp_path: P
     assert parse_csv(ranked.stdout) == parse_csv(expected.stdout)
 
 
-def parquet_scans(connection, sql: str) -> int:
-    """How many Parquet scans DuckDB plans for the statement, from its plan as JSON."""
-    (_, plan), *_ = connection.execute("EXPLAIN (FORMAT JSON) " + sql).fetchall()
-
-    def count(node: dict) -> int:
-        mine = node.get("name") in ("READ_PARQUET", "PARQUET_SCAN")
-        return mine + sum(count(child) for child in node.get("children", []))
-
-    return sum(count(node) for node in json.loads(plan))
-
-
 def test_parts_are_scanned_one_by_one_with_the_rows_of_one_scan(tmp_path: Path) -> None:
     """Each part its own Parquet scan (so DuckDB keeps each file's statistics), with the rows a
     scan of all the files gives; parts of other types fall back to that one scan."""
@@ -411,12 +401,12 @@ def test_parts_are_scanned_one_by_one_with_the_rows_of_one_scan(tmp_path: Path) 
     whole = sorted(connection.read_parquet(files).fetchall())
     parts = each_part(connection, files)
     assert sorted(connection.sql(parts).fetchall()) == whole and len(whole) == 1005
-    assert parquet_scans(connection, parts) == 3
+    assert len(parquet_scan_nodes(connection, parts)) == 3
     odd = str(tmp_path / "odd.parquet")  # test_r2 as text: not a part this store writes
     connection.sql("SELECT 'x' AS hyper_id, '1.5' AS test_r2").write_parquet(odd)
     mixed = each_part(connection, [*files, odd])
     assert len(connection.sql(mixed).fetchall()) == 1006
-    assert parquet_scans(connection, mixed) == 1
+    assert len(parquet_scan_nodes(connection, mixed)) == 1
     renamed = str(tmp_path / "renamed.parquet")  # the same types, another name: by name too
     connection.sql("SELECT 'y' AS hyper_id, 2.5 AS cv_r2").write_parquet(renamed)
     assert len(connection.sql(each_part(connection, [*files, renamed])).fetchall()) == 1006
